@@ -1,0 +1,5 @@
+import sys
+
+from iislib.cli import main
+
+sys.exit(main())

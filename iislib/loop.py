@@ -1,0 +1,198 @@
+"""The interaction loop: the paper's Algorithm 1.
+
+    y = 0; z = 0; clicks = []
+    for k in 1..K:
+        c = robot(y > t, gt, clicks)        # END (None) when no error is left
+        clicks.append(c)
+        y = model(image, clicks, z); z = y  # the previous probability map is the auxiliary input
+        score(y > t, gt)
+
+After END the last scores are carried forward, so every curve has ``max_clicks`` points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from iislib.clicks import Click
+from iislib.metrics import METRIC_NAMES, scores
+from iislib.models.base import IISModel
+from iislib.robots import Robot, robot_name
+
+
+def make_rng(seed: int, *keys: str) -> np.random.Generator:
+    """An independent generator for (seed, *keys), e.g. (seed, image name, robot name).
+
+    Derived through ``np.random.SeedSequence`` from stable hashes of the keys, so the clicks on one
+    image do not depend on which images ran before it, in which order, or in which process.
+    """
+    words = [int(seed)]
+    for key in keys:
+        words.append(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words)))
+
+
+@dataclass
+class Trajectory:
+    """The outcome of one run of Algorithm 1 on one image.
+
+    Attributes:
+        clicks: the clicks placed, oldest first (fewer than ``max_clicks`` after END).
+        scores: metric name -> float64 (max_clicks,); entry k-1 scores the prediction after click k.
+        ended_at: number of clicks placed before END, or None if the robot never ended.
+        probs: float32 (max_clicks, H, W) probability maps when requested, else None.
+        model_seconds, robot_seconds: float64 (max_clicks,) wall time per step (0 after END).
+    """
+
+    clicks: list[Click]
+    scores: dict[str, np.ndarray]
+    max_clicks: int
+    ended_at: int | None = None
+    probs: np.ndarray | None = None
+    model_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    robot_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def iou(self) -> np.ndarray:
+        """float64 (max_clicks,) IoU after each click."""
+        return self.scores["iou"]
+
+
+def run(
+    model: IISModel,
+    robot: Robot,
+    image: np.ndarray,
+    gt: np.ndarray,
+    *,
+    max_clicks: int = 20,
+    seed: int = 0,
+    ignore: np.ndarray | None = None,
+    threshold: float = 0.5,
+    key: str = "",
+    keep_probs: bool = False,
+    rng: np.random.Generator | None = None,
+) -> Trajectory:
+    """Run Algorithm 1: ``robot`` clicks, ``model`` predicts, ``max_clicks`` times.
+
+    Args:
+        model: anything with ``predict(image, clicks, prev) -> prob``.
+        robot: a robot (see ``iislib.robots``).
+        image: uint8 (H, W, 3), or float32 (H, W, 3) in [0, 1].
+        gt: bool (H, W) ground truth.
+        max_clicks: number of steps; the scores always have this length.
+        seed, key: the generator is ``make_rng(seed, key, robot name)``; pass the image name as
+            ``key`` so that each image gets its own independent stream.
+        ignore: bool (H, W) pixels that are neither scored nor clickable, or None.
+        threshold: the robot and the scores see ``prob > threshold``.
+        keep_probs: keep every probability map (memory: max_clicks x H x W float32).
+        rng: use this generator instead of deriving one.
+
+    Returns:
+        Trajectory.
+    """
+    if rng is None:
+        rng = make_rng(seed, key, robot_name(robot))
+    return run_many(
+        model,
+        [(robot, rng)],
+        image,
+        gt,
+        max_clicks=max_clicks,
+        ignore=ignore,
+        threshold=threshold,
+        keep_probs=keep_probs,
+    )[0]
+
+
+def run_many(
+    model: IISModel,
+    robots: Sequence[tuple[Robot, np.random.Generator]],
+    image: np.ndarray,
+    gt: np.ndarray,
+    *,
+    max_clicks: int = 20,
+    ignore: np.ndarray | None = None,
+    threshold: float = 0.5,
+    keep_probs: bool = False,
+) -> list[Trajectory]:
+    """Several trajectories on one image in lockstep, one batched model call per step.
+
+    Each (robot, rng) pair runs its own Algorithm 1; the results are the same as separate
+    ``run`` calls with those generators, but networks see one batch of active trajectories per
+    step (``model.predict_batch``). The model time of a step is shared equally in the batch.
+    """
+    gt = np.asarray(gt)
+    if gt.dtype != np.bool_ or gt.ndim != 2:
+        raise ValueError(f"gt must be a bool (H, W) mask, got dtype {gt.dtype}, shape {gt.shape}")
+    if np.asarray(image).shape[:2] != gt.shape:
+        raise ValueError(f"image is {np.asarray(image).shape[:2]} but gt is {gt.shape}")
+    if max_clicks < 1:
+        raise ValueError(f"max_clicks must be at least 1, got {max_clicks}")
+
+    n = len(robots)
+    out = [{m: np.zeros(max_clicks) for m in METRIC_NAMES} for _ in range(n)]
+    model_s = np.zeros((n, max_clicks))
+    robot_s = np.zeros((n, max_clicks))
+    probs = [
+        np.zeros((max_clicks, *gt.shape), np.float32) if keep_probs else None for _ in range(n)
+    ]
+    clicks: list[list[Click]] = [[] for _ in range(n)]
+    prev: list[np.ndarray | None] = [None] * n
+    pred = [np.zeros(gt.shape, dtype=bool) for _ in range(n)]
+    empty = scores(pred[0], gt, ignore).as_dict()
+    last = [empty] * n
+    ended_at: list[int | None] = [None] * n
+
+    for k in range(max_clicks):
+        active = []
+        for i, (robot, rng) in enumerate(robots):
+            if ended_at[i] is not None:
+                continue
+            t0 = time.perf_counter()
+            click = robot(pred[i], gt, clicks[i], rng, ignore=ignore)
+            robot_s[i, k] = time.perf_counter() - t0
+            if click is None:
+                ended_at[i] = k
+                for m in METRIC_NAMES:
+                    out[i][m][k:] = last[i][m]
+                if probs[i] is not None and k > 0:
+                    probs[i][k:] = probs[i][k - 1]
+                continue
+            clicks[i].append(click)
+            active.append(i)
+        if not active:
+            break
+        t0 = time.perf_counter()
+        if len(active) == 1:
+            new = [model.predict(image, clicks[active[0]], prev[active[0]])]
+        else:
+            new = model.predict_batch(
+                [image] * len(active), [clicks[i] for i in active], [prev[i] for i in active]
+            )
+        dt = (time.perf_counter() - t0) / len(active)
+        for i, prob in zip(active, new, strict=True):
+            model_s[i, k] = dt
+            prev[i] = prob
+            pred[i] = prob > threshold
+            last[i] = scores(pred[i], gt, ignore).as_dict()
+            for m in METRIC_NAMES:
+                out[i][m][k] = last[i][m]
+            if probs[i] is not None:
+                probs[i][k] = prob
+    return [
+        Trajectory(
+            clicks=clicks[i],
+            scores=out[i],
+            max_clicks=max_clicks,
+            ended_at=ended_at[i],
+            probs=probs[i],
+            model_seconds=model_s[i],
+            robot_seconds=robot_s[i],
+        )
+        for i in range(n)
+    ]

@@ -1,0 +1,72 @@
+"""Model registry: ``get_model(name, **kwargs)`` builds any registered model by name.
+
+Models are imported lazily, so ``import iislib.models`` does not import torch.
+
+=================== ==========================================================================
+random_walker       training-free random walker with priors (no weights needed)
+ritm                RITM HRNet + OCR + Conv1S (needs an official checkpoint: ``checkpoint=PATH``;
+                    ``pretrained=False, variant="h18s"`` gives random weights)
+gto99               gto99 ResNet-50 GN+WS (needs ``InterSegSynthFT.pth``: ``checkpoint=PATH``)
+=================== ==========================================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from iislib.models.base import IISModel
+
+# name -> "module:factory"; the factory takes keyword arguments and returns an IISModel.
+_REGISTRY: dict[str, str | Callable[..., IISModel]] = {
+    "random_walker": "iislib.models.random_walker:RandomWalker",
+    "ritm": "iislib.models.ritm:RITM",
+    "gto99": "iislib.models.gto99:gto99",
+}
+
+MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+"""Names of the built-in models."""
+
+# Models that cannot be built without a user-supplied checkpoint (official weights).
+NEEDS_CHECKPOINT: frozenset[str] = frozenset({"ritm", "gto99"})
+
+
+def ready_models() -> list[str]:
+    """Registered models that build with no argument (no official weights needed)."""
+    return [name for name in _REGISTRY if name not in NEEDS_CHECKPOINT]
+
+
+def register_model(name: str, factory: Callable[..., IISModel] | str) -> None:
+    """Register a user model under ``name`` (a callable or a ``"module:attr"`` string)."""
+    _REGISTRY[name] = factory
+
+
+def available_models() -> list[str]:
+    """Every registered name, built-in and user-registered."""
+    return list(_REGISTRY)
+
+
+def get_model(name: str, **kwargs: Any) -> IISModel:
+    """Build the model registered under ``name``; ``kwargs`` go to its constructor."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}") from None
+    if isinstance(factory, str):
+        module, attr = factory.split(":")
+        factory = getattr(importlib.import_module(module), attr)
+    model = factory(**kwargs)
+    model.name = name
+    return model
+
+
+__all__ = [
+    "IISModel",
+    "MODEL_NAMES",
+    "NEEDS_CHECKPOINT",
+    "available_models",
+    "get_model",
+    "ready_models",
+    "register_model",
+]

@@ -1,0 +1,84 @@
+"""What every interactive segmentation model offers the loop."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from iislib.clicks import Click, check_clicks
+
+
+def as_float_image(image: np.ndarray) -> np.ndarray:
+    """RGB image as float32 (H, W, 3) in [0, 1].
+
+    Accepts uint8 (H, W, 3) (divided by 255) or a float array already in [0, 1] (the ``ipol``
+    settings pass min-max normalised floats).
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an (H, W, 3) RGB array, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if np.issubdtype(image.dtype, np.floating):
+        if image.size and (image.min() < 0 or image.max() > 1):
+            raise ValueError("a float image must lie in [0, 1]")
+        return image.astype(np.float32, copy=False)
+    raise ValueError(f"image must be uint8 or float in [0, 1], got dtype {image.dtype}")
+
+
+def check_prev(prev: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """Previous probability map as float32 (H, W); zeros when ``prev`` is None."""
+    if prev is None:
+        return np.zeros(shape, dtype=np.float32)
+    prev = np.asarray(prev, dtype=np.float32)
+    if prev.shape != shape:
+        raise ValueError(f"prev has shape {prev.shape} but the image is {shape}")
+    return prev
+
+
+class IISModel(ABC):
+    """An interactive segmentation model: image + clicks + previous output -> probability map.
+
+    Subclasses implement ``_predict``; ``predict`` validates the arguments first.
+    """
+
+    #: registry name, set by ``get_model``
+    name: str = "model"
+
+    def predict(
+        self, image: np.ndarray, clicks: Sequence[Click], prev: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Foreground probability after ``clicks``.
+
+        Args:
+            image: uint8 (H, W, 3) RGB, or float32 (H, W, 3) in [0, 1].
+            clicks: every click so far, oldest first, (row, col) in image pixels.
+            prev: float32 (H, W) in [0, 1], the previous output (the auxiliary input z of
+                Algorithm 1), or None before the first click.
+
+        Returns:
+            float32 (H, W) in [0, 1].
+        """
+        img = as_float_image(image)
+        shape = img.shape[:2]
+        check_clicks(clicks, shape)
+        prob = self._predict(img, list(clicks), check_prev(prev, shape))
+        return np.clip(np.asarray(prob, dtype=np.float32), 0.0, 1.0)
+
+    def predict_batch(
+        self,
+        images: Sequence[np.ndarray],
+        clicks: Sequence[Sequence[Click]],
+        prevs: Sequence[np.ndarray | None],
+    ) -> list[np.ndarray]:
+        """``predict`` for several trajectories at once; networks override it to batch."""
+        return [self.predict(i, c, p) for i, c, p in zip(images, clicks, prevs, strict=True)]
+
+    @abstractmethod
+    def _predict(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> np.ndarray:
+        """``image`` float32 (H, W, 3) in [0, 1]; ``prev`` float32 (H, W) (zeros at first)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

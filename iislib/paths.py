@@ -1,0 +1,18 @@
+"""Absolute paths of the project's folders (notebooks must not rely on the working directory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+"""The checkout's root (for an installed wheel, set IISLIB_HOME to choose where outputs go)."""
+
+HOME = Path(os.environ.get("IISLIB_HOME", ROOT))
+FIGURES = HOME / "figures"
+BUILD = HOME / "build"
+RESULTS = HOME / "results"
+CACHE = HOME / ".cache" / "results"
+NOTEBOOKS = ROOT / "notebooks"
+STYLE = PACKAGE / "paper.mplstyle"

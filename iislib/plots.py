@@ -1,0 +1,200 @@
+"""Plotting primitives shared by the notebooks, the demo and the command line.
+
+Everything draws on a matplotlib Axes or returns a Figure; nothing here calls ``plt.show``.
+``save_figure`` writes PNG and PDF that are byte-identical across runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from iislib.clicks import Click
+from iislib.metrics import METRIC_NAMES
+from iislib.paths import FIGURES, STYLE
+
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "dice": "Dice",
+    "iou": "IoU",
+    "fscore": "F-score",
+}
+LINESTYLES = ("-", "--", ":", "-.")
+POSITIVE = "#00c000"
+NEGATIVE = "#e00000"
+
+
+@contextmanager
+def paper_style():
+    """The project's matplotlib style (``iislib/paper.mplstyle``) for the enclosed figures."""
+    import matplotlib.pyplot as plt
+
+    with plt.style.context(["default", str(STYLE)]):
+        yield
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] | None = None, **kw):
+    """A Figure and its axes in the paper style, without pyplot's global state."""
+    with paper_style():
+        fig = Figure(figsize=size or matplotlib.rcParams["figure.figsize"], layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save_figure(fig: Figure, name: str, folder: str | Path = FIGURES) -> list[Path]:
+    """Write ``name``.png and ``name``.pdf into ``folder``, byte-stable (no dates in metadata)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    png, pdf = folder / f"{name}.png", folder / f"{name}.pdf"
+    fig.savefig(png, dpi=150, metadata={"Software": None})
+    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None, "Producer": None})
+    return [png, pdf]
+
+
+def caption(table: pd.DataFrame, extra: str = "") -> str:
+    """'dataset, N images, settings, models, robots' for a figure built from ``table``."""
+    parts = [
+        f"dataset: {', '.join(sorted(table['dataset'].unique()))}",
+        f"{table['image'].nunique()} images",
+        f"settings: {', '.join(sorted(table['settings'].unique()))}",
+        f"models: {', '.join(table['model'].unique())}",
+        f"robots: {', '.join(table['robot'].unique())}",
+    ]
+    if table["seed"].nunique() > 1:
+        parts.append(f"{table['seed'].nunique()} seeds")
+    return "; ".join(parts) + (f". {extra}" if extra else "")
+
+
+def robot_colors(robots: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per robot name (same colour in every figure)."""
+    from iislib.robots import ROBOTS
+
+    with paper_style():
+        cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = list(ROBOTS) + [r for r in robots if r not in ROBOTS]
+    return {r: cycle[order.index(r) % len(cycle)] if order.index(r) < len(cycle) else "black"
+            for r in robots}  # fmt: skip
+
+
+def mean_curves(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean of ``metric`` over images and seeds: rows (model, robot), columns click."""
+    return table.groupby(["model", "robot", "click"])[metric].mean().unstack("click")
+
+
+def plot_metric_curves(
+    ax: Axes,
+    table: pd.DataFrame,
+    metric: str = "iou",
+    models: Sequence[str] | None = None,
+    robots: Sequence[str] | None = None,
+    legend: bool = True,
+) -> None:
+    """Mean ``metric`` against the number of clicks: colour per robot, line style per model."""
+    models = list(models) if models is not None else list(table["model"].unique())
+    robots = list(robots) if robots is not None else list(table["robot"].unique())
+    curves = mean_curves(table[table["model"].isin(models) & table["robot"].isin(robots)], metric)
+    colors = robot_colors(robots)
+    for mi, model in enumerate(models):
+        for robot in robots:
+            if (model, robot) not in curves.index:
+                continue
+            y = curves.loc[(model, robot)]
+            ax.plot(y.index, y.to_numpy(), LINESTYLES[mi % len(LINESTYLES)], color=colors[robot],
+                    alpha=0.8, label=f"{model} / {robot}")  # fmt: skip
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel(f"mean {METRIC_LABELS.get(metric, metric)}")
+    ax.set_xlim(1, table["click"].max())
+    if legend:
+        ax.legend(ncols=2 if len(models) * len(robots) > 8 else 1, frameon=False)
+
+
+def fig_metric_curves(table: pd.DataFrame, metric: str = "iou", **kw) -> Figure:
+    """One panel: ``metric`` against clicks for every model x robot in ``table``."""
+    fig, axes = new_figure(size=(4.5, 3.2))
+    plot_metric_curves(axes[0, 0], table, metric, **kw)
+    return fig
+
+
+def fig_metric_grid(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, **kw) -> Figure:
+    """A 2x3 grid, one panel per metric, every model x robot (the paper's Figure 7 layout)."""
+    ncols = 3
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig, axes = new_figure(nrows, ncols, size=(6.9, 2.3 * nrows))
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
+        plot_metric_curves(ax, table, metric, legend=False, **kw)
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False
+    )
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# qualitative panels (the paper's Figures 5, 8 and 9)
+
+
+def confusion_rgb(prob: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> np.ndarray:
+    """TP white, TN black, FP blue, FN red; soft predictions give intermediate colours.
+
+    Args:
+        prob: float (H, W) in [0, 1] (a binary mask works too).
+        gt: bool (H, W).
+        ignore: bool (H, W) drawn grey, or None.
+    Returns:
+        float32 (H, W, 3) in [0, 1].
+    """
+    p = np.clip(np.asarray(prob, dtype=np.float32), 0, 1)[..., None]
+    g = np.asarray(gt, dtype=bool)[..., None]
+    white, red = np.array([1, 1, 1], np.float32), np.array([1, 0, 0], np.float32)
+    blue, black = np.array([0, 0.35, 1], np.float32), np.zeros(3, np.float32)
+    out = np.where(g, p * white + (1 - p) * red, p * blue + (1 - p) * black)
+    if ignore is not None:
+        out[np.asarray(ignore, dtype=bool)] = 0.5
+    return out.astype(np.float32)
+
+
+def draw_clicks(ax: Axes, clicks: Sequence[Click], upto: int | None = None) -> None:
+    """Green positive and red negative dots; the more recent the click, the larger its dot."""
+    clicks = list(clicks)[: upto if upto is not None else None]
+    n = len(clicks)
+    for i, c in enumerate(clicks):
+        size = 12 + 60 * (i + 1) / max(n, 1)
+        ax.scatter([c.col], [c.row], s=size, c=POSITIVE if c.positive else NEGATIVE,
+                   edgecolors="white", linewidths=0.6, zorder=3)  # fmt: skip
+
+
+def show_overlay(
+    ax: Axes, image: np.ndarray, prob: np.ndarray, clicks: Sequence[Click], threshold: float = 0.5
+) -> None:
+    """The image with the thresholded prediction tinted and its contour, plus the clicks."""
+    img = np.asarray(image, dtype=np.float32)
+    img = img / 255.0 if img.max() > 1.0 else img
+    mask = np.asarray(prob) > threshold
+    tint = img.copy()
+    tint[mask] = 0.55 * tint[mask] + 0.45 * np.array([0.1, 0.45, 1.0])
+    ax.imshow(tint, interpolation="nearest")
+    if mask.any() and not mask.all():
+        ax.contour(mask, levels=[0.5], colors="yellow", linewidths=0.8)
+    draw_clicks(ax, clicks)
+    ax.set_axis_off()
+
+
+def show_confusion(
+    ax: Axes, prob: np.ndarray, gt: np.ndarray, clicks: Sequence[Click] = (),
+    ignore: np.ndarray | None = None,
+) -> None:  # fmt: skip
+    """The TP/TN/FP/FN map of a (soft) prediction with the clicks on top."""
+    ax.imshow(confusion_rgb(prob, gt, ignore), interpolation="nearest")
+    draw_clicks(ax, clicks)
+    ax.set_axis_off()

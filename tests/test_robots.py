@@ -1,0 +1,317 @@
+"""The seven robots on hand-checked masks, and properties on random masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage
+
+from iislib import Click
+from iislib.robots import (
+    RANDOM_ROBOTS,
+    ROBOT_NAMES,
+    ROBOTS,
+    border_dt,
+    get_robot,
+    largest_component,
+    r05_points,
+)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def mask(rows: list[str]) -> np.ndarray:
+    """'#' is True, '.' is False."""
+    return np.array([[ch == "#" for ch in row] for row in rows], dtype=bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# registry
+
+
+def test_registry_names_and_unknown_name():
+    assert ROBOT_NAMES == ("r01", "r02", "r03", "r04", "r05", "rgto99", "rritm")
+    for name in ROBOT_NAMES:
+        assert get_robot(name) is ROBOTS[name]
+    with pytest.raises(ValueError, match="unknown robot 'r99'.*rgto99"):
+        get_robot("r99")
+
+
+def test_bad_masks_are_rejected():
+    gt = np.zeros((4, 4), bool)
+    with pytest.raises(ValueError, match="shape"):
+        get_robot("r02")(np.zeros((4, 5), bool), gt, [], rng())
+    with pytest.raises(ValueError, match="binary"):
+        get_robot("r02")(np.full((4, 4), 0.5), gt, [], rng())
+
+
+# ---------------------------------------------------------------------------------------------
+# border distance transform
+
+
+def test_border_dt_counts_the_image_border_as_boundary():
+    dt = border_dt(np.ones((3, 3), bool))
+    np.testing.assert_array_equal(dt, [[1, 1, 1], [1, 2, 1], [1, 1, 1]])
+    # An L-shaped region off the border: exact Euclidean distances to the nearest outside pixel.
+    m = mask([".....", ".###.", ".###.", ".###.", "....."])
+    dt = border_dt(m)
+    assert dt[2, 2] == 2 and dt[1, 1] == 1 and dt[0, 0] == 0
+
+
+def test_border_dt_matches_scipy_on_padded_masks():
+    g = rng(3)
+    for _ in range(20):
+        m = g.random((17, 23)) < 0.7
+        ref = ndimage.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+        np.testing.assert_allclose(border_dt(m), ref, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# END and ignore
+
+
+@pytest.mark.parametrize("name", [*ROBOT_NAMES, "r05h"])
+def test_every_robot_ends_when_no_error_is_left(name):
+    gt = mask(["....", ".##.", ".##.", "...."])
+    assert get_robot(name)(gt.copy(), gt, [], rng()) is None
+
+
+@pytest.mark.parametrize("name", [*ROBOT_NAMES, "r05h"])
+def test_errors_inside_ignore_do_not_count(name):
+    gt = mask(["....", ".##.", ".##.", "...."])
+    pred = gt.copy()
+    pred[0, 0] = True  # the only error, inside the ignore band
+    ignore = np.zeros_like(gt)
+    ignore[0, :] = True
+    assert get_robot(name)(pred, gt, [], rng(), ignore=ignore) is None
+
+
+@pytest.mark.parametrize("name", [*ROBOT_NAMES, "r05h"])
+def test_ignored_pixels_are_never_clicked(name):
+    gt = mask(["......", ".####.", ".####.", "......"])
+    ignore = np.zeros_like(gt)
+    ignore[:, :3] = True
+    for seed in range(30):
+        c = get_robot(name)(np.zeros_like(gt), gt, [], rng(seed), ignore=ignore)
+        assert c is not None and not ignore[c.row, c.col]
+
+
+# ---------------------------------------------------------------------------------------------
+# r01 .. r05
+
+
+def test_r01_may_click_correct_pixels_and_labels_by_gt():
+    gt = mask(["##..", "##..", "....", "...."])
+    pred = gt.copy()
+    pred[3, 3] = True  # one FP so the robot does not END
+    clicks = [get_robot("r01")(pred, gt, [], rng(s)) for s in range(200)]
+    assert any(not (pred ^ gt)[c.row, c.col] for c in clicks)  # ignores the prediction
+    assert all(c.positive == gt[c.row, c.col] for c in clicks)
+
+
+def test_r02_is_uniform_over_the_false_region():
+    gt = mask(["##..", "##..", "....", "...."])
+    pred = np.zeros_like(gt)
+    pred[3, 3] = True
+    false = pred ^ gt
+    g = rng(1)
+    hits = np.zeros(gt.shape)
+    for _ in range(5000):
+        c = get_robot("r02")(pred, gt, [], g)
+        hits[c.row, c.col] += 1
+    assert (hits[~false] == 0).all()
+    np.testing.assert_allclose(hits[false] / 5000, 1 / 5, atol=0.03)
+
+
+def test_r03_picks_the_largest_4_connected_component():
+    # Two diagonal pixels are two 4-components; the 3-pixel bar is the largest.
+    gt = mask(["#....", ".#...", ".....", "..###", "....."])
+    for s in range(50):
+        c = get_robot("r03")(np.zeros_like(gt), gt, [], rng(s))
+        assert c.row == 3 and c.col in (2, 3, 4) and c.positive
+
+
+def test_r03_tie_goes_to_the_lowest_raster_label():
+    gt = mask(["...##", ".....", "##...", "....."])
+    for s in range(50):
+        c = get_robot("r03")(np.zeros_like(gt), gt, [], rng(s))
+        assert c.row == 0 and c.col in (3, 4)
+
+
+def test_r03_merges_touching_fn_and_fp():
+    gt = mask(["##...", "....."])
+    pred = mask(["..##.", "....."])  # FN at cols 0-1, FP at cols 2-3: one 4-component of 4 pixels
+    lc = largest_component(pred ^ gt, connectivity=1)
+    assert lc.sum() == 4
+
+
+def test_r04_probability_is_proportional_to_border_distance():
+    gt = np.ones((3, 3), bool)
+    gt[0, 0] = False  # so the mask is not all foreground; the false region is 8 pixels
+    pred = np.zeros_like(gt)
+    false = pred ^ gt
+    p = border_dt(false)
+    p /= p.sum()
+    g = rng(2)
+    hits = np.zeros(gt.shape)
+    n = 20000
+    for _ in range(n):
+        c = get_robot("r04")(pred, gt, [], g)
+        hits[c.row, c.col] += 1
+    np.testing.assert_allclose(hits / n, p, atol=0.012)
+    assert hits[0, 0] == 0
+
+
+def test_r05_equals_r04_under_the_same_generator():
+    gt = mask(["......", ".####.", ".####.", ".####.", "......"])
+    pred = np.zeros_like(gt)
+    for s in range(20):
+        assert get_robot("r05")(pred, gt, [], rng(s)) == get_robot("r04")(pred, gt, [], rng(s))
+
+
+def test_r05_points_never_repeats_within_one_interaction_and_history_variant_avoids_old_clicks():
+    gt = mask(["###", "###"])
+    pred = np.zeros_like(gt)
+    placed = r05_points(pred, gt, [], rng(0), n_points=6)
+    assert len({(c.row, c.col) for c in placed}) == 6
+    assert len(r05_points(pred, gt, [], rng(0), n_points=10)) == 6  # stops when nothing is left
+    old = [Click(r, c, True) for r in range(2) for c in range(3) if (r, c) != (1, 1)]
+    for s in range(10):
+        c = get_robot("r05h")(pred, gt, old, rng(s))
+        assert (c.row, c.col) == (1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# rgto99
+
+
+def test_rgto99_clicks_the_centre_of_the_largest_region():
+    gt = mask([".......", ".#####.", ".#####.", ".#####.", ".#####.", ".#####.", "......."])
+    c = get_robot("rgto99")(np.zeros_like(gt), gt, [], rng())
+    assert c == Click(3, 3, True)
+
+
+def test_rgto99_larger_type_wins_and_a_tie_goes_to_fp():
+    gt = mask(["##....", "##....", "......", "......"])
+    pred = mask(["......", "......", "....##", "....##"])  # FN 4 pixels, FP 4 pixels
+    c = get_robot("rgto99")(pred, gt, [], rng())
+    assert not c.positive and (c.row, c.col) == (2, 4)  # FP, first DT max in row-major order
+    pred[3, 5] = False  # FP now 3 pixels: FN wins
+    c = get_robot("rgto99")(pred, gt, [], rng())
+    assert c.positive and (c.row, c.col) == (0, 0)
+
+
+def test_rgto99_uses_8_connectivity_per_type():
+    # FN: a diagonal of 3 pixels (one 8-component) beats a 2-pixel bar.
+    gt = mask(["#.....", ".#....", "..#...", "....##"])
+    c = get_robot("rgto99")(np.zeros_like(gt), gt, [], rng())
+    assert (c.row, c.col) == (0, 0)
+
+
+def test_rgto99_size_tie_follows_cv2_block_order():
+    # Equal FP squares starting at (1, 2) and (0, 30): cv2 numbers the first one first
+    # (block (0, 1) before block (0, 15)), a pixel-raster rule would pick the second.
+    gt = np.zeros((6, 40), bool)
+    gt[5, 0] = True
+    pred = gt.copy()
+    pred[1:3, 2:4] = True
+    pred[0:2, 30:32] = True
+    c = get_robot("rgto99")(pred, gt, [], rng())
+    assert (c.row, c.col) == (1, 2) and not c.positive
+
+
+def test_rgto99_does_not_exclude_earlier_clicks_but_rritm_does():
+    gt = mask([".....", ".###.", ".###.", ".###.", "....."])
+    pred = np.zeros_like(gt)
+    first = get_robot("rgto99")(pred, gt, [], rng())
+    assert first == Click(2, 2, True)
+    assert get_robot("rgto99")(pred, gt, [first], rng()) == first
+    second = get_robot("rritm")(pred, gt, [first], rng())
+    assert second != first and second == Click(1, 1, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# rritm
+
+
+def test_rritm_separate_transforms_and_strict_comparison():
+    # FN: 3x3 block (max DT 2); FP: 3x3 block (max DT 2): a tie is negative.
+    gt = np.zeros((5, 11), bool)
+    gt[1:4, 1:4] = True
+    pred = np.zeros_like(gt)
+    pred[1:4, 6:9] = True
+    c = get_robot("rritm")(pred, gt, [], rng())
+    assert c == Click(2, 7, False)
+    gt2 = gt.copy()
+    gt2[0:5, 0:5] = True  # FN becomes a 5x5 block at the image border: max DT 3 > FP's 2
+    c = get_robot("rritm")(pred, gt2, [], rng())
+    assert c.positive and (c.row, c.col) == (2, 2)
+
+
+def test_rritm_ends_when_every_error_pixel_was_clicked():
+    gt = mask(["#...", "...."])
+    pred = np.zeros_like(gt)
+    assert get_robot("rritm")(pred, gt, [Click(0, 0, True)], rng()) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# properties
+
+masks = arrays(np.bool_, st.tuples(st.integers(2, 12), st.integers(2, 12)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gt=masks, data=st.data())
+def test_clicks_land_where_each_robot_promises(gt, data):
+    pred = data.draw(arrays(np.bool_, gt.shape))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    fn, fp = gt & ~pred, pred & ~gt
+    false = fn | fp
+    for name in ROBOT_NAMES:
+        c = get_robot(name)(pred, gt, [], rng(seed))
+        if not false.any():
+            assert c is None
+            continue
+        assert c is not None
+        assert 0 <= c.row < gt.shape[0] and 0 <= c.col < gt.shape[1]
+        assert c.positive == bool(gt[c.row, c.col])  # Assumption 1
+        if name in ("r02", "r04", "r05", "rgto99", "rritm"):
+            assert false[c.row, c.col], name
+        if name == "r03":
+            assert largest_component(false, 1)[c.row, c.col]
+        if name == "rgto99":
+            size_fn = largest_component(fn, 2).sum()
+            size_fp = largest_component(fp, 2).sum()
+            assert (fn if size_fn > size_fp else fp)[c.row, c.col]
+        if name == "rritm":
+            dfn, dfp = border_dt(fn).max(), border_dt(fp).max()
+            assert c.positive == (dfn > dfp)
+            assert border_dt(fn if c.positive else fp)[c.row, c.col] == max(dfn, dfp)
+
+
+@settings(max_examples=30, deadline=None)
+@given(gt=masks, seed=st.integers(0, 2**32 - 1))
+def test_same_seed_same_clicks(gt, seed):
+    pred = np.zeros_like(gt)
+    for name in RANDOM_ROBOTS:
+        a = get_robot(name)(pred, gt, [], rng(seed))
+        b = get_robot(name)(pred, gt, [], rng(seed))
+        assert a == b
+
+
+@settings(max_examples=30, deadline=None)
+@given(gt=masks, data=st.data())
+def test_rritm_never_clicks_a_clicked_pixel(gt, data):
+    pred = data.draw(arrays(np.bool_, gt.shape))
+    clicks: list[Click] = []
+    for _ in range(5):
+        c = get_robot("rritm")(pred, gt, clicks, rng())
+        if c is None:
+            break
+        assert (c.row, c.col) not in {(k.row, k.col) for k in clicks}
+        clicks.append(c)
