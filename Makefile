@@ -19,11 +19,23 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 env: $(VENV)/.installed
 
+# The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks)
+# into build/notebooks/full/, figures into figures/. The sweep is cached in .cache/results.
 figures: env
-	$(PY) -m iislib evaluate --dataset berkeley --models ready --robots all --settings ipol --jobs $(JOBS)
+	$(PY) -m iislib.notebooks --jobs $(JOBS)
 
+# Quick run of every notebook (2 images, 4 clicks): build/notebooks/smoke/, figures/smoke/.
+.PHONY: notebooks
+notebooks: env
+	$(PY) -m iislib.notebooks --smoke
+
+# Unit tests (tests/test_notebooks.py executes every notebook in smoke mode into
+# build/notebooks/smoke/), then nbval re-runs those notebooks (widget cells: nbval-ignore-output).
 test: env
 	$(PY) -m pytest -q
+	@if ls build/notebooks/smoke/*.ipynb >/dev/null 2>&1; then \
+	  $(PY) -m pytest -q -p no:python --nbval-lax --nbval-current-env --nbval-cell-timeout=600 build/notebooks/smoke/; \
+	else echo "nbval skipped: no smoke notebooks in build/notebooks/smoke (benchmark data missing?)"; fi
 
 lint: env
 	$(VENV)/bin/ruff format --check iislib tests benchmarks
@@ -31,6 +43,15 @@ lint: env
 
 bench: env
 	$(PY) benchmarks/bench_robots.py
+
+# The demo (notebooks/05_demo.py) as a web page: Voila on 127.0.0.1, on DEMO_PORT or a free port.
+DEMO_PORT ?=
+demo: env
+	@mkdir -p build/notebooks
+	@$(VENV)/bin/jupytext --quiet --to ipynb --output build/notebooks/05_demo.ipynb notebooks/05_demo.py
+	@port="$(DEMO_PORT)"; [ -n "$$port" ] || port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	echo "demo: open http://127.0.0.1:$$port/ (Ctrl-C stops it)"; \
+	exec $(VENV)/bin/voila build/notebooks/05_demo.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$$port
 
 clean:
 	rm -rf build figures results .cache

@@ -7,7 +7,13 @@ random_walker       training-free random walker with priors (no weights needed)
 ritm                RITM HRNet + OCR + Conv1S (needs an official checkpoint: ``checkpoint=PATH``;
                     ``pretrained=False, variant="h18s"`` gives random weights)
 gto99               gto99 ResNet-50 GN+WS (needs ``InterSegSynthFT.pth``: ``checkpoint=PATH``)
+ritm-compact        ritm family, 1.2 M parameters, trained here with RITM's click procedure
+gto99-compact       gto99 family, 1.4 M parameters, trained here with gto99's procedure
+ritm-compact-gto99proc, gto99-compact-ritmproc: the cross-trained pair (family x procedure)
 =================== ==========================================================================
+
+The compact models load the weights shipped in ``iislib/models/weights/`` (``weights=PATH`` loads
+others); their model cards are in ``iislib/models/cards/``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ _REGISTRY: dict[str, str | Callable[..., IISModel]] = {
     "random_walker": "iislib.models.random_walker:RandomWalker",
     "ritm": "iislib.models.ritm:RITM",
     "gto99": "iislib.models.gto99:gto99",
+    "ritm-compact": "iislib.models.compact:ritm_compact",
+    "gto99-compact": "iislib.models.compact:gto99_compact",
+    "ritm-compact-gto99proc": "iislib.models.compact:ritm_compact_gto99proc",
+    "gto99-compact-ritmproc": "iislib.models.compact:gto99_compact_ritmproc",
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
@@ -33,8 +43,16 @@ NEEDS_CHECKPOINT: frozenset[str] = frozenset({"ritm", "gto99"})
 
 
 def ready_models() -> list[str]:
-    """Registered models that build with no argument (no official weights needed)."""
-    return [name for name in _REGISTRY if name not in NEEDS_CHECKPOINT]
+    """Registered models that build with no argument: no official weights needed, and for the
+    compact models, their weights are shipped."""
+    from iislib.models.compact import COMPACT_NAMES, shipped_weights
+
+    return [
+        name
+        for name in _REGISTRY
+        if name not in NEEDS_CHECKPOINT
+        and (name not in COMPACT_NAMES or shipped_weights(name).is_file())
+    ]
 
 
 def register_model(name: str, factory: Callable[..., IISModel] | str) -> None:

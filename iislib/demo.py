@@ -1,0 +1,483 @@
+"""The demo: one image and one mask, any model and robot, K clicks, curves and overlays.
+
+This is the paper's online demo as a library: pick an image and its ground-truth mask, a model
+and a robot (the simulated user); the robot clicks ``clicks`` times (Algorithm 1, ``iislib.loop``)
+and the demo shows how six scores evolve with the clicks, and what the prediction looks like at
+any click. A second (model, robot) pair can run on the same image for comparison.
+
+    result = run_demo(image, gt, "random_walker", "rritm", clicks=20)
+    fig_curves(result)            # one panel per metric against the number of clicks
+    fig_panel(result, k=5)        # input, overlay with the clicks, TP/TN/FP/FN map at click 5
+    write_outputs("out", result)  # curves.png, panel.png, scores.csv (all or nothing)
+    print(summary_line(result))   # final IoU, NoC@85, NoC@90
+
+The notebook ``notebooks/05_demo.py`` (``iislib.demo_app``) and ``iislib demo`` (``iislib.cli``)
+are thin layers over these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from iislib.data import DataError, check_pair, mask_from_array
+from iislib.loop import Trajectory, run
+from iislib.metrics import METRIC_NAMES, noc
+from iislib.models import NEEDS_CHECKPOINT, available_models, get_model
+from iislib.models.base import IISModel
+from iislib.plots import (
+    METRIC_LABELS,
+    new_figure,
+    paper_style,
+    show_confusion,
+    show_overlay,
+)
+from iislib.robots import ROBOTS, Robot, get_robot, robot_name
+from iislib.settings import get_settings
+
+OUTPUT_FILES: tuple[str, ...] = ("curves.png", "panel.png", "scores.csv")
+"""What ``write_outputs`` writes, always all three."""
+
+NOC_LEVELS: tuple[float, ...] = (0.85, 0.90)
+DPI = 120
+# Magenta outline for the ground truth: rare in photos, and apart from the prediction's yellow.
+GT_COLOR = "#ff00ff"
+# One colour per compared run (first run blue, second orange: the style's first two colours).
+RUN_COLORS = ("#006BA4", "#FF800E")
+
+
+class DemoError(ValueError):
+    """A demo request that cannot run (unknown model or robot, missing checkpoint, bad clicks)."""
+
+
+@dataclass
+class DemoResult:
+    """One demo run.
+
+    Attributes:
+        image: the image the model saw, uint8 (H, W, 3) (float32 in [0, 1] under ``ipol``).
+        gt: bool (H, W) ground truth (as the model saw it).
+        ignore: bool (H, W) pixels left out of scores and clicks, or None.
+        model, robot: names shown in legends and files.
+        seed: the robot's seed.
+        trajectory: the clicks, the scores and every probability map (``probs`` (K, H, W)).
+        scores: one row per click (``click`` 1..K): row, col, positive (-1 after END), the six
+            metrics, model_seconds, robot_seconds, and the model/robot/image/seed/settings ids.
+        seconds: wall time of the run (model building excluded).
+        name: the image's name.
+        settings: the inference settings' name.
+        threshold: the prediction is ``prob > threshold`` (robot, scores, pictures).
+    """
+
+    image: np.ndarray
+    gt: np.ndarray
+    ignore: np.ndarray | None
+    model: str
+    robot: str
+    seed: int
+    trajectory: Trajectory
+    scores: pd.DataFrame
+    seconds: float
+    name: str = "image"
+    settings: str = "direct"
+    threshold: float = 0.5
+
+    @property
+    def label(self) -> str:
+        """'model / robot', the run's name in legends."""
+        return f"{self.model} / {self.robot}"
+
+    @property
+    def clicks(self) -> int:
+        """K, the number of steps (scores have K rows even when the robot ended earlier)."""
+        return self.trajectory.max_clicks
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+
+def as_image(image: np.ndarray) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) copy of ``image``: grey (H, W) is repeated, alpha is dropped.
+
+    Raises DataError for anything that is not a 2-D or 3-D array of 1, 3 or 4 channels.
+    """
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4) or min(a.shape[:2]) < 2:
+        raise DataError(f"the image must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    a = a[..., :3]
+    if a.dtype == np.uint8:
+        return a.copy()
+    if np.issubdtype(a.dtype, np.floating) and a.size and 0.0 <= a.min() and a.max() <= 1.0:
+        return np.round(a * 255).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer) and a.size and 0 <= a.min() and a.max() <= 255:
+        return a.astype(np.uint8)
+    raise DataError(f"the image must be uint8, or float in [0, 1]; got {a.dtype}")
+
+
+def decode_image_bytes(data: bytes, what: str = "image") -> np.ndarray:
+    """File bytes (PNG, JPEG, ...) -> uint8 (H, W, 3) RGB; DataError when not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise DataError(f"{what}: the file is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(
+            f"{what} is not an image file that can be read (PNG, JPEG, BMP, TIFF, ...; "
+            f"{type(e).__name__})"
+        ) from None
+
+
+def check_inputs(
+    image: np.ndarray, gt: np.ndarray, what: str = "input"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (H, W, 3) image, bool (H, W) mask) ready for the loop, or a DataError saying why.
+
+    ``gt`` may be bool, or any image array: then the demo's rule applies (channel mean < 128 is
+    background, ``iislib.data.mask_from_array``).
+    """
+    img = as_image(image)
+    mask = mask_from_array(gt)
+    check_pair(img, mask, None, what)
+    return img, mask
+
+
+def resolve_robot(robot: str | Robot) -> tuple[Robot, str]:
+    """(robot callable, its name) from a registry name or a callable."""
+    if callable(robot):
+        return robot, robot_name(robot)
+    try:
+        return get_robot(str(robot)), str(robot)
+    except ValueError as e:
+        raise DemoError(str(e)) from None
+
+
+def build_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> IISModel:
+    """``get_model(name)`` with a checkpoint, and errors a demo user can act on.
+
+    Raises:
+        DemoError: unknown name; a model of ``NEEDS_CHECKPOINT`` without ``checkpoint``; a
+            checkpoint the model does not accept or cannot load.
+        FileNotFoundError: ``checkpoint`` names no file.
+    """
+    if name not in available_models():
+        raise DemoError(f"unknown model {name!r}; known models: {', '.join(available_models())}")
+    ckpt = str(checkpoint).strip() if checkpoint is not None else ""
+    if not ckpt:
+        if name in NEEDS_CHECKPOINT:
+            raise DemoError(
+                f"model {name!r} needs its official checkpoint file: give its path "
+                "(--checkpoint PATH, or the checkpoint field)"
+            )
+        return get_model(name, **kwargs)
+    path = Path(ckpt).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path}: no such file")
+    try:
+        return get_model(name, checkpoint=path, **kwargs)
+    except TypeError as e:
+        if "checkpoint" in str(e):
+            raise DemoError(f"model {name!r} takes no checkpoint") from None
+        raise
+    except (ValueError, FileNotFoundError):
+        raise
+    except Exception as e:  # torch.load's pickling / zip errors on a file that is no checkpoint
+        raise DemoError(f"model {name!r} cannot load {path}: {type(e).__name__}: {e}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# running
+
+
+def scores_frame(traj: Trajectory, **ids: object) -> pd.DataFrame:
+    """One row per click of ``traj`` (the sweep's tidy layout); ``ids`` are constant columns."""
+    from iislib.experiment import trajectory_frame
+
+    return trajectory_frame(traj, **ids)
+
+
+def run_demo(
+    image: np.ndarray,
+    gt: np.ndarray,
+    model: str | IISModel,
+    robot: str | Robot,
+    clicks: int = 20,
+    seed: int = 0,
+    *,
+    checkpoint: str | Path | None = None,
+    ignore: np.ndarray | None = None,
+    settings: str = "direct",
+    name: str = "image",
+) -> DemoResult:
+    """Run ``robot`` clicking for ``model`` ``clicks`` times on one image.
+
+    Args:
+        image: uint8 (H, W, 3) RGB (grey, RGBA and float in [0, 1] are converted).
+        gt: bool (H, W) ground truth, or a mask image (channel mean < 128 is background).
+        model: a registered model name (see ``iislib.models``) or a built ``IISModel``.
+        robot: a robot name (``iislib.robots.ROBOTS``) or a robot callable.
+        clicks: K >= 1, the number of clicks (the scores always have K rows).
+        seed: seed of the robot's generator (``make_rng(seed, name, robot)``, as the sweep).
+        checkpoint: weights file for models that need one (``NEEDS_CHECKPOINT``).
+        ignore: bool (H, W) pixels neither scored nor clicked, or None.
+        settings: inference settings (``iislib.settings``), default ``direct``.
+        name: the image's name (captions, CSV, and the generator's key).
+
+    Returns:
+        DemoResult with every probability map kept (K x H x W float32).
+
+    Raises:
+        DataError: the image or mask cannot be used (sizes differ, empty or all-foreground mask).
+        DemoError, FileNotFoundError: bad model, robot, checkpoint or clicks.
+    """
+    if isinstance(clicks, bool) or not isinstance(clicks, (int, np.integer)) or clicks < 1:
+        raise DemoError(f"the number of clicks must be a whole number >= 1, got {clicks!r}")
+    img, mask = check_inputs(image, gt, name)
+    if ignore is not None:
+        ignore = np.asarray(ignore, dtype=bool)
+        check_pair(img, mask, ignore, name)
+    robot_fn, rname = resolve_robot(robot)
+    try:
+        st = get_settings(settings)
+    except ValueError as e:
+        raise DemoError(str(e)) from None
+    if isinstance(model, IISModel):
+        net, mname = model, model.name
+    else:
+        net, mname = build_model(str(model), checkpoint), str(model)
+    img_s, mask_s, ignore_s = st.prepare(img, mask, ignore)
+    t0 = time.perf_counter()
+    traj = run(
+        st.wrap(net), robot_fn, img_s, mask_s, max_clicks=int(clicks), seed=int(seed),
+        ignore=ignore_s, threshold=st.threshold, key=name, keep_probs=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    frame = scores_frame(
+        traj, model=mname, robot=rname, image=name, seed=int(seed), settings=st.name
+    )
+    return DemoResult(
+        image=img_s, gt=mask_s, ignore=ignore_s, model=mname, robot=rname, seed=int(seed),
+        trajectory=traj, scores=frame, seconds=seconds, name=name, settings=st.name,
+        threshold=st.threshold,
+    )  # fmt: skip
+
+
+def noc_values(result: DemoResult) -> dict[float, int | None]:
+    """{level: NoC} for ``NOC_LEVELS``; None when the IoU never reaches the level in K clicks."""
+    iou = result.trajectory.scores["iou"]
+    out: dict[float, int | None] = {}
+    for level in NOC_LEVELS:
+        out[level] = int(noc(iou, level)[0]) if (iou >= level).any() else None
+    return out
+
+
+def summary_line(result: DemoResult) -> str:
+    """'model / robot on name: final IoU 0.912 after 20 clicks, NoC@85 3, NoC@90 >20 (...)'."""
+    k = result.clicks
+    parts = [f"final IoU {result.trajectory.scores['iou'][-1]:.3f} after {k} clicks"]
+    for level, value in noc_values(result).items():
+        parts.append(f"NoC@{round(level * 100)} {value if value is not None else f'>{k}'}")
+    ended = result.trajectory.ended_at
+    tail = f"; no error left after click {ended}" if ended is not None else ""
+    return (
+        f"{result.label} on {result.name}: " + ", ".join(parts)
+        + f" ({result.seconds:.1f} s{tail})"
+    )  # fmt: skip
+
+
+def scores_table(results: Sequence[DemoResult]) -> pd.DataFrame:
+    """Every run's rows, one after the other (K rows per run)."""
+    return pd.concat([r.scores for r in results], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def fig_curves(*results: DemoResult, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
+    """One panel per metric against the number of clicks; one line per run (up to two runs).
+
+    The IoU panel marks the 0.85 and 0.90 levels of NoC@85 and NoC@90.
+    """
+    if not results:
+        raise ValueError("fig_curves needs at least one DemoResult")
+    ncols = 3
+    nrows = int(np.ceil(len(metrics) / ncols))
+    with paper_style():
+        fig, axes = new_figure(nrows, ncols, size=(6.9, 2.0 * nrows + 0.5), sharex=True)
+        for ax, metric in zip(axes.ravel(), metrics, strict=False):
+            for i, res in enumerate(results):
+                y = res.trajectory.scores[metric]
+                x = np.arange(1, len(y) + 1)
+                ax.plot(x, y, marker="o", ms=2.5, color=RUN_COLORS[i % len(RUN_COLORS)],
+                        ls="-" if i == 0 else "--", label=res.label)  # fmt: skip
+            if metric == "iou":
+                for level in NOC_LEVELS:
+                    ax.axhline(level, color="0.5", lw=0.7, ls=":")
+            ax.set_title(METRIC_LABELS.get(metric, metric))
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlim(0.5, max(r.clicks for r in results) + 0.5)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        for ax in axes[-1]:
+            ax.set_xlabel("number of clicks")
+        for ax in axes.ravel()[len(metrics) :]:
+            ax.set_visible(False)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
+    return fig
+
+
+def _check_k(result: DemoResult, k: int) -> int:
+    if not 1 <= int(k) <= result.clicks:
+        raise ValueError(f"click k must be in 1..{result.clicks}, got {k}")
+    return int(k)
+
+
+def _confusion_legend(ax) -> None:
+    from matplotlib.patches import Patch
+
+    items = [("TP", "white"), ("TN", "black"), ("FP", (0, 0.35, 1)), ("FN", "red")]
+    handles = [Patch(facecolor=c, edgecolor="0.4", label=t) for t, c in items]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncols=4,
+              frameon=False, handlelength=1.0, columnspacing=0.8, fontsize=6)  # fmt: skip
+
+
+def fig_panel(result: DemoResult, k: int, other: DemoResult | None = None) -> Figure:
+    """The paper's Figure-5 panel at click ``k``: input, overlay with clicks, TP/TN/FP/FN map.
+
+    Args:
+        result: a demo run.
+        k: 1-based click, 1 <= k <= K; the clicks 1..k and the prediction after click k are drawn.
+        other: a second run on the same image, drawn as a second row.
+    """
+    runs = [result] if other is None else [result, other]
+    for r in runs:
+        _check_k(r, k)
+    h, w = result.gt.shape
+    width = 6.9
+    row_h = width / 3 * h / w + 0.45
+    with paper_style():
+        fig, axes = new_figure(len(runs), 3, size=(width, row_h * len(runs)))
+        for row, res in zip(axes, runs, strict=True):
+            traj = res.trajectory
+            prob = traj.probs[k - 1]
+            placed = traj.clicks[:k]
+            iou = traj.scores["iou"][k - 1]
+            ax_in, ax_ov, ax_cm = row
+            img = np.asarray(res.image)
+            ax_in.imshow(
+                img if img.dtype == np.uint8 else np.clip(img, 0, 1), interpolation="nearest"
+            )
+            if res.gt.any() and not res.gt.all():
+                ax_in.contour(res.gt, levels=[0.5], colors=GT_COLOR, linewidths=0.8)
+            ax_in.set_title(f"input ({res.name}, ground truth outlined)")
+            ax_in.set_axis_off()
+            show_overlay(ax_ov, img, prob, placed, threshold=res.threshold)
+            n_pos = sum(c.positive for c in placed)
+            what = f"{n_pos}+ {len(placed) - n_pos}-"
+            if len(placed) < k:  # the robot found no error left and stopped (END)
+                what += f", ended after {len(placed)}"
+            ax_ov.set_title(f"{res.label}: click {k} ({what})")
+            # The binary prediction, as scored: soft colours would hide which pixels count.
+            binary = (prob > res.threshold).astype(np.float32)
+            show_confusion(ax_cm, binary, res.gt, placed, res.ignore)
+            ax_cm.set_title(f"TP/TN/FP/FN, IoU {iou:.3f}")
+            _confusion_legend(ax_cm)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes (no date in the metadata, so equal figures give equal bytes)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def render_outputs(
+    result: DemoResult, other: DemoResult | None = None, k: int | None = None
+) -> dict[str, bytes]:
+    """{file name: bytes} of curves.png, panel.png (at click ``k``, default K) and scores.csv."""
+    runs = [result] if other is None else [result, other]
+    k = result.clicks if k is None else _check_k(result, k)
+    return {
+        "curves.png": figure_png(fig_curves(*runs)),
+        "panel.png": figure_png(fig_panel(result, k, other)),
+        "scores.csv": scores_table(runs).to_csv(index=False, float_format="%.6g").encode(),
+    }
+
+
+def write_outputs(
+    out_dir: str | Path,
+    result: DemoResult,
+    other: DemoResult | None = None,
+    k: int | None = None,
+    render: Callable[..., dict[str, bytes]] = render_outputs,
+) -> list[Path]:
+    """Write curves.png, panel.png and scores.csv into ``out_dir``: all three or none.
+
+    Everything is rendered in memory first, then written to temporary files that are renamed
+    into place; any failure removes the temporary files and leaves ``out_dir`` as it was (a
+    folder created here is removed again).
+
+    Returns:
+        The three paths, in ``OUTPUT_FILES`` order.
+    """
+    files = render(result, other, k)
+    out = Path(out_dir)
+    created = not out.exists()
+    tmps: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for fname in OUTPUT_FILES:
+            tmp = out / f".{fname}.tmp{os.getpid()}"
+            tmps.append(tmp)
+            tmp.write_bytes(files[fname])
+        for fname, tmp in zip(OUTPUT_FILES, tmps, strict=True):
+            os.replace(tmp, out / fname)
+    except BaseException:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    return [out / f for f in OUTPUT_FILES]
+
+
+def robot_names() -> list[str]:
+    """Every registered robot name (the paper's seven, then variants)."""
+    return list(ROBOTS)
+
+
+__all__ = [
+    "DemoError",
+    "DemoResult",
+    "OUTPUT_FILES",
+    "build_model",
+    "check_inputs",
+    "decode_image_bytes",
+    "fig_curves",
+    "fig_panel",
+    "figure_png",
+    "noc_values",
+    "render_outputs",
+    "robot_names",
+    "run_demo",
+    "scores_table",
+    "summary_line",
+    "write_outputs",
+]

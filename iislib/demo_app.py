@@ -1,0 +1,423 @@
+"""The demo as an ipywidgets app (``notebooks/05_demo.py``, served by Voilà with ``make demo``).
+
+    from iislib.demo_app import DemoApp
+    app = DemoApp(model="random_walker", robot="rritm", clicks=20)
+    app.widget  # display it (the last expression of a cell, or ``display(app.widget)``)
+
+The user uploads an image and its mask (or picks a sample of a local benchmark: ``$IISLIB_DATA``),
+chooses a model and a robot (optionally a second pair to compare), the number of clicks, and presses
+Run. The app shows the six curves, the panel at the click chosen with the slider, download links
+(scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
+it cannot use; a bad input never breaks the app.
+
+Every widget carries a CSS class ``iis-<role>`` (``iis-run``, ``iis-panel``, ...) for browser tests.
+All the work happens in ``iislib.demo``; this module only wires widgets to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+from iislib.data import DATASET_NAMES, DataError, Dataset, data_root, load_dataset, mask_from_array
+from iislib.demo import (
+    DemoError,
+    DemoResult,
+    build_model,
+    check_inputs,
+    decode_image_bytes,
+    fig_curves,
+    fig_panel,
+    figure_png,
+    robot_names,
+    run_demo,
+    scores_table,
+    summary_line,
+)
+from iislib.models import NEEDS_CHECKPOINT, available_models
+from iislib.models.base import IISModel
+
+UPLOAD, DATASET = "upload", "dataset"
+ERROR_STYLE = "color:#b00020;font-weight:bold"
+
+
+def upload_content(upload: widgets.FileUpload) -> tuple[str, bytes] | None:
+    """(file name, bytes) of a single-file FileUpload, or None when nothing is uploaded."""
+    value = upload.value
+    if not value:
+        return None
+    item: Any = value[0] if isinstance(value, (tuple, list)) else next(iter(value.values()))
+    return str(item.get("name", "upload")), bytes(item["content"])
+
+
+def data_link(data: bytes, filename: str, mime: str) -> str:
+    """An HTML link that downloads ``data`` as ``filename`` (a base64 data URI: no server needed)."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return (
+        f'<a download="{html.escape(filename)}" href="data:{mime};base64,{b64}" '
+        f'class="iis-download" style="margin-right:1.2em">⬇ {html.escape(filename)}</a>'
+    )
+
+
+def error_message(exc: BaseException) -> str:
+    """The message shown for ``exc``: the text of input errors, the type too for anything else."""
+    if isinstance(exc, (DataError, DemoError, FileNotFoundError)):
+        return str(exc)
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class DemoApp:
+    """Widgets for one image + mask, one or two (model, robot) runs, curves and panels.
+
+    Args:
+        model, robot: initial choices (an unknown name is reported in the error label and the
+            first available one is selected instead).
+        clicks: initial number of clicks K.
+        seed: initial seed of the robots.
+        checkpoint: initial checkpoint path for the first model.
+        compare_model, compare_robot: a second run to compare; both empty means no comparison.
+        sample: ``"dataset/name"`` (e.g. ``"berkeley/101087"``) to preselect a benchmark sample.
+        models: the model names offered (default: every registered model).
+        robots: the robot names offered (default: every registered robot).
+    """
+
+    def __init__(
+        self,
+        model: str = "random_walker",
+        robot: str = "rritm",
+        clicks: int = 20,
+        seed: int = 0,
+        checkpoint: str = "",
+        compare_model: str = "",
+        compare_robot: str = "",
+        sample: str = "",
+        models: Sequence[str] | None = None,
+        robots: Sequence[str] | None = None,
+    ) -> None:
+        self.models = list(models) if models is not None else available_models()
+        self.robots = list(robots) if robots is not None else robot_names()
+        self.results: list[DemoResult] = []
+        self._model_cache: dict[tuple[str, str], IISModel] = {}
+        self._panel_cache: dict[int, bytes] = {}
+        self._datasets: dict[str, Dataset] = {}
+        self._quiet_slider = False
+        problems: list[str] = []
+
+        # -- inputs ---------------------------------------------------------------------------
+        self.source = widgets.ToggleButtons(
+            options=[("upload image + mask", UPLOAD), ("benchmark sample", DATASET)],
+            value=UPLOAD, description="input",
+        )  # fmt: skip
+        self.image_upload = widgets.FileUpload(accept="image/*", multiple=False,
+                                               description="image")  # fmt: skip
+        self.mask_upload = widgets.FileUpload(accept="image/*", multiple=False,
+                                              description="mask")  # fmt: skip
+        self.upload_info = widgets.HTML("")
+        self.dataset = widgets.Dropdown(options=self._local_datasets(), description="dataset")
+        self.sample = widgets.Dropdown(options=[], description="sample")
+        self.dataset_info = widgets.HTML("")
+        self.model = widgets.Dropdown(options=self.models, description="model")
+        self.checkpoint = widgets.Text(value=checkpoint, description="checkpoint",
+                                       placeholder="path of the official weights file")  # fmt: skip
+        self.robot = widgets.Dropdown(options=self.robots, description="robot")
+        self.compare = widgets.Checkbox(value=False, description="compare with", indent=False)
+        self.model2 = widgets.Dropdown(options=self.models, description="model 2")
+        self.checkpoint2 = widgets.Text(description="checkpoint 2",
+                                        placeholder="path of the official weights file")  # fmt: skip
+        self.robot2 = widgets.Dropdown(options=self.robots, description="robot 2")
+        self.clicks = widgets.IntText(value=int(clicks), description="clicks")
+        self.seed = widgets.IntText(value=int(seed), description="seed")
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.error = widgets.HTML("")
+        self.status = widgets.HTML("")
+
+        # -- outputs --------------------------------------------------------------------------
+        self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+        self.slider = widgets.IntSlider(value=1, min=1, max=max(1, int(clicks)), description="click",
+                                        continuous_update=False, disabled=True)  # fmt: skip
+        self.panel = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+        self.downloads = widgets.HTML("")
+
+        problems += self._select(self.model, model, "model")
+        problems += self._select(self.robot, robot, "robot")
+        if compare_model or compare_robot:
+            self.compare.value = True
+            # An empty half of the pair repeats the first run's (already checked) choice.
+            problems += self._select(self.model2, compare_model or self.model.value, "model")
+            problems += self._select(self.robot2, compare_robot or self.robot.value, "robot")
+        for w, role in [
+            (self.source, "source"), (self.image_upload, "image-upload"),
+            (self.mask_upload, "mask-upload"), (self.upload_info, "upload-info"),
+            (self.dataset, "dataset"), (self.sample, "sample"), (self.model, "model"),
+            (self.checkpoint, "checkpoint"), (self.robot, "robot"), (self.compare, "compare"),
+            (self.model2, "model2"), (self.checkpoint2, "checkpoint2"), (self.robot2, "robot2"),
+            (self.clicks, "clicks"), (self.seed, "seed"), (self.run_button, "run"),
+            (self.error, "error"), (self.status, "status"), (self.curves, "curves"),
+            (self.slider, "slider"), (self.panel, "panel"), (self.downloads, "downloads"),
+        ]:  # fmt: skip
+            w.add_class(f"iis-{role}")
+
+        self.upload_box = widgets.VBox(
+            [widgets.HBox([self.image_upload, self.mask_upload]), self.upload_info]
+        )
+        self.dataset_box = widgets.VBox(
+            [widgets.HBox([self.dataset, self.sample]), self.dataset_info]
+        )
+        self.compare_box = widgets.HBox([self.model2, self.checkpoint2, self.robot2])
+        # Hidden until a run succeeds: empty image widgets would show as broken pictures.
+        self.results_box = widgets.VBox(
+            [self.curves, self.slider, self.panel, self.downloads],
+            layout=widgets.Layout(display="none"),
+        )
+        self.results_box.add_class("iis-results")
+        self.widget = widgets.VBox(
+            [
+                self.source,
+                self.upload_box,
+                self.dataset_box,
+                widgets.HBox([self.model, self.checkpoint, self.robot]),
+                widgets.HBox([self.compare, self.compare_box]),
+                widgets.HBox([self.clicks, self.seed, self.run_button]),
+                self.error,
+                self.status,
+                self.results_box,
+            ]
+        )
+
+        self.source.observe(self._on_source, names="value")
+        self.image_upload.observe(self._on_upload, names="value")
+        self.mask_upload.observe(self._on_upload, names="value")
+        self.dataset.observe(self._on_dataset, names="value")
+        self.model.observe(self._on_model, names="value")
+        self.model2.observe(self._on_model, names="value")
+        self.compare.observe(self._on_model, names="value")
+        self.slider.observe(self._on_slider, names="value")
+        self.run_button.on_click(lambda _: self.run())
+
+        self._on_dataset()
+        if sample:
+            problems += self._select_sample(sample)
+        self._on_source()
+        self._on_model()
+        if problems:
+            self.show_error("; ".join(problems))
+
+    # -- display ------------------------------------------------------------------------------
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def show_error(self, message: str) -> None:
+        """Show ``message`` in red next to the inputs ("" clears it)."""
+        self.error.value = (
+            f'<span style="{ERROR_STYLE}">⚠ {html.escape(message)}</span>' if message else ""
+        )
+
+    @staticmethod
+    def _select(dropdown: widgets.Dropdown, name: str, what: str) -> list[str]:
+        """Select ``name`` in ``dropdown``; a problem message when it is not offered."""
+        if not name:
+            return []
+        if name in dropdown.options:
+            dropdown.value = name
+            return []
+        return [f"unknown {what} {name!r}; known {what}s: {', '.join(dropdown.options)}"]
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _local_datasets() -> list[str]:
+        """Benchmarks found under ``$IISLIB_DATA`` (never downloads)."""
+        root = data_root()
+        if root is None or not root.is_dir():
+            return []
+        found = []
+        for name in DATASET_NAMES:
+            try:
+                load_dataset(name, root=root)
+            except (DataError, OSError):
+                continue
+            found.append(name)
+        return found
+
+    def _select_sample(self, spec: str) -> list[str]:
+        ds_name, _, name = spec.partition("/")
+        if ds_name not in self.dataset.options:
+            return [f"sample {spec!r}: no local dataset {ds_name!r} (set IISLIB_DATA)"]
+        self.dataset.value = ds_name
+        if name and name not in self.sample.options:
+            return [f"sample {spec!r}: no image {name!r} in {ds_name}"]
+        if name:
+            self.sample.value = name
+        self.source.value = DATASET
+        return []
+
+    def _on_source(self, *_: Any) -> None:
+        upload = self.source.value == UPLOAD
+        self.upload_box.layout.display = None if upload else "none"
+        self.dataset_box.layout.display = "none" if upload else None
+
+    def _on_dataset(self, *_: Any) -> None:
+        name = self.dataset.value
+        if not name:
+            self.sample.options = []
+            self.dataset_info.value = (
+                "<i>no benchmark found: set IISLIB_DATA to the folder holding berkeley/, "
+                "grabcut/ (nothing is downloaded here)</i>"
+            )
+            return
+        if name not in self._datasets:
+            self._datasets[name] = load_dataset(name, root=data_root())
+        ds = self._datasets[name]
+        self.sample.options = ds.names
+        self.sample.value = ds.names[0] if ds.names else None
+        self.dataset_info.value = f"{len(ds)} images in {html.escape(str(ds.folder))}"
+
+    def _on_model(self, *_: Any) -> None:
+        """Checkpoint fields only for models that need one; the second run only when asked."""
+        self.checkpoint.layout.display = None if self.model.value in NEEDS_CHECKPOINT else "none"
+        self.compare_box.layout.display = None if self.compare.value else "none"
+        self.checkpoint2.layout.display = None if self.model2.value in NEEDS_CHECKPOINT else "none"
+
+    def _on_upload(self, *_: Any) -> None:
+        """Decode each upload at once and say what it is, or what is wrong with it."""
+        lines, problems = [], []
+        image = None
+        for what, upload in (("image", self.image_upload), ("mask", self.mask_upload)):
+            item = upload_content(upload)
+            if item is None:
+                lines.append(f"{what}: not uploaded yet")
+                continue
+            fname, data = item
+            try:
+                arr = decode_image_bytes(data, f"{what} {fname}")
+            except DataError as e:
+                problems.append(str(e))
+                continue
+            h, w = arr.shape[:2]
+            extra = ""
+            if what == "image":
+                image = arr
+            else:
+                fg = mask_from_array(arr).mean()
+                extra = f", {100 * fg:.1f}% foreground"
+                if fg == 0.0:
+                    problems.append(f"mask {fname} is empty (no pixel with channel mean >= 128)")
+                elif fg == 1.0:
+                    problems.append(f"mask {fname} is all foreground (no background pixel)")
+                if image is not None and image.shape[:2] != (h, w):
+                    problems.append(
+                        f"mask is {w}x{h} but image is {image.shape[1]}x{image.shape[0]}"
+                    )
+            lines.append(f"{what}: {html.escape(fname)} ({w}x{h}{extra})")
+        self.show_error("; ".join(problems))
+        self.upload_info.value = "<br>".join(lines)
+
+    def inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+        """(uint8 image, bool mask, ignore or None, name) from the uploads or the sample.
+
+        Raises DataError saying what is missing or wrong.
+        """
+        if self.source.value == DATASET:
+            if not self.dataset.value or self.sample.value is None:
+                raise DataError("no benchmark sample selected (set IISLIB_DATA)")
+            s = self._datasets[self.dataset.value][self.sample.value]
+            return s.image, s.gt, s.ignore, s.name
+        img_item, mask_item = upload_content(self.image_upload), upload_content(self.mask_upload)
+        missing = [w for w, it in (("an image", img_item), ("a mask", mask_item)) if it is None]
+        if missing:
+            raise DataError("upload " + " and ".join(missing) + " first")
+        assert img_item is not None and mask_item is not None
+        image = decode_image_bytes(img_item[1], f"image {img_item[0]}")
+        mask = decode_image_bytes(mask_item[1], f"mask {mask_item[0]}")
+        image, gt = check_inputs(image, mask, f"{img_item[0]} / {mask_item[0]}")
+        return image, gt, None, Path(img_item[0]).stem
+
+    def _model(self, name: str, checkpoint: str) -> IISModel:
+        """Built models are kept: networks load their weights once per app."""
+        key = (name, checkpoint.strip() if name in NEEDS_CHECKPOINT else "")
+        if key not in self._model_cache:
+            self._model_cache[key] = build_model(name, key[1] or None)
+        return self._model_cache[key]
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Run with the current choices; True on success, else the error label says why."""
+        self.show_error("")
+        self.run_button.disabled = True
+        self.status.value = "<i>running…</i>"
+        try:
+            image, gt, ignore, name = self.inputs()
+            k = self.clicks.value
+            if k < 1:
+                raise DemoError(f"the number of clicks must be at least 1, got {k}")
+            pairs = [(self.model.value, self.checkpoint.value, self.robot.value)]
+            if self.compare.value:
+                pairs.append((self.model2.value, self.checkpoint2.value, self.robot2.value))
+            results = []
+            for model, ckpt, robot in pairs:
+                results.append(
+                    run_demo(
+                        image,
+                        gt,
+                        self._model(model, ckpt),
+                        robot,
+                        clicks=k,
+                        seed=self.seed.value,
+                        ignore=ignore,
+                        name=name,
+                    )  # fmt: skip
+                )
+        except Exception as e:  # any failure is reported; the app stays usable
+            self.show_error(error_message(e))
+            self.status.value = "<i>last successful run kept below</i>" if self.results else ""
+            return False
+        finally:
+            self.run_button.disabled = False
+        self.results = results
+        self._panel_cache.clear()
+        self.status.value = "<br>".join(html.escape(summary_line(r)) for r in results)
+        self.curves.value = figure_png(fig_curves(*results))
+        k_show = self.results[0].clicks
+        self._quiet_slider = True  # one redraw below, not one per intermediate slider value
+        try:
+            self.slider.max = k_show
+            self.slider.value = k_show
+            self.slider.disabled = False
+        finally:
+            self._quiet_slider = False
+        self._on_slider()
+        self.results_box.layout.display = None
+        return True
+
+    def panel_png(self, k: int) -> bytes:
+        """The panel at click ``k`` (cached per k: scrubbing back and forth stays fast)."""
+        if k not in self._panel_cache:
+            other = self.results[1] if len(self.results) > 1 else None
+            self._panel_cache[k] = figure_png(fig_panel(self.results[0], k, other))
+        return self._panel_cache[k]
+
+    def _on_slider(self, *_: Any) -> None:
+        if not self.results or self._quiet_slider:
+            return
+        k = int(self.slider.value)
+        png = self.panel_png(k)
+        self.panel.value = png
+        csv = scores_table(self.results).to_csv(index=False, float_format="%.6g").encode()
+        self.downloads.value = (
+            "download: "
+            + data_link(csv, "scores.csv", "text/csv")
+            + data_link(self.curves.value, "curves.png", "image/png")
+            + data_link(png, f"panel_click{k}.png", "image/png")
+        )

@@ -1,0 +1,452 @@
+"""Train the compact ritm- and gto99-family models on this machine, seeded and resumable.
+
+    python -m iislib.train ritm-compact --recipe full --data ../shared/data --out build/train
+    python -m iislib.train ritm-compact --recipe full --retrain   # from scratch, diff vs shipped
+
+Four models, the 2x2 of family x training click procedure (``iislib.samplers``):
+
+========================= ======= =========== =============================================
+name                      family  procedure   role
+========================= ======= =========== =============================================
+ritm-compact              ritm    ritm        the paper's ritm, compact
+gto99-compact             gto99   gto99       the paper's gto99, compact
+ritm-compact-gto99proc    ritm    gto99       isolates the training procedure
+gto99-compact-ritmproc    gto99   ritm        isolates the training procedure
+========================= ======= =========== =============================================
+
+One step: a batch of augmented crops; initial clicks of the procedure; 0..``max_iters`` no-grad
+iterations, each adding the procedure's next click on the network's own prediction; one graded
+forward pass with the last previous mask. Every random draw of step s comes from generators
+seeded by (seed, s), so a run resumed from a checkpoint gives the same weights as one that was
+never interrupted. Checkpoints (network, optimiser, step, losses) are written atomically every
+``checkpoint_every`` steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from iislib.clicks import Click
+from iislib.loop import make_rng
+from iislib.models.compact import WEIGHTS_DIR
+from iislib.samplers import PROCEDURES, initial_clicks, next_click
+from iislib.train_data import TrainItem, augment, load_training_set
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimisation settings of one training run."""
+
+    steps: int
+    batch_size: int = 8
+    crop: int = 192
+    lr: float = 5e-4
+    backbone_lr_mult: float = 1.0
+    max_iters: int = 3
+    checkpoint_every: int = 100
+    lr_drop_at: float = 0.85  # fraction of the steps after which the lr is divided by 10
+    # RITM's normalised focal loss suits fine-tuning a pretrained backbone; from scratch, with a
+    # few thousand samples, it left the compact net near 0.5 everywhere: plain BCE learns faster.
+    ritm_loss: str = "bce"
+
+
+RECIPES: dict[str, Recipe] = {
+    "full": Recipe(steps=1200, crop=128, lr=1e-3),
+    "smoke": Recipe(steps=4, batch_size=2, crop=64, max_iters=1, checkpoint_every=2),
+}
+
+
+@dataclass(frozen=True)
+class CompactSpec:
+    family: str
+    procedure: str
+
+
+COMPACT: dict[str, CompactSpec] = {
+    "ritm-compact": CompactSpec("ritm", "ritm"),
+    "gto99-compact": CompactSpec("gto99", "gto99"),
+    "ritm-compact-gto99proc": CompactSpec("ritm", "gto99"),
+    "gto99-compact-ritmproc": CompactSpec("gto99", "ritm"),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# the two families: building, a training forward pass, the loss, and the inference wrapper
+
+
+def family_arch(family: str) -> dict[str, Any]:
+    """Architecture arguments of the compact member of ``family``."""
+    if family == "ritm":
+        from iislib.models.ritm import VARIANTS
+
+        return dict(VARIANTS["compact"])
+    if family == "gto99":
+        from iislib.models.gto99 import COMPACT_GTO99
+
+        return dict(COMPACT_GTO99)
+    raise ValueError(f"unknown model family {family!r}; known: ritm, gto99")
+
+
+def build_net(family: str, arch: dict[str, Any]) -> nn.Module:
+    if family == "ritm":
+        from iislib.models.ritm import build_ritm
+
+        return build_ritm(None, **arch)
+    from iislib.models.gto99 import build_gto99
+
+    return build_gto99(**arch)
+
+
+def _ritm_forward(net: nn.Module, images: np.ndarray, clicks: list[list[Click]], prev: np.ndarray):
+    from iislib.models.ritm import points_tensor
+
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    x = torch.cat([x, torch.from_numpy(prev)[:, None]], 1)
+    pts = points_tensor([[(c.row, c.col, c.positive) for c in cl] for cl in clicks])
+    out = net(x, pts)
+    return out["instances"], out.get("instances_aux")
+
+
+def _gto99_inputs(images: np.ndarray, clicks: list[list[Click]], prev: np.ndarray):
+    from iislib.models.gto99 import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        click_map,
+        gaussian_click_maps,
+        remove_non_fg_connected,
+    )
+
+    h, w = images.shape[1:3]
+    cmaps = [click_map((h, w), cl) for cl in clicks]
+    gauss = np.stack([gaussian_click_maps(c) for c in cmaps]).transpose(0, 3, 1, 2)
+    prevs = np.stack(
+        [remove_non_fg_connected(p, c[:, :, 1]) for p, c in zip(prev, cmaps, strict=True)]
+    )
+    img = (images - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    t = torch.from_numpy
+    return (
+        t(np.ascontiguousarray(img.transpose(0, 3, 1, 2), dtype=np.float32)),
+        t(np.ascontiguousarray(gauss, dtype=np.float32)),
+        t(np.ascontiguousarray(prevs[:, None], dtype=np.float32)),
+        t(np.ascontiguousarray(np.stack(cmaps).transpose(0, 3, 1, 2), dtype=np.float32)),
+    )
+
+
+def forward_train(family: str, net: nn.Module, images, clicks, prev):
+    """Raw outputs of a training forward pass: (main (B,1,H,W), aux or None).
+
+    ritm: logits. gto99: the alpha before its final clamps (so that wrong pixels beyond [0, 1]
+    still get a gradient).
+    """
+    if family == "ritm":
+        return _ritm_forward(net, images, clicks, prev)
+    return net(*_gto99_inputs(images, clicks, prev), clamp=False), None
+
+
+def probabilities(family: str, main: torch.Tensor) -> np.ndarray:
+    """float32 (B, H, W) probabilities from the raw main output."""
+    p = torch.sigmoid(main) if family == "ritm" else main.clamp(0, 1)
+    return p[:, 0].detach().float().numpy()
+
+
+def normalized_focal_loss(logits: torch.Tensor, gt: torch.Tensor, gamma: float = 2.0,
+                          alpha: float = 0.5, eps: float = 1e-8) -> torch.Tensor:  # fmt: skip
+    """RITM's NormalizedFocalLoss (per image, the focal weights normalised to sum to the area)."""
+    p = torch.sigmoid(logits)
+    pt = torch.where(gt > 0.5, p, 1 - p)
+    a = torch.where(gt > 0.5, alpha, 1 - alpha)
+    beta = (1 - pt) ** gamma
+    norm = beta.sum(dim=(-2, -1), keepdim=True).detach() + eps
+    beta = beta * (gt[0, 0].numel() / norm)
+    loss = -a * beta * torch.log(pt.clamp(min=eps))
+    return loss.mean()
+
+
+def loss_fn(family: str, main: torch.Tensor, aux: torch.Tensor | None, gt: torch.Tensor,
+            ritm_loss: str = "bce") -> torch.Tensor:  # fmt: skip
+    """ritm: NFL ("nfl", as RITM) or BCE on the logits, + 0.4 BCE(aux).
+
+    gto99 (whose training code is unreleased): L1 + MSE on the unclamped alpha.
+    """
+    if family == "ritm":
+        if ritm_loss == "nfl":
+            loss = normalized_focal_loss(main, gt)
+        else:
+            loss = F.binary_cross_entropy_with_logits(main, gt)
+        if aux is not None:
+            loss = loss + 0.4 * F.binary_cross_entropy_with_logits(aux, gt)
+        return loss
+    return F.l1_loss(main, gt) + F.mse_loss(main, gt)
+
+
+def wrap(family: str, net: nn.Module):
+    """An IISModel around a trained network."""
+    net.eval()
+    if family == "ritm":
+        from iislib.models.ritm import RITM
+
+        model = RITM(pretrained=False, variant=None, **net.arch)
+        model.net = net
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return model
+    from iislib.models.gto99 import GTO99
+
+    return GTO99(net=net)
+
+
+# ----------------------------------------------------------------------------------------------
+# one step
+
+
+def make_batch(items: list[TrainItem], recipe: Recipe, procedure: str, rng: np.random.Generator):
+    """Images float32 (B, S, S, 3) in [0, 1], targets bool (B, S, S), initial clicks per item."""
+    images, gts, clicks = [], [], []
+    for _ in range(recipe.batch_size):
+        item = items[int(rng.integers(len(items)))]
+        img, gt, others = augment(item, rng, size=recipe.crop)
+        images.append(img.astype(np.float32) / 255.0)
+        gts.append(gt)
+        clicks.append(initial_clicks(procedure, gt, rng, others))
+    return np.stack(images), np.stack(gts), clicks
+
+
+def train_step(
+    net, opt, family: str, procedure: str, items, recipe: Recipe, seed: int, step: int
+) -> float:
+    """One optimisation step; all its randomness is derived from (seed, step)."""
+    rng = make_rng(seed, "train-step", str(step))
+    torch.manual_seed(int(rng.integers(2**31)))
+    images, gts, clicks = make_batch(items, recipe, procedure, rng)
+    prev = np.zeros(gts.shape, np.float32)
+    n_iters = int(rng.integers(recipe.max_iters + 1))
+    if n_iters:
+        net.eval()
+        with torch.no_grad():
+            for _ in range(n_iters):
+                main, _ = forward_train(family, net, images, clicks, prev)
+                prev = probabilities(family, main)
+                for b in range(len(clicks)):
+                    c = next_click(procedure, prev[b], gts[b], clicks[b], rng)
+                    if c is not None:
+                        clicks[b] = clicks[b] + [c]
+    net.train()
+    main, aux = forward_train(family, net, images, clicks, prev)
+    target = torch.from_numpy(gts[:, None].astype(np.float32))
+    loss = loss_fn(family, main, aux, target, recipe.ritm_loss)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+# ----------------------------------------------------------------------------------------------
+# the run: checkpoints, resume, export
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _optimizer(net: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.Adam(net.parameters(), lr=recipe.lr, betas=(0.9, 0.999))
+
+
+def _set_lr(opt: torch.optim.Optimizer, recipe: Recipe, step: int) -> None:
+    lr = recipe.lr * (0.1 if step >= recipe.lr_drop_at * recipe.steps else 1.0)
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def train(
+    name: str,
+    data_root: str | Path,
+    out_dir: str | Path,
+    recipe: Recipe | str = "full",
+    seed: int = 0,
+    sets: tuple[str, ...] = ("horses", "bsds"),
+    resume: bool = True,
+    progress: bool = True,
+    threads: int | None = None,
+    stop_after: int | None = None,
+) -> Path:
+    """Train compact model ``name``; return the exported weights file (``out_dir/NAME.pt``).
+
+    Args:
+        name: one of ``COMPACT``.
+        data_root: folder holding ``train_weizmann_horses/`` and ``train_bsds500_nonbench/``.
+        out_dir: where ``NAME.ckpt`` (resumable checkpoint) and ``NAME.pt`` (weights) go.
+        recipe: a Recipe or the name of one in ``RECIPES``.
+        resume: continue from ``out_dir/NAME.ckpt`` when it exists.
+        stop_after: stop (checkpointed) after this many steps in this call, as an interruption.
+    """
+    if name not in COMPACT:
+        raise ValueError(f"unknown compact model {name!r}; known: {', '.join(COMPACT)}")
+    spec = COMPACT[name]
+    if spec.procedure not in PROCEDURES:
+        raise ValueError(f"unknown procedure {spec.procedure!r}")
+    recipe_name = recipe if isinstance(recipe, str) else "custom"
+    recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
+    if threads:
+        torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / f"{name}.ckpt"
+    arch = family_arch(spec.family)
+    torch.manual_seed(seed)
+    net = build_net(spec.family, arch)
+    opt = _optimizer(net, recipe)
+    start, losses, wall = 0, [], 0.0
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state["config"]["recipe"] != asdict(recipe) or state["config"]["seed"] != seed:
+            raise ValueError(f"{ckpt_path} was written with another recipe or seed; remove it")
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        start, losses, wall = state["step"], state["losses"], state["wall_seconds"]
+    items = load_training_set(data_root, sets)
+    config = {
+        "name": name, "family": spec.family, "procedure": spec.procedure, "arch": arch,
+        "recipe": asdict(recipe), "recipe_name": recipe_name, "seed": seed, "sets": list(sets),
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "torch": str(torch.__version__), "threads": torch.get_num_threads(),
+    }  # fmt: skip
+
+    def checkpoint(step: int) -> None:
+        _save_atomic({"net": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                      "losses": losses, "wall_seconds": wall, "config": config}, ckpt_path)  # fmt: skip
+
+    end = recipe.steps if stop_after is None else min(recipe.steps, start + stop_after)
+    bar = tqdm(
+        range(start, end), initial=start, total=recipe.steps, desc=name, disable=not progress
+    )
+    for step in bar:
+        t0 = time.perf_counter()
+        _set_lr(opt, recipe, step)
+        losses.append(train_step(net, opt, spec.family, spec.procedure, items, recipe, seed, step))
+        wall += time.perf_counter() - t0
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
+            checkpoint(step + 1)
+    bar.close()
+    if end < recipe.steps:
+        return ckpt_path
+    config["steps"] = recipe.steps
+    config["wall_seconds"] = round(wall, 1)
+    config["final_loss"] = float(np.mean(losses[-50:]))
+    return export(net, config, out_dir / f"{name}.pt")
+
+
+def export(net: nn.Module, config: dict[str, Any], path: Path) -> Path:
+    """Write the weights as float16 (half the size) with their config; loads as float32."""
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    _save_atomic({"state_dict": sd, "config": config}, path)
+    return path
+
+
+def load_compact(path: str | Path):
+    """An IISModel from an exported ``.pt`` (weights_only: no code runs from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        config, sd = state["config"], state["state_dict"]
+    except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
+        raise ValueError(f"{path}: not an iislib compact-model file ({e})") from None
+    net = build_net(config["family"], config["arch"])
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model = wrap(config["family"], net)
+    model.config = config
+    return model
+
+
+def compare_weights(a: str | Path, b: str | Path) -> list[tuple[str, float]]:
+    """Per tensor, the largest absolute difference between two exported files (sorted, largest first)."""
+    sa = torch.load(a, map_location="cpu", weights_only=True)["state_dict"]
+    sb = torch.load(b, map_location="cpu", weights_only=True)["state_dict"]
+    if sa.keys() != sb.keys():
+        raise ValueError(f"{a} and {b} hold different tensors")
+    diffs = [(k, float((sa[k].double() - sb[k].double()).abs().max())) for k in sa]
+    return sorted(diffs, key=lambda kv: -kv[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m iislib.train", description=__doc__.split("\n")[0])
+    p.add_argument("name", choices=list(COMPACT))
+    p.add_argument("--recipe", default="full", choices=list(RECIPES))
+    p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
+    p.add_argument("--data", default=os.environ.get("IISLIB_DATA"), help="training data root")
+    p.add_argument("--out", default="build/train")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sets", default="horses,bsds")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--retrain", action="store_true",
+                   help="train from scratch with the shipped model's settings and diff the weights")  # fmt: skip
+    p.add_argument("--ship", action="store_true", help="copy the result into iislib/models/weights")
+    args = p.parse_args(argv)
+    if not args.data:
+        print("error: give --data or set IISLIB_DATA", file=sys.stderr)
+        return 2
+    recipe: Recipe | str = args.recipe
+    seed, sets = args.seed, tuple(args.sets.split(","))
+    shipped = WEIGHTS_DIR / f"{args.name}.pt"
+    if args.retrain:
+        if not shipped.is_file():
+            print(f"error: {shipped} is not shipped", file=sys.stderr)
+            return 2
+        cfg = torch.load(shipped, map_location="cpu", weights_only=True)["config"]
+        recipe, seed, sets = Recipe(**cfg["recipe"]), cfg["seed"], tuple(cfg["sets"])
+        args.fresh = True
+    elif args.steps:
+        recipe = replace(RECIPES[args.recipe], steps=args.steps)
+    out = Path(args.out)
+    if args.fresh:
+        (out / f"{args.name}.ckpt").unlink(missing_ok=True)
+    path = train(args.name, args.data, out, recipe, seed=seed, sets=sets, threads=args.threads)
+    cfg = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    print(
+        json.dumps(
+            {k: cfg[k] for k in ("name", "parameters", "steps", "wall_seconds", "final_loss")}
+        )
+    )
+    if args.retrain:
+        diffs = compare_weights(shipped, path)
+        changed = [(k, d) for k, d in diffs if d > 0]
+        print(f"{len(changed)} of {len(diffs)} tensors differ from {shipped}")
+        for k, d in changed[:20]:
+            print(f"  {k}: max |diff| {d:.3g}")
+    if args.ship:
+        WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+        os.replace(path, shipped) if path.parent == WEIGHTS_DIR else shipped.write_bytes(
+            path.read_bytes()
+        )
+        print(f"shipped {shipped} ({shipped.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

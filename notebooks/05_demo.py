@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Demo: one image, one mask, any model and any robot
+#
+# The paper's online demo, rebuilt. Give an image and its ground-truth mask (or pick a sample of
+# a local benchmark), choose an interactive segmentation **model** and a clicking **robot** (the
+# simulated user), and press **Run**: the robot clicks `clicks` times (20 by default), each time
+# where the current prediction is wrong, and the model updates its prediction after every click
+# (Algorithm 1 of the paper).
+#
+# - **Mask rule**: pixels whose channel mean is below 128 are background, the others foreground.
+#   The image and the mask must have the same size, and the mask must hold both classes.
+# - **Models** that need an official checkpoint (`ritm`, `gto99`) show a checkpoint field: give
+#   the path of the weights file. `random_walker` needs nothing.
+# - **Compare with** runs a second model/robot pair on the same image and overlays its curves.
+#
+# The curves show accuracy, precision, recall, Dice, IoU and F-score after each click (the dotted
+# lines mark IoU 0.85 and 0.90, the levels of NoC@85 and NoC@90). The slider chooses the click
+# drawn in the panel: the input with its ground truth outlined in magenta; the prediction (tinted
+# blue, outlined in yellow) over the image with the clicks so far (green positive, red negative,
+# the latest largest); and the map of true positives (white), true negatives (black), false
+# positives (blue) and false negatives (red).
+# The links below the panel download the scores (CSV) and both pictures (PNG).
+#
+# Serve it as a web page with `make demo` (Voilà on 127.0.0.1), or run the same thing from the
+# shell: `iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR`.
+
+# %% tags=["parameters"]
+model: str = "random_walker"  # first model (a registered name)
+robot: str = "rritm"  # first robot: r01 r02 r03 r04 r05 rgto99 rritm r05h
+checkpoint: str = ""  # weights file, for models that need one (ritm, gto99)
+compare_model: str = ""  # second model; empty with compare_robot empty: no comparison
+compare_robot: str = ""  # second robot
+clicks: int = 20  # number of clicks K
+seed: int = 0  # seed of the robots' generators
+sample: str = ""  # preselect a local benchmark sample, e.g. "berkeley/101087"
+autorun: bool = False  # run once at start (needs `sample`): a static record shows results
+smoke: bool = False  # fewer clicks, for quick checks
+
+# %% tags=["nbval-ignore-output"]
+import os
+
+from IPython.display import display
+
+from iislib.demo_app import DemoApp
+
+smoke = smoke or "CI" in os.environ
+app = DemoApp(
+    model=model,
+    robot=robot,
+    clicks=min(clicks, 5) if smoke else clicks,
+    seed=seed,
+    checkpoint=checkpoint,
+    compare_model=compare_model,
+    compare_robot=compare_robot,
+    sample=sample,
+)
+if autorun:
+    app.run()
+display(app.widget)
+
+# %% [markdown]
+# Everything above is `iislib.demo` (running, figures, files) wired to widgets by
+# `iislib.demo_app`; the same functions write `curves.png`, `panel.png` and `scores.csv` for the
+# command line.

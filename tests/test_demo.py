@@ -1,0 +1,459 @@
+"""The demo: run_demo, figures, atomic outputs, summary, the CLI and the widget app (no browser)."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
+from PIL import Image
+
+from iislib.cli import main
+from iislib.clicks import Click
+from iislib.data import DataError, load_dataset
+from iislib.demo import (
+    OUTPUT_FILES,
+    DemoError,
+    DemoResult,
+    as_image,
+    check_inputs,
+    decode_image_bytes,
+    fig_curves,
+    fig_panel,
+    noc_values,
+    run_demo,
+    summary_line,
+    write_outputs,
+)
+from iislib.loop import Trajectory
+from iislib.metrics import METRIC_NAMES, scores
+
+H, W = 96, 128
+
+
+def demo_pair(h: int = H, w: int = W, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two separate objects (an ellipse and a square) on a noisy background.
+
+    One click cannot segment both, so the scores change over the first clicks.
+    """
+    rng = np.random.default_rng(seed)
+    rr, cc = np.indices((h, w))
+    ellipse = ((rr - h / 2) / (h / 4)) ** 2 + ((cc - w / 3) / (w / 6)) ** 2 <= 1
+    square = (rr > h // 6) & (rr < h // 6 + h // 5) & (cc > 3 * w // 4) & (cc < 3 * w // 4 + h // 5)
+    gt = ellipse | square
+    image = np.where(gt[..., None], [190, 120, 60], [60, 90, 110]) + rng.normal(0, 12, (h, w, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), gt
+
+
+def png_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return demo_pair()
+
+
+@pytest.fixture(scope="module")
+def result(pair) -> DemoResult:
+    image, gt = pair
+    return run_demo(image, gt, "random_walker", "rritm", clicks=20, seed=0, name="pair")
+
+
+@pytest.fixture(scope="module")
+def result2(pair) -> DemoResult:
+    image, gt = pair
+    return run_demo(image, gt, "random_walker", "r02", clicks=20, seed=0, name="pair")
+
+
+@pytest.fixture
+def files(tmp_path: Path, pair) -> tuple[Path, Path]:
+    image, gt = pair
+    img, msk = tmp_path / "img.png", tmp_path / "mask.png"
+    Image.fromarray(image).save(img)
+    Image.fromarray((gt * 255).astype(np.uint8)).save(msk)
+    return img, msk
+
+
+# ----------------------------------------------------------------------------------------------
+# run_demo
+
+
+def test_scores_frame_has_one_row_per_click_and_matches_the_probability_maps(result, pair):
+    _, gt = pair
+    frame = result.scores
+    assert len(frame) == 20
+    assert list(frame["click"]) == list(range(1, 21))
+    assert set(METRIC_NAMES) <= set(frame.columns)
+    probs = result.trajectory.probs
+    assert probs.shape == (20, H, W)
+    for k in (1, 2, 20):
+        expected = scores(probs[k - 1] > 0.5, gt).as_dict()
+        for m in METRIC_NAMES:
+            assert frame[m].iloc[k - 1] == pytest.approx(expected[m])
+    # the clicks placed are in the table, and carry the ground truth's label
+    placed = result.trajectory.clicks
+    assert len(placed) >= 2  # two objects: one click is never enough
+    for i, c in enumerate(placed):
+        row = frame.iloc[i]
+        assert (row["row"], row["col"], bool(row["positive"])) == (c.row, c.col, c.positive)
+        assert c.positive == gt[c.row, c.col]
+
+
+def test_two_objects_need_two_clicks(result):
+    iou = result.trajectory.scores["iou"]
+    assert iou[0] < 0.9  # rritm clicks the larger object first; the square is still missing
+    assert iou[-1] > iou[0]
+
+
+def test_same_seed_same_clicks_other_seed_other_clicks(pair):
+    image, gt = pair
+    a = run_demo(image, gt, "random_walker", "r01", clicks=4, seed=1)
+    b = run_demo(image, gt, "random_walker", "r01", clicks=4, seed=1)
+    c = run_demo(image, gt, "random_walker", "r01", clicks=4, seed=2)
+    assert a.trajectory.clicks == b.trajectory.clicks
+    assert a.trajectory.clicks != c.trajectory.clicks
+    timing = ["model_seconds", "robot_seconds"]
+    pd.testing.assert_frame_equal(a.scores.drop(columns=timing), b.scores.drop(columns=timing))
+
+
+def test_mask_rule_is_channel_mean_below_128_is_background(pair):
+    image, _ = pair
+    mask = np.zeros((H, W, 3), np.uint8)
+    mask[10:30, 10:30] = (255, 255, 0)  # mean 170: foreground
+    mask[40:60, 40:60] = (255, 0, 0)  # mean 85: background
+    mask[70:80, 70:80] = (128, 128, 128)  # mean 128: foreground
+    _, gt = check_inputs(image, mask)
+    assert gt[10:30, 10:30].all() and gt[70:80, 70:80].all()
+    assert not gt[40:60, 40:60].any()
+    assert gt.sum() == 20 * 20 + 10 * 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        (dict(gt=np.ones((H, W + 1), bool)), DataError, "129x96"),
+        (dict(gt=np.zeros((H, W), bool)), DataError, "empty"),
+        (dict(gt=np.ones((H, W), bool)), DataError, "all foreground"),
+        (dict(model="no_such_model"), DemoError, "unknown model"),
+        (dict(robot="r99"), DemoError, "unknown robot"),
+        (dict(model="gto99"), DemoError, "checkpoint"),
+        (dict(model="gto99", checkpoint="/no/such/file.pth"), FileNotFoundError, "/no/such"),
+        (dict(clicks=0), DemoError, "clicks"),
+        (dict(image=np.zeros((H, W, 2), np.uint8)), DataError, "shape"),
+    ],
+)
+def test_bad_requests_raise_clear_errors(pair, kwargs, error, words):
+    image, gt = pair
+    args = dict(image=image, gt=gt, model="random_walker", robot="rritm", clicks=3) | kwargs
+    with pytest.raises(error, match=words):
+        run_demo(**args)
+
+
+def test_a_file_that_is_no_checkpoint_is_reported(pair, tmp_path):
+    image, gt = pair
+    bad = tmp_path / "weights.pth"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="weights.pth"):
+        run_demo(image, gt, "gto99", "rritm", clicks=2, checkpoint=bad)
+
+
+def test_image_conversions():
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert as_image(grey).shape == (3, 4, 3)
+    assert (as_image(grey)[..., 2] == grey).all()
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    assert as_image(rgba).shape == (3, 4, 3)
+    assert as_image(np.full((3, 4, 3), 1.0)).max() == 255
+    with pytest.raises(DataError, match="uint8"):
+        as_image(np.full((3, 4, 3), 300.0))
+    with pytest.raises(DataError, match="not an image"):
+        decode_image_bytes(b"hello", "mask")
+    with pytest.raises(DataError, match="empty"):
+        decode_image_bytes(b"", "mask")
+    a = (np.arange(24).reshape(2, 4, 3) * 10).astype(np.uint8)
+    assert (decode_image_bytes(png_bytes(a)) == a).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# summary
+
+
+def fake_result(iou: list[float], ended_at: int | None = None) -> DemoResult:
+    k = len(iou)
+    sc = {m: np.asarray(iou, dtype=float) for m in METRIC_NAMES}
+    traj = Trajectory(clicks=[Click(0, 0, True)], scores=sc, max_clicks=k, ended_at=ended_at)
+    return DemoResult(
+        image=np.zeros((4, 4, 3), np.uint8), gt=np.eye(4, dtype=bool), ignore=None,
+        model="m", robot="r", seed=0, trajectory=traj, scores=pd.DataFrame(), seconds=0.25,
+        name="x",
+    )  # fmt: skip
+
+
+def test_summary_line_hand_computed():
+    r = fake_result([0.5, 0.86, 0.87, 0.91, 0.95])
+    assert noc_values(r) == {0.85: 2, 0.90: 4}
+    assert summary_line(r) == (
+        "m / r on x: final IoU 0.950 after 5 clicks, NoC@85 2, NoC@90 4 (0.2 s)"
+    )
+    never = fake_result([0.1, 0.2, 0.86], ended_at=None)
+    assert noc_values(never) == {0.85: 3, 0.90: None}
+    assert "NoC@85 3, NoC@90 >3" in summary_line(never)
+    assert "no error left after click 2" in summary_line(fake_result([0.2, 1.0, 1.0], 2))
+
+
+# ----------------------------------------------------------------------------------------------
+# figures and files
+
+
+def test_fig_curves_one_panel_per_metric_one_line_per_run(result, result2):
+    fig = fig_curves(result, result2)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == [
+        "accuracy", "precision", "recall", "Dice", "IoU", "F-score"
+    ]  # fmt: skip
+    for ax, m in zip(axes, METRIC_NAMES, strict=True):
+        runs = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 20]
+        assert len(runs) == 2
+        assert np.allclose(runs[0].get_ydata(), result.trajectory.scores[m])
+        assert np.allclose(runs[1].get_ydata(), result2.trajectory.scores[m])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["random_walker / rritm", "random_walker / r02"]
+
+
+def test_fig_panel_shows_click_k(result, result2):
+    fig = fig_panel(result, 3)
+    assert len(fig.axes) == 3
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "click 3" in titles[1]
+    assert f"IoU {result.trajectory.scores['iou'][2]:.3f}" in titles[2]
+    # the clicks drawn on the overlay are the first min(k, placed) clicks
+    dots = [c for c in fig.axes[1].collections if isinstance(c, PathCollection)]
+    n_dots = sum(len(c.get_offsets()) for c in dots)
+    assert n_dots == min(3, len(result.trajectory.clicks))
+    assert len(fig_panel(result, 1, result2).axes) == 6
+    with pytest.raises(ValueError, match="1..20"):
+        fig_panel(result, 21)
+
+
+def test_write_outputs_writes_the_three_files(tmp_path, result, result2):
+    out = tmp_path / "a" / "b"
+    paths = write_outputs(out, result, result2, k=2)
+    assert [p.name for p in paths] == list(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    for p in paths[:2]:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(out / "scores.csv")
+    assert len(table) == 40
+    assert list(table.groupby(["model", "robot"], sort=False).size()) == [20, 20]
+    assert np.allclose(table["iou"][:20], result.trajectory.scores["iou"], atol=1e-6)
+
+
+def test_write_outputs_is_all_or_nothing(tmp_path, result):
+    def broken(*args, **kwargs):
+        raise RuntimeError("rendering failed")
+
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError):
+        write_outputs(out, result, render=broken)
+    assert not out.exists()
+
+    def one_missing(*args, **kwargs):  # fails half way through the writes
+        return {"curves.png": b"new curves", "panel.png": b"new panel"}
+
+    with pytest.raises(KeyError):
+        write_outputs(out, result, render=one_missing)
+    assert not out.exists()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "curves.png").write_bytes(b"previous")
+    with pytest.raises(KeyError):
+        write_outputs(old, result, render=one_missing)
+    assert [p.name for p in old.iterdir()] == ["curves.png"]
+    assert (old / "curves.png").read_bytes() == b"previous"
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+
+
+def test_cli_demo_writes_outputs_and_one_summary_line(tmp_path, files, capsys):
+    img, msk = files
+    out = tmp_path / "out"
+    rc = main(["demo", str(img), str(msk), "--model", "random_walker", "--robot", "rritm",
+               "--clicks", "20", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    table = pd.read_csv(out / "scores.csv")
+    assert table.shape[0] == 20
+    assert set(METRIC_NAMES) <= set(table.columns)
+    assert ((table[list(METRIC_NAMES)] >= 0) & (table[list(METRIC_NAMES)] <= 1)).all().all()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("random_walker / rritm on img: final IoU ")
+    assert "NoC@85" in lines[0] and "NoC@90" in lines[0]
+    assert lines[1].startswith("wrote ")
+
+
+def test_cli_demo_compare(tmp_path, files, capsys):
+    img, msk = files
+    out = tmp_path / "out"
+    assert main(["demo", str(img), str(msk), "--robot", "rritm", "--compare-robot", "r04",
+                 "--clicks", "5", "--out", str(out)]) == 0  # fmt: skip
+    table = pd.read_csv(out / "scores.csv")
+    assert list(table["robot"].unique()) == ["rritm", "r04"] and len(table) == 10
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+
+
+def _bad_case(tmp_path: Path, files: tuple[Path, Path], case: str) -> tuple[list[str], str]:
+    img, msk = files
+    extra: list[str] = []
+    if case == "sizes":
+        msk = tmp_path / "small.png"
+        Image.fromarray(np.full((H, W + 3), 255, np.uint8)).save(msk)
+        words = "131x96"
+    elif case == "not_image":
+        msk = tmp_path / "mask.txt"
+        msk.write_text("no image here")
+        words = "not a readable"
+    elif case == "empty":
+        msk = tmp_path / "empty.png"
+        Image.fromarray(np.zeros((H, W), np.uint8)).save(msk)
+        words = "empty"
+    elif case == "all_fg":
+        msk = tmp_path / "full.png"
+        Image.fromarray(np.full((H, W, 3), 200, np.uint8)).save(msk)
+        words = "all foreground"
+    elif case == "missing_file":
+        img = tmp_path / "nothing.png"
+        words = "no such file"
+    elif case == "model":
+        extra, words = ["--model", "nope"], "unknown model"
+    elif case == "robot":
+        extra, words = ["--robot", "nope"], "unknown robot"
+    elif case == "no_checkpoint":
+        extra, words = ["--model", "gto99"], "checkpoint"
+    elif case == "missing_checkpoint":
+        extra, words = ["--model", "gto99", "--checkpoint", str(tmp_path / "w.pth")], "w.pth"
+    elif case == "clicks":
+        extra, words = ["--clicks", "0"], "clicks"
+    else:  # pragma: no cover
+        raise AssertionError(case)
+    return [str(img), str(msk), *extra], words
+
+
+BAD_CASES = ["sizes", "not_image", "empty", "all_fg", "missing_file", "model", "robot",
+             "no_checkpoint", "missing_checkpoint", "clicks"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_cli_demo_bad_input_exits_nonzero_and_writes_nothing(tmp_path, files, capsys, case):
+    args, words = _bad_case(tmp_path, files, case)
+    out = tmp_path / "out"
+    rc = main(["demo", *args, "--clicks", "3", "--out", str(out)] if case != "clicks"
+              else ["demo", *args, "--out", str(out)])  # fmt: skip
+    assert rc != 0
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert words in err
+    assert len(err.strip().splitlines()) == 1  # one clear line, no traceback
+
+
+def test_cli_demo_exit_status_in_a_real_process(tmp_path, files):
+    args, _ = _bad_case(tmp_path, files, "sizes")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "iislib", "demo", *args, "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    assert "131x96" in proc.stderr
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# the widget app, driven from Python
+
+
+def _upload(widget, name: str, data: bytes) -> None:
+    widget.value = (
+        {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
+         "last_modified": datetime.datetime.now(datetime.timezone.utc)},
+    )  # fmt: skip
+
+
+def test_app_runs_reports_bad_input_and_keeps_working(pair):
+    from iislib.demo_app import DemoApp
+
+    image, gt = pair
+    app = DemoApp(clicks=6)
+    assert app.clicks.value == 6 and app.error.value == ""
+    assert not app.run() and "upload an image and a mask" in app.error.value
+    assert app.results_box.layout.display == "none"  # nothing to show yet
+
+    _upload(app.image_upload, "img.png", png_bytes(image))
+    _upload(app.mask_upload, "mask.png", png_bytes((gt * 255).astype(np.uint8)))
+    assert app.error.value == ""
+    assert "128x96" in app.upload_info.value
+    assert app.run() and app.error.value == ""
+    assert "NoC@85" in app.status.value
+    assert app.results_box.layout.display is None
+    assert app.slider.max == 6 and app.slider.value == 6 and not app.slider.disabled
+    assert app.curves.value[:4] == b"\x89PNG" and app.panel.value[:4] == b"\x89PNG"
+    assert 'download="scores.csv"' in app.downloads.value
+    assert "data:text/csv;base64," in app.downloads.value
+    before = app.panel.value
+    app.slider.value = 1
+    assert app.panel.value != before and "panel_click1.png" in app.downloads.value
+
+    bad = {
+        "not an image": b"plain text",
+        "129x96": png_bytes(np.full((H, W + 1), 255, np.uint8)),
+        "empty": png_bytes(np.zeros((H, W), np.uint8)),
+        "all foreground": png_bytes(np.full((H, W), 255, np.uint8)),
+    }
+    for words, data in bad.items():
+        _upload(app.mask_upload, "bad.png", data)
+        assert words in app.error.value  # shown at upload time already
+        assert not app.run()
+        assert app.error.value and words.split()[0] in app.error.value
+    _upload(app.mask_upload, "mask.png", png_bytes((gt * 255).astype(np.uint8)))
+    app.model.value = "gto99"
+    assert not app.run() and "checkpoint" in app.error.value
+    app.checkpoint.value = "/no/such/weights.pth"
+    assert not app.run() and "/no/such/weights.pth" in app.error.value
+    app.model.value = "random_walker"
+    app.clicks.value = 0
+    assert not app.run() and "clicks" in app.error.value
+    app.clicks.value = 3
+    app.compare.value = True
+    app.robot2.value = "r04"
+    assert app.run() and app.error.value == ""
+    assert [r.robot for r in app.results] == ["rritm", "r04"]
+    assert app.slider.max == 3
+
+
+def test_app_reports_unknown_initial_names():
+    from iislib.demo_app import DemoApp
+
+    app = DemoApp(model="nope", robot="r99")
+    assert "unknown model 'nope'" in app.error.value.replace("&#x27;", "'")
+    assert "unknown robot 'r99'" in app.error.value.replace("&#x27;", "'")
+    assert app.model.value == app.model.options[0]
+
+
+def test_app_dataset_sample(data_root):
+    from iislib.demo_app import DemoApp
+
+    app = DemoApp(clicks=2, sample="berkeley/101087")
+    assert app.source.value == "dataset" and app.sample.value == "101087"
+    assert app.run(), app.error.value
+    expected = load_dataset("berkeley", root=data_root)["101087"]
+    assert app.results[0].name == "101087"
+    assert np.array_equal(app.results[0].gt, expected.gt)
+    assert np.array_equal(app.results[0].image, expected.image)

@@ -1,0 +1,390 @@
+"""gto99: layout of the official checkpoint, encodings, filters, post-processing, pipeline, errors."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iislib.clicks import Click
+from iislib.models import get_model
+from iislib.models.gto99 import (
+    COMPACT_GTO99,
+    GTO99,
+    OFFICIAL_KEYS,
+    OFFICIAL_PARAMETERS,
+    box_filter,
+    build_gto99,
+    click_map,
+    gaussian_click_maps,
+    guided_filter,
+    remove_non_fg_connected,
+    scaled_size,
+)
+from iislib.models.resnet_gn import ResNetGN, WSConv2d
+
+
+@pytest.fixture(scope="module")
+def official_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_gto99()
+
+
+@pytest.fixture(scope="module")
+def compact_model() -> GTO99:
+    torch.manual_seed(0)
+    net = build_gto99(**COMPACT_GTO99)
+    with torch.no_grad():  # spread the random output over [0, 1] instead of clamped values
+        net.decoder.conv_up4[4].bias.fill_(0.5)
+    return GTO99(net=net)
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    base = np.stack([yy / h, xx / w, ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (h / 3) ** 2)], -1)
+    return np.clip(base * 200 + rng.integers(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+# -- layout -------------------------------------------------------------------------------------
+
+
+def test_official_layout_counts_and_shapes(official_net: torch.nn.Module) -> None:
+    sd = official_net.state_dict()
+    assert len(sd) == OFFICIAL_KEYS == 213
+    assert sum(v.numel() for v in sd.values()) == OFFICIAL_PARAMETERS == 37_735_778
+    assert all(k.startswith(("encoder.", "decoder.")) for k in sd)
+    enc = sum(v.numel() for k, v in sd.items() if k.startswith("encoder."))
+    assert enc == 23_526_848
+    expected = {
+        "encoder.conv1.weight": (64, 9, 7, 7),
+        "encoder.bn1.weight": (64,),
+        "encoder.layer1.0.downsample.0.weight": (256, 64, 1, 1),
+        "encoder.layer3.5.conv2.weight": (256, 256, 3, 3),
+        "encoder.layer4.0.downsample.1.bias": (2048,),
+        "encoder.layer4.2.bn3.weight": (2048,),
+        "decoder.usr_encoder.conv1.weight": (32, 7, 3, 3),
+        "decoder.usr_encoder.conv6.bias": (256,),
+        "decoder.ppm.3.1.weight": (256, 2304, 1, 1),
+        "decoder.ppm.3.2.bias": (256,),
+        "decoder.conv_up1.0.weight": (256, 3328, 3, 3),
+        "decoder.conv_up1.3.bias": (256,),
+        "decoder.conv_up1.4.weight": (256,),
+        "decoder.conv_up2.0.weight": (256, 768, 3, 3),
+        "decoder.conv_up3.0.weight": (64, 384, 3, 3),
+        "decoder.conv_up3.1.weight": (64,),
+        "decoder.conv_up4.0.weight": (32, 73, 3, 3),
+        "decoder.conv_up4.2.weight": (16, 32, 3, 3),
+        "decoder.conv_up4.4.weight": (1, 16, 1, 1),
+        "decoder.guided_map_conv1.weight": (64, 5, 1, 1),
+        "decoder.guided_map_conv2.bias": (1,),
+    }
+    for key, shape in expected.items():
+        assert tuple(sd[key].shape) == shape, key
+    assert not any(("fc." in k or "num_batches" in k or "running" in k) for k in sd)
+    # Dilated to output stride 8 exactly as ResnetDilated does it.
+    enc_mod = official_net.encoder
+    assert enc_mod.layer3[0].conv2.stride == (1, 1) and enc_mod.layer3[0].conv2.dilation == (1, 1)
+    assert enc_mod.layer3[0].downsample[0].stride == (1, 1)
+    assert enc_mod.layer3[1].conv2.dilation == (2, 2) and enc_mod.layer3[1].conv2.padding == (2, 2)
+    assert enc_mod.layer4[0].conv2.dilation == (2, 2)
+    assert enc_mod.layer4[2].conv2.dilation == (4, 4) and enc_mod.layer4[2].conv2.padding == (4, 4)
+    assert enc_mod.layer2[0].conv2.stride == (2, 2)
+
+
+@pytest.mark.parametrize(("os_", "last"), [(8, 8), (16, 4), (32, 2)])
+def test_resnet_output_stride(os_: int, last: int) -> None:
+    net = ResNetGN((1, 1, 1, 1), in_channels=2, width=8, gn_groups=4, output_stride=os_)
+    feats = net(torch.zeros(1, 2, 64, 64))
+    sides = [f.shape[-1] for f in feats]
+    assert sides[:3] == [32, 16, 8] and sides[-1] == last
+    assert [f.shape[1] for f in feats] == [8, 32, 64, 128, 256]
+
+
+def test_compact_config_is_small() -> None:
+    n = sum(p.numel() for p in build_gto99(**COMPACT_GTO99).parameters())
+    assert 1_000_000 <= n <= 3_000_000
+
+
+def test_bad_group_count_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="groups"):
+        build_gto99(width=16, gn_groups=32, layers=(1, 1, 1, 1))
+
+
+# -- encodings ----------------------------------------------------------------------------------
+
+
+def test_click_map_channel_order() -> None:
+    cmap = click_map((8, 9), [Click(1, 2, True), Click(3, 4, False)])
+    assert cmap.shape == (8, 9, 2)
+    assert cmap[3, 4, 0] == 1 and cmap[1, 2, 1] == 1 and cmap.sum() == 2
+
+
+def test_gaussian_values_and_order() -> None:
+    g = gaussian_click_maps(click_map((40, 40), [Click(10, 10, True)]))
+    assert g.shape == (40, 40, 6) and g.dtype == np.float32
+    assert np.all(g[:, :, :3] == 0)  # no negative click -> zeros
+    for j, sigma in enumerate((7.04, 28.16, 56.32)):
+        assert g[10, 10, 3 + j] == 1.0
+        assert g[10, 17, 3 + j] == pytest.approx(math.exp(-49 / (2 * sigma**2)), rel=1e-6)
+        assert g[13, 14, 3 + j] == pytest.approx(math.exp(-25 / (2 * sigma**2)), rel=1e-6)
+    g = gaussian_click_maps(click_map((40, 40), [Click(0, 0, False)]))
+    assert np.all(g[:, :, 3:] == 0) and g[0, 5, 0] == pytest.approx(math.exp(-25 / (2 * 7.04**2)))
+    assert np.all(gaussian_click_maps(click_map((5, 6), [])) == 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 11), st.integers(0, 14), st.booleans()), min_size=1, max_size=5
+    )
+)
+def test_gaussians_use_exact_distance_to_nearest_click(spec: list[tuple[int, int, bool]]) -> None:
+    clicks = [Click(r, c, p) for r, c, p in spec]
+    g = gaussian_click_maps(click_map((12, 15), clicks))
+    rr, cc = np.mgrid[:12, :15]
+    for k, positive in enumerate((False, True)):
+        pts = [(c.row, c.col) for c in clicks if c.positive == positive]
+        if not pts:
+            assert np.all(g[:, :, 3 * k : 3 * k + 3] == 0)
+            continue
+        d2 = np.min([(rr - r) ** 2 + (cc - c) ** 2 for r, c in pts], axis=0)
+        for j, s in enumerate((0.02, 0.08, 0.16)):
+            want = np.exp(-d2 / (2 * (s * 352) ** 2))
+            np.testing.assert_allclose(g[:, :, 3 * k + j], want, rtol=1e-5, atol=1e-7)
+
+
+def test_scaled_size() -> None:
+    assert scaled_size(224, 224) == (224, 224)
+    assert scaled_size(321, 481) == (352, 512)
+    assert scaled_size(1, 33) == (32, 64)
+
+
+# -- layers -------------------------------------------------------------------------------------
+
+
+def test_ws_conv_hand_case() -> None:
+    conv = WSConv2d(1, 1, (1, 2), bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[[1.0, 3.0]]]]))
+    # centred [-1, 1]; unbiased variance 2 -> divided by sqrt(2 + 1e-12) + 1e-5
+    x = torch.tensor([[[[2.0, 7.0]]]])
+    assert conv(x).item() == pytest.approx(5 / (math.sqrt(2) + 1e-5), rel=1e-6)
+    with torch.no_grad():
+        conv.weight.fill_(4.0)  # constant filter -> zero, not NaN
+    assert conv(x).item() == 0.0
+
+
+def test_ws_cache_follows_weight_updates() -> None:
+    torch.manual_seed(0)
+    conv = WSConv2d(2, 3, 3, padding=1)
+    x = torch.randn(1, 2, 5, 5)
+    with torch.no_grad():
+        a = conv(x)
+        assert torch.equal(conv(x), a)  # cached
+        conv.weight[0, 0, 0, 0] += 1.0  # in-place update (as an optimiser step does)
+        b = conv(x)
+    assert not torch.equal(a, b)
+    assert torch.equal(b, conv(x).detach())  # grad-enabled path recomputes: same values
+    conv(x).sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+def test_compact_network_trains() -> None:
+    torch.manual_seed(0)
+    net = build_gto99(**COMPACT_GTO99).train()
+    x = (torch.randn(2, 3, 32, 32), torch.rand(2, 6, 32, 32), torch.rand(2, 1, 32, 32))
+    cmap = torch.zeros(2, 2, 32, 32)
+    out = net(*x, cmap)
+    assert out.shape == (2, 1, 32, 32)
+    out.mean().backward()
+    assert net.encoder.conv1.weight.grad is not None
+
+
+def _np_box_sum(x: np.ndarray, r: int) -> np.ndarray:
+    h, w = x.shape
+    out = np.zeros_like(x)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].sum()
+    return out
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(0, 3), st.integers(0, 1000))
+def test_box_filter_matches_direct_sum(h: int, w: int, r: int, seed: int) -> None:
+    x = np.random.default_rng(seed).random((h, w))
+    got = box_filter(torch.from_numpy(x)[None, None], r)[0, 0].numpy()
+    np.testing.assert_allclose(got, _np_box_sum(x, r), rtol=1e-12, atol=1e-12)
+
+
+def test_guided_filter_matches_numpy() -> None:
+    rng = np.random.default_rng(1)
+    guide, src = rng.random((11, 13)), rng.random((11, 13))
+    r, eps = 2, 1e-2
+    n = _np_box_sum(np.ones_like(guide), r)
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        return _np_box_sum(a, r) / n
+
+    mi, mp = mean(guide), mean(src)
+    a = (mean(guide * src) - mi * mp) / (mean(guide * guide) - mi * mi + eps)
+    b = mp - a * mi
+    want = mean(a) * guide + mean(b)
+    got = guided_filter(
+        torch.from_numpy(guide)[None, None], torch.from_numpy(src)[None, None], r, eps
+    )
+    np.testing.assert_allclose(got[0, 0].numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_remove_non_fg_connected_hand_case() -> None:
+    alpha = np.array(
+        [
+            [0.9, 0.8, 0.0, 0.0, 0.7],
+            [0.6, 0.7, 0.0, 0.0, 0.9],
+            [0.0, 0.0, 0.6, 0.0, 0.0],
+            [0.2, 0.0, 0.0, 0.0, 0.0],
+        ],
+        dtype=np.float32,
+    )
+    pos = np.zeros(alpha.shape)
+    pos[0, 0] = 1
+    want = alpha.copy()
+    want[:, 4] = 0  # another component
+    want[3, 0] = 0  # below 0.5 and not in a kept component
+    got = remove_non_fg_connected(alpha, pos)
+    np.testing.assert_array_equal(got, want)  # (2, 2) kept: diagonal neighbour, 8-connected
+    np.testing.assert_array_equal(alpha[:, 4], np.float32([0.7, 0.9, 0, 0]))  # untouched
+    np.testing.assert_array_equal(remove_non_fg_connected(alpha, np.zeros(alpha.shape)), alpha)
+    # A positive click on background keeps nothing.
+    pos[0, 0], pos[3, 3] = 0, 1
+    assert not remove_non_fg_connected(alpha, pos).any()
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (50, 70)])
+def test_predict_shape_range_and_clicks(compact_model: GTO99, shape: tuple[int, int]) -> None:
+    h, w = shape
+    image = _image(h, w)
+    clicks = [Click(h // 2, w // 2, True), Click(2, 3, False), Click(h - 5, w - 4, True)]
+    prev = None
+    for k in range(1, len(clicks) + 1):
+        prev = compact_model.predict(image, clicks[:k], prev)
+        assert prev.shape == (h, w) and prev.dtype == np.float32
+        assert prev.min() >= 0 and prev.max() <= 1
+        for c in clicks[:k]:
+            assert prev[c.row, c.col] == (1.0 if c.positive else 0.0)
+
+
+def test_predict_batch_equals_predict(compact_model: GTO99) -> None:
+    images = [_image(64, 64, 0), _image(40, 50, 1), _image(64, 64, 2)]
+    clicks = [
+        [Click(30, 30, True)],
+        [Click(10, 10, True), Click(5, 40, False)],
+        [Click(1, 1, False)],
+    ]
+    prevs = [None, np.full((40, 50), 0.7, np.float32), None]
+    batch = compact_model.predict_batch(images, clicks, prevs)
+    for i, c, p, b in zip(images, clicks, prevs, batch, strict=True):
+        np.testing.assert_allclose(b, compact_model.predict(i, c, p), atol=1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        compact_model.predict_batch([images[0]], [[Click(64, 0, True)]], [None])
+
+
+def test_prev_is_cleaned_with_current_positive_clicks(compact_model: GTO99) -> None:
+    # A prev blob away from every positive click must not matter: it is removed before use.
+    image = _image(64, 64)
+    clicks = [Click(10, 10, True)]
+    blob = np.zeros((64, 64), np.float32)
+    blob[40:50, 40:50] = 0.9
+    a = compact_model.predict(image, clicks, blob)
+    b = compact_model.predict(image, clicks, np.zeros((64, 64), np.float32))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_official_layout_checkpoint_loads_and_predicts(
+    official_net: torch.nn.Module, tmp_path
+) -> None:
+    path = tmp_path / "InterSegSynthFT.pth"
+    torch.save(official_net.state_dict(), path)
+    model = get_model("gto99", checkpoint=path)
+    assert isinstance(model, GTO99) and model.name == "gto99"
+    for k, v in official_net.state_dict().items():
+        assert torch.equal(model.net.state_dict()[k], v)
+    image = _image(40, 56)
+    clicks = [Click(20, 28, True), Click(2, 2, False)]
+    out = model.predict(image, clicks)
+    assert out.shape == (40, 56) and out[20, 28] == 1 and out[2, 2] == 0
+    np.testing.assert_array_equal(out, GTO99(net=official_net).predict(image, clicks))
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def test_no_checkpoint_explains_where_weights_come_from() -> None:
+    with pytest.raises(ValueError, match="InterSegSynthFT.pth"):
+        get_model("gto99")
+    assert isinstance(get_model("gto99", pretrained=False, **COMPACT_GTO99), GTO99)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        GTO99(checkpoint=tmp_path / "nope.pth")
+
+
+def test_bad_checkpoints(tmp_path) -> None:
+    net = build_gto99(**COMPACT_GTO99)
+    sd = net.state_dict()
+
+    def write(obj: object, name: str) -> str:
+        p = tmp_path / name
+        torch.save(obj, p)
+        return str(p)
+
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+        GTO99(checkpoint=junk, **COMPACT_GTO99)
+    good = write(sd, "good.pth")
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(open(good, "rb").read()[:5000])
+    with pytest.raises(ValueError, match="not a readable"):
+        GTO99(checkpoint=truncated, **COMPACT_GTO99)
+    pickled = write(argparse.Namespace(a=1), "pickled.pth")  # refused by weights_only
+    with pytest.raises(ValueError, match="not a readable"):
+        GTO99(checkpoint=pickled, **COMPACT_GTO99)
+    ritm = write({"state_dict": sd, "config": {"class": "x", "params": {}}}, "ritm.pth")
+    with pytest.raises(ValueError, match="RITM"):
+        GTO99(checkpoint=ritm, **COMPACT_GTO99)
+    with pytest.raises(ValueError, match="not a state dict"):
+        GTO99(checkpoint=write({"a": 1}, "dict.pth"), **COMPACT_GTO99)
+    with pytest.raises(ValueError, match="not a state dict"):
+        GTO99(checkpoint=write([1, 2], "list.pth"), **COMPACT_GTO99)
+    less = {k: v for k, v in sd.items() if k != "decoder.conv_up4.4.bias"}
+    with pytest.raises(ValueError, match=r"missing weights: decoder\.conv_up4\.4\.bias"):
+        GTO99(checkpoint=write(less, "less.pth"), **COMPACT_GTO99)
+    more = {**sd, "decoder.extra.weight": torch.zeros(1)}
+    with pytest.raises(ValueError, match=r"unexpected weights: decoder\.extra\.weight"):
+        GTO99(checkpoint=write(more, "more.pth"), **COMPACT_GTO99)
+    with pytest.raises(ValueError, match=r"wrong shapes: encoder\.conv1\.weight"):
+        GTO99(checkpoint=good, **{**COMPACT_GTO99, "width": 32})
+    # Loaded into the official architecture: many missing keys and shape errors, listed.
+    with pytest.raises(ValueError, match="does not match this gto99 architecture"):
+        GTO99(checkpoint=good)
+    # Weights saved from DataParallel still load.
+    prefixed = write({f"module.{k}": v for k, v in sd.items()}, "dp.pth")
+    assert isinstance(GTO99(checkpoint=prefixed, **COMPACT_GTO99), GTO99)
+
+
+def test_cuda_request_without_cuda() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="CUDA"):
+        GTO99(pretrained=False, device="cuda", **COMPACT_GTO99)
