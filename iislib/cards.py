@@ -11,6 +11,7 @@ the published numbers of the official models (which used other weights and proto
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 from pathlib import Path
@@ -52,6 +53,24 @@ def measure(names: list[str], data: str | None, jobs: int, max_clicks: int = 20)
         s.insert(0, "dataset", ds_name)
         rows.append(s)
     return pd.concat(rows, ignore_index=True)
+
+
+CHECK_IMAGES = 10
+CHECK_ROBOT = "rgto99"
+
+
+def subset_check(name: str, data: str | None = None, model=None) -> float:
+    """Berkeley mIoU@5 on the first ``CHECK_IMAGES`` images under rgto99, ipol settings.
+
+    Stored in the card's ``checks.json``; the test suite recomputes it from the shipped weights.
+    """
+    from iislib.metrics import miou_at
+
+    ds = load_dataset("berkeley", root=data).subset(CHECK_IMAGES)
+    table = evaluate(model or [name], [CHECK_ROBOT], ds, max_clicks=5, settings="ipol",
+                     progress=False)  # fmt: skip
+    curves = table.pivot_table(index="image", columns="click", values="iou").to_numpy()
+    return miou_at(curves, 5)
 
 
 def _md_table(frame: pd.DataFrame) -> str:
@@ -117,9 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(names, args.data, args.jobs)
     CARDS_DIR.mkdir(parents=True, exist_ok=True)
     results.to_csv(CARDS_DIR / "measured.csv", index=False, float_format="%.4f")
+    checks_file = CARDS_DIR / "checks.json"
+    checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}
     for name in names:
+        checks[name] = {
+            "berkeley_first10_rgto99_ipol_miou@5": round(subset_check(name, args.data), 4)
+        }
         (CARDS_DIR / f"{name}.md").write_text(card(name, results))
         print(f"wrote {CARDS_DIR / f'{name}.md'}")
+    checks_file.write_text(json.dumps(checks, indent=2) + "\n")
     return 0
 
 

@@ -13,6 +13,7 @@ robot, seed, max_clicks and the library version.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,7 +52,33 @@ class ModelSpec:
         return get_model(self.name, **dict(self.kwargs))
 
     def key(self) -> str:
-        return json.dumps([self.name, sorted(self.kwargs)], default=str)
+        """Everything about the model that changes its results, weights included."""
+        return json.dumps([self.name, sorted(self.kwargs), _weights_digest(self)], default=str)
+
+
+def _weights_digest(spec: ModelSpec) -> str:
+    """SHA256 prefix of the weights file a spec loads ('' for a model without one).
+
+    Part of the cache key, so results of retrained or replaced weights are never reused.
+    """
+    from iislib.models.compact import COMPACT_NAMES, shipped_weights
+
+    kw = dict(spec.kwargs)
+    path = kw.get("weights") or kw.get("checkpoint")
+    if path is None and spec.name in COMPACT_NAMES:
+        path = shipped_weights(spec.name)
+    if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
+        return ""
+    return _file_digest(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 
 def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> list[ModelSpec]:

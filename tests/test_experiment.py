@@ -71,7 +71,7 @@ def test_summary(tiny_dataset):
 
 
 def test_cli_evaluate_writes_table_summary_and_figure(tiny_dataset, tmp_path, capsys):
-    rc = main(["evaluate", "--dataset", str(tiny_dataset.folder), "--robots", "r02,rritm",
+    rc = main(["evaluate", "--dataset", str(tiny_dataset.folder), "--models", "random_walker", "--robots", "r02,rritm",
                "--max-clicks", "3", "--settings", "direct", "--out", str(tmp_path / "r"),
                "--figures", str(tmp_path / "f"), "--no-cache", "--quiet"])  # fmt: skip
     assert rc == 0
@@ -87,3 +87,15 @@ def test_cli_reports_bad_names(tiny_dataset, tmp_path, capsys):
     rc = main(["evaluate", "--dataset", str(tiny_dataset.folder), "--robots", "zz",
                "--no-cache", "--quiet", "--out", str(tmp_path)])  # fmt: skip
     assert rc == 2 and "unknown robot 'zz'" in capsys.readouterr().err
+
+
+def test_cache_key_changes_with_the_weights_file(tmp_path):
+    from iislib.experiment import ModelSpec
+
+    w = tmp_path / "w.pt"
+    w.write_bytes(b"one")
+    spec = ModelSpec("m", "ritm-compact", (("weights", str(w)),))
+    k1 = spec.key()
+    w.write_bytes(b"two")
+    assert spec.key() != k1
+    assert ModelSpec("rw", "random_walker").key() == ModelSpec("rw", "random_walker").key()

@@ -1,0 +1,807 @@
+"""One function per figure of the paper and of the notebooks; each returns a matplotlib Figure.
+
+Figures built from a sweep table (``iislib.experiment.evaluate``):
+
+=========================== ====================================================================
+``fig4``                    six metrics vs clicks, each model under its own paper's robot
+``fig6a``                   IoU vs clicks, every model under both deterministic robots (swap)
+``fig6b``                   IoU vs clicks under the five random robots, bootstrap bands
+``fig7``                    every metric x every robot x every model
+``fig_iou_distribution``    per-image IoU at click k, one box per model x robot
+``fig_metric_quirks``       our pixel accuracy beside the reference code's "accuracy" (= recall)
+``fig_ci``                  mean IoU at click k with bootstrap intervals over images
+``fig_win_rates``           per robot, how often model A beats model B (None: < 2 models)
+``fig_sign_flips``          robot x robot, images whose A - B sign flips (None: < 2 models)
+``fig_model_rank_tau``      robot x robot Kendall tau of model rankings (None: < 2 models)
+``fig_image_rank_tau``      robot x robot Kendall tau of per-image scores, per model
+``fig_seed_variance``       one curve per seed for each random robot
+``fig_family_procedure``    the 2x2 family x training-procedure experiment (None: not registered)
+=========================== ====================================================================
+
+Figures built from an ``Episode`` (one image, a few trajectories with their probability maps):
+``fig_robot_maps`` (what each robot would do next), ``fig_robot_divergence`` (rgto99 vs rritm),
+``fig_qualitative`` (the paper's Figures 5, 8 and 9: ``fig5``, ``fig8``, ``fig9``), and
+``fig_robot_cost`` (milliseconds per robot call).
+
+Every figure carries its caption (dataset, images, settings, models, robots) as a small title.
+Functions that need two models, or models that are not registered, return None and print why.
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from iislib import plots, stats
+from iislib.clicks import Click
+from iislib.loop import Trajectory, make_rng
+from iislib.metrics import METRIC_NAMES
+from iislib.robots import RANDOM_ROBOTS, ROBOT_NAMES, border_dt, get_robot, largest_component
+
+Key = tuple[str, str]
+"""(model label, robot name)."""
+
+DETERMINISTIC_ROBOTS: tuple[str, ...] = ("rgto99", "rritm")
+PAPER_RANDOM_ROBOTS: tuple[str, ...] = ("r01", "r02", "r03", "r04", "r05")
+
+FAMILY_PROCEDURE: dict[str, tuple[str, str]] = {
+    "ritm-compact": ("ritm", "ritm"),
+    "gto99-compact": ("gto99", "gto99"),
+    "ritm-compact-gto99proc": ("ritm", "gto99"),
+    "gto99-compact-ritmproc": ("gto99", "ritm"),
+}
+"""The 2x2 experiment: model name -> (architecture family, training click procedure)."""
+
+NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {
+    "01_robots": ("robots_maps_first_click", "robots_maps", "robots_divergence", "robots_cost"),
+    "02_qualitative": ("fig5", "fig8", "fig9"),
+    "03_quantitative": ("fig4", "fig6a", "iou_distribution", "metric_quirks"),
+    "04_robustness": ("fig6b", "fig7", "robustness_ci", "robustness_image_rank_tau",
+                      "robustness_seed_variance"),
+}  # fmt: skip
+"""Figure files (stem; .png and .pdf) each notebook always writes. With two or more models 04
+also writes robustness_win_rates, robustness_sign_flips and robustness_model_rank_tau, and with
+the four 2x2 models registered, family_procedure."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+WINS, TIES, LOSSES = "#006BA4", "#ABABAB", "#C85200"
+
+
+# ----------------------------------------------------------------------------------------------
+# model families and captions
+
+
+def own_robots(model: str) -> list[str]:
+    """The robot(s) of a model's own paper: rritm for ritm*, rgto99 for gto99*, else both."""
+    if model.startswith("ritm"):
+        return ["rritm"]
+    if model.startswith("gto99"):
+        return ["rgto99"]
+    return list(DETERMINISTIC_ROBOTS)
+
+
+def own_pairs(models: Sequence[str]) -> list[Key]:
+    """(model, robot) for every model under its own robot(s)."""
+    return [(m, r) for m in models for r in own_robots(m)]
+
+
+def model_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
+    """Every unordered pair of distinct models, in the given order."""
+    models = list(dict.fromkeys(models))
+    return [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
+
+
+def _wrap(text: str, width: int = 150) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def finish(fig: Figure, caption: str) -> Figure:
+    """Put ``caption`` on top of ``fig`` in small type (wrapped, so it never leaves the page)."""
+    width = int(fig.get_figwidth() * 22)
+    fig.suptitle(_wrap(caption, width), fontsize=5.5, color="0.25")
+    return fig
+
+
+def _integer_clicks(fig: Figure, nbins: int | str = "auto") -> Figure:
+    """Whole numbers on every x axis labelled with clicks (no 'click 2.5')."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        if "click" in ax.get_xlabel():
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=nbins, integer=True))
+    return fig
+
+
+def _caption(table: pd.DataFrame, extra: str = "") -> str:
+    return plots.caption(table, extra)
+
+
+def _subset(table: pd.DataFrame, pairs: Sequence[Key]) -> pd.DataFrame:
+    keys = pd.MultiIndex.from_frame(table[["model", "robot"]])
+    return table[keys.isin(list(pairs))]
+
+
+def _models(table: pd.DataFrame) -> list[str]:
+    return list(table["model"].unique())
+
+
+def styled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Build the whole figure inside the paper style (titles and labels set after the axes
+    exist read the rcParams at that moment)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with plots.paper_style():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _skip(reason: str) -> None:
+    print(f"skipped: {reason}")
+
+
+# ----------------------------------------------------------------------------------------------
+# episodes: one image, a few trajectories with their probability maps
+
+
+@dataclass
+class Episode:
+    """One prepared image and the trajectories of some (model, robot) pairs on it.
+
+    Attributes:
+        name: image name (file stem).
+        dataset, settings: names, for captions.
+        image: the image as the model saw it: uint8 (H, W, 3) or float32 in [0, 1].
+        gt: bool (H, W). ignore: bool (H, W) or None.
+        threshold: the binarisation threshold of the settings.
+        trajs: (model, robot) -> Trajectory with ``probs`` (K, H, W).
+    """
+
+    name: str
+    dataset: str
+    settings: str
+    image: np.ndarray
+    gt: np.ndarray
+    ignore: np.ndarray | None
+    threshold: float
+    trajs: dict[Key, Trajectory] = field(default_factory=dict)
+
+    @property
+    def max_clicks(self) -> int:
+        return max(t.max_clicks for t in self.trajs.values())
+
+    def prob(self, key: Key, k: int) -> np.ndarray:
+        """float32 (H, W) probability after ``k`` clicks (zeros for k = 0)."""
+        t = self.trajs[key]
+        if k == 0:
+            return np.zeros(self.gt.shape, np.float32)
+        if t.probs is None:
+            raise ValueError(f"trajectory {key} was run without keep_probs=True")
+        return t.probs[min(k, t.max_clicks) - 1]
+
+    def pred(self, key: Key, k: int) -> np.ndarray:
+        """bool (H, W) prediction after ``k`` clicks."""
+        return self.prob(key, k) > self.threshold
+
+    def clicks(self, key: Key, k: int) -> list[Click]:
+        """The first ``k`` clicks of a trajectory."""
+        return list(self.trajs[key].clicks[:k])
+
+    def caption(self, extra: str = "") -> str:
+        keys = list(self.trajs)
+        t = pd.DataFrame({"dataset": self.dataset, "image": self.name, "settings": self.settings,
+                          "model": [m for m, _ in keys], "robot": [r for _, r in keys],
+                          "seed": 0})  # fmt: skip
+        return plots.caption(t, f"image {self.name}" + (f"; {extra}" if extra else ""))
+
+
+# ----------------------------------------------------------------------------------------------
+# what a robot looks at
+
+
+def robot_distribution(
+    robot: str, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None
+) -> np.ndarray:
+    """The probability map a random robot samples its next click from.
+
+    Args:
+        robot: r01, r02, r03, r04, r05 or r05h (r05 equals r04 at one click per step; r05h
+            also removes earlier clicks, which this map ignores).
+        pred, gt: bool (H, W). ignore: bool (H, W) or None.
+    Returns:
+        float64 (H, W), non-negative, summing to 1 (all zeros when no error is left).
+    """
+    if robot not in RANDOM_ROBOTS:
+        raise ValueError(f"{robot!r} is not a random robot; random robots: {sorted(RANDOM_ROBOTS)}")
+    pred = np.asarray(pred, bool)
+    gt = np.asarray(gt, bool)
+    valid = ~np.asarray(ignore, bool) if ignore is not None else np.ones(gt.shape, bool)
+    false = (pred ^ gt) & valid
+    if not false.any():
+        return np.zeros(gt.shape)
+    if robot == "r01":
+        w = valid.astype(np.float64)
+    elif robot == "r02":
+        w = false.astype(np.float64)
+    elif robot == "r03":
+        w = largest_component(false, connectivity=1).astype(np.float64)
+    else:  # r04, r05, r05h: proportional to the distance to the border of the false region
+        w = border_dt(false)
+    return w / w.sum()
+
+
+def decision_map(
+    robot: str, pred: np.ndarray, gt: np.ndarray, clicks: Sequence[Click] = (),
+    ignore: np.ndarray | None = None,
+) -> tuple[np.ndarray, Click | None]:  # fmt: skip
+    """The map a deterministic robot takes the first maximum of, and the click it places.
+
+    rgto99: the distance transform of the larger of the largest 8-connected FN and FP regions.
+    rritm: the distance transform of FN or of FP (the one with the larger maximum), earlier
+    clicked pixels set to 0.
+
+    Returns:
+        (float64 (H, W) map, Click or None at END).
+    """
+    if robot not in DETERMINISTIC_ROBOTS:
+        raise ValueError(f"{robot!r} is not a deterministic robot: {DETERMINISTIC_ROBOTS}")
+    from iislib.robots import _largest_8cc
+
+    pred = np.asarray(pred, bool)
+    gt = np.asarray(gt, bool)
+    valid = ~np.asarray(ignore, bool) if ignore is not None else np.ones(gt.shape, bool)
+    fn, fp = gt & ~pred & valid, pred & ~gt & valid
+    if robot == "rgto99":
+        fn_r, fp_r = _largest_8cc(fn), _largest_8cc(fp)
+        dt = border_dt(fn_r if fn_r.sum() > fp_r.sum() else fp_r)
+    else:
+        fn_dt, fp_dt = border_dt(fn), border_dt(fp)
+        for c in clicks:
+            fn_dt[c.row, c.col] = fp_dt[c.row, c.col] = 0.0
+        dt = fn_dt if fn_dt.max() > fp_dt.max() else fp_dt
+    click = get_robot(robot)(pred, gt, list(clicks), make_rng(0), ignore=ignore)
+    return dt, click
+
+
+def _show_image(ax: Axes, image: np.ndarray, gt: np.ndarray | None = None) -> None:
+    img = np.asarray(image, dtype=np.float32)
+    ax.imshow(img / 255.0 if img.max() > 1.0 else img, interpolation="nearest")
+    if gt is not None:
+        ax.contour(gt, levels=[0.5], colors="yellow", linewidths=0.7)
+    ax.set_axis_off()
+
+
+def _false_rgb(image: np.ndarray, pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    img = np.asarray(image, dtype=np.float32)
+    img = (img / 255.0 if img.max() > 1.0 else img) * 0.45
+    img[gt & ~pred] = [0.9, 0.1, 0.1]  # FN red
+    img[pred & ~gt] = [0.1, 0.4, 1.0]  # FP blue
+    return img
+
+
+@styled
+def fig_robot_maps(
+    ep: Episode, k: int, key: Key | None = None, robots: Sequence[str] = ROBOT_NAMES,
+    samples: int = 30, seed: int = 0,
+) -> Figure:  # fmt: skip
+    """What every robot would do after ``k`` clicks of trajectory ``key``.
+
+    First panel: the image, the ground-truth contour (yellow), the false region (FN red, FP
+    blue) and the clicks so far. Random robots: the probability map they sample from, with
+    ``samples`` clicks actually drawn by the robot (white dots). Deterministic robots: the
+    distance map they maximise and the click they place (star).
+    """
+    key = key or next(iter(ep.trajs))
+    pred, clicks = ep.pred(key, k), ep.clicks(key, k)
+    n = 1 + len(robots)
+    ncols = 4
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plots.new_figure(nrows, ncols, size=(6.9, 1.95 * nrows + 0.45))
+    ax = axes.flat[0]
+    ax.imshow(_false_rgb(ep.image, pred, ep.gt), interpolation="nearest")
+    ax.contour(ep.gt, levels=[0.5], colors="yellow", linewidths=0.7)
+    plots.draw_clicks(ax, clicks)
+    ax.set_title(f"false region after {k} click{'s' if k != 1 else ''}\nFN red, FP blue")
+    ax.set_axis_off()
+    rng = make_rng(seed, ep.name, "maps")
+    for ax, robot in zip(axes.flat[1:], robots, strict=False):
+        ax.set_axis_off()
+        if robot in RANDOM_ROBOTS:
+            p = robot_distribution(robot, pred, ep.gt, ep.ignore)
+            ax.imshow(p, cmap="magma", interpolation="nearest", vmin=0, vmax=max(p.max(), 1e-12))
+            fn = get_robot(robot)
+            draws = [fn(pred, ep.gt, clicks, rng, ignore=ep.ignore) for _ in range(samples)]
+            draws = [c for c in draws if c is not None]
+            if draws:
+                ax.scatter([c.col for c in draws], [c.row for c in draws], s=3, c="white",
+                           linewidths=0)  # fmt: skip
+            what = {"r01": "uniform on the image", "r02": "uniform on FN ∪ FP",
+                    "r03": "uniform on largest piece", "r04": "∝ distance to border",
+                    "r05": "= r04 (1 click per step)", "r05h": "∝ distance, clicks = border"}  # fmt: skip
+            ax.set_title(f"{robot}\n{what.get(robot, 'random')}")
+        else:
+            dt, click = decision_map(robot, pred, ep.gt, clicks, ep.ignore)
+            ax.imshow(dt, cmap="viridis", interpolation="nearest")
+            if click is not None:
+                ax.scatter([click.col], [click.row], marker="*", s=90,
+                           c=plots.POSITIVE if click.positive else plots.NEGATIVE,
+                           edgecolors="white", linewidths=0.6, zorder=3)  # fmt: skip
+                kind = "positive" if click.positive else "negative"
+                ax.set_title(
+                    f"{robot}: maximum → {kind}\nclick at (row {click.row}, col {click.col})"
+                )
+            else:
+                ax.set_title(f"{robot}\nEND (no error left)")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return finish(fig, ep.caption(f"prediction of {key[0]} after {k} clicks of {key[1]}"))
+
+
+@styled
+def fig_robot_divergence(ep: Episode, k: int, keys: Sequence[Key] | None = None) -> Figure:
+    """The same model driven by different robots: clicks and prediction at ``k``, IoU curves.
+
+    The IoU panel marks ``k`` and the first click where the first two trajectories differ.
+    """
+    keys = list(keys) if keys is not None else list(ep.trajs)
+    fig, axes = plots.new_figure(1, len(keys) + 1, size=(6.9, 2.6))
+    for ax, key in zip(axes[0], keys, strict=False):
+        plots.show_overlay(ax, ep.image, ep.prob(key, k), ep.clicks(key, k), ep.threshold)
+        iou = ep.trajs[key].iou[k - 1] if k >= 1 else 0.0
+        ax.set_title(f"{key[0]} / {key[1]}\nclick {k}, IoU {iou:.2f}")
+    ax = axes[0, -1]
+    colors = plots.robot_colors([r for _, r in keys])
+    for i, key in enumerate(keys):
+        t = ep.trajs[key]
+        x = np.arange(1, t.max_clicks + 1)
+        ax.plot(x, t.iou, plots.LINESTYLES[i % 4], color=colors[key[1]], label=f"{key[1]}")
+    ax.axvline(k, color="0.5", lw=0.8)
+    first = stats.first_divergence(ep.trajs[keys[0]].clicks, ep.trajs[keys[1]].clicks) if len(
+        keys) > 1 else None  # fmt: skip
+    if first is not None:
+        ax.axvline(first, color="0.2", lw=0.8, ls=":")
+        ax.text(
+            0.03,
+            0.97,
+            f"first different click: {first}",
+            transform=ax.transAxes,
+            fontsize=6,
+            va="top",
+        )
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel("IoU")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(1, ep.max_clicks)
+    ax.legend(frameon=False, loc="lower right")
+    _integer_clicks(fig)
+    return finish(fig, ep.caption())
+
+
+@styled
+def fig_robot_cost(cost: pd.DataFrame, caption: str = "") -> Figure:
+    """Milliseconds per robot call (``stats.robot_cost``): median bar, 90th percentile tick."""
+    fig, axes = plots.new_figure(size=(4.0, 2.4))
+    ax = axes[0, 0]
+    y = np.arange(len(cost))
+    colors = plots.robot_colors(list(cost["robot"]))
+    ax.barh(y, cost["ms_median"], color=[colors[r] for r in cost["robot"]])
+    ax.plot(cost["ms_p90"], y, "|", color="k", ms=8, label="90th percentile")
+    ax.set_yticks(y, cost["robot"])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("milliseconds per click (median; log scale)")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(0, -0.25), fontsize=6)
+    return finish(fig, caption)
+
+
+# ----------------------------------------------------------------------------------------------
+# qualitative panels (the paper's Figures 5, 8 and 9)
+
+
+@styled
+def fig_qualitative(ep: Episode, k: int, keys: Sequence[Key] | None = None) -> Figure:
+    """One row per (model, robot): input, thresholded prediction with clicks, TP/TN/FP/FN map.
+
+    Clicks: green positive, red negative, larger = more recent. Confusion map: TP white,
+    TN black, FP blue, FN red, soft predictions in between (the probability, not its threshold).
+    """
+    keys = list(keys) if keys is not None else list(ep.trajs)
+    k = int(np.clip(k, 1, ep.max_clicks))
+    fig, axes = plots.new_figure(len(keys), 3, size=(5.4, 1.85 * len(keys) + 0.5))
+    for row, key in zip(axes, keys, strict=True):
+        prob, clicks = ep.prob(key, k), ep.clicks(key, k)
+        _show_image(row[0], ep.image, ep.gt)
+        row[0].set_title(f"{key[0]} / {key[1]}\ninput, object outlined")
+        plots.show_overlay(row[1], ep.image, prob, clicks, ep.threshold)
+        row[1].set_title(f"prediction after click {k}\nIoU {ep.trajs[key].iou[k - 1]:.2f}")
+        plots.show_confusion(row[2], prob, ep.gt, clicks, ep.ignore)
+        row[2].set_title("TP white, TN black\nFP blue, FN red")
+    return finish(fig, ep.caption())
+
+
+@styled
+def fig5(ep: Episode, k: int, keys: Sequence[Key] | None = None) -> Figure:
+    """The paper's Figure 5 layout (``fig_qualitative``): each model under its own robot."""
+    return fig_qualitative(ep, k, keys)
+
+
+fig8 = fig5
+fig9 = fig5
+
+
+# ----------------------------------------------------------------------------------------------
+# curves over clicks
+
+
+@styled
+def fig4(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
+    """Six metrics vs clicks, each model under its own paper's robot (ritm* under rritm, gto99*
+    under rgto99, any other model under both)."""
+    sub = _subset(table, own_pairs(_models(table)))
+    if sub.empty:
+        raise ValueError("the table has no (model, own robot) pair: include rgto99 and/or rritm")
+    fig = _integer_clicks(plots.fig_metric_grid(sub, metrics))
+    return finish(fig, _caption(sub, "each model under its own paper's robot"))
+
+
+@styled
+def fig6a(table: pd.DataFrame, metric: str = "iou") -> Figure:
+    """``metric`` vs clicks for every model under both deterministic robots (rgto99, rritm)."""
+    sub = table[table["robot"].isin(DETERMINISTIC_ROBOTS)]
+    if sub.empty:
+        raise ValueError("the table has neither rgto99 nor rritm")
+    fig = _integer_clicks(plots.fig_metric_curves(sub, metric))
+    return finish(fig, _caption(sub, "every model under both deterministic robots"))
+
+
+def _band_curves(ax: Axes, table: pd.DataFrame, metric: str, n_boot: int, level: float) -> None:
+    colors = plots.robot_colors(list(table["robot"].unique()))
+    for mi, model in enumerate(_models(table)):
+        for robot in table["robot"].unique():
+            t = table[(table["model"] == model) & (table["robot"] == robot)]
+            if t.empty:
+                continue
+            a = t.groupby(["image", "click"])[metric].mean().unstack("click")
+            mean, lo, hi = stats.bootstrap_curves(a.to_numpy(), n_boot, level)
+            x = a.columns.to_numpy()
+            ax.fill_between(x, lo, hi, color=colors[robot], alpha=0.15, lw=0)
+            ax.plot(x, mean, plots.LINESTYLES[mi % 4], color=colors[robot], alpha=0.9,
+                    label=f"{model} / {robot}")  # fmt: skip
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
+    ax.set_xlim(1, table["click"].max())
+
+
+@styled
+def fig6b(
+    table: pd.DataFrame, metric: str = "iou", n_boot: int = 1000, level: float = 0.95
+) -> Figure:
+    """``metric`` vs clicks under the paper's five random robots, with bootstrap bands."""
+    sub = table[table["robot"].isin(PAPER_RANDOM_ROBOTS)]
+    if sub.empty:
+        raise ValueError("the table has none of the random robots r01..r05")
+    fig, axes = plots.new_figure(size=(4.8, 3.4))
+    _band_curves(axes[0, 0], sub, metric, n_boot, level)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    n_models = sub["model"].nunique()
+    fig.legend(handles, labels, loc="outside lower center", frameon=False,
+               ncols=n_models if n_models > 1 else min(len(labels), 3))  # fmt: skip
+    _integer_clicks(fig)
+    return finish(fig, _caption(sub, f"bands: {level:.0%} bootstrap interval over images"))
+
+
+@styled
+def fig7(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
+    """Every metric x every robot x every model (line colour: robot; line style: model)."""
+    return finish(_integer_clicks(plots.fig_metric_grid(table, metrics)), _caption(table))
+
+
+@styled
+def fig_metric_quirks(table: pd.DataFrame) -> Figure:
+    """Our accuracy ((TP+TN)/N) beside the reference code's "accuracy", which is recall.
+
+    Both for each model under its own robot(s). The reference's Dice equals its F-score, as
+    ours does for binary masks, so only accuracy changes.
+    """
+    sub = _subset(table, own_pairs(_models(table)))
+    if sub.empty:
+        sub = table
+    fig, axes = plots.new_figure(size=(4.5, 3.0))
+    ax = axes[0, 0]
+    colors = plots.robot_colors(list(sub["robot"].unique()))
+    acc = plots.mean_curves(sub, "accuracy")
+    rec = plots.mean_curves(sub, "recall")
+    for (model, robot), y in acc.iterrows():
+        ax.plot(y.index, y.to_numpy(), "-", color=colors[robot],
+                label=f"{model} / {robot}: ours, (TP+TN)/N")  # fmt: skip
+        r = rec.loc[(model, robot)]
+        ax.plot(r.index, r.to_numpy(), "--", color=colors[robot],
+                label=f"{model} / {robot}: reference, TP/(TP+FN)")  # fmt: skip
+    ax.set_xlabel("number of clicks")
+    ax.set_ylabel('mean "accuracy"')
+    ax.set_xlim(1, sub["click"].max())
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False, loc="lower right", fontsize=6)
+    _integer_clicks(fig)
+    return finish(fig, _caption(sub, "solid: our accuracy; dashed: the paper code's accuracy"))
+
+
+@styled
+def fig_iou_distribution(table: pd.DataFrame, k: int, metric: str = "iou") -> Figure:
+    """Per-image ``metric`` at click ``k``: one box per model x robot (the mean hides this)."""
+    s = stats.per_image(table, metric, k)
+    models, robots = _models(table), list(table["robot"].unique())
+    colors = plots.robot_colors(robots)
+    fig, axes = plots.new_figure(size=(6.9, 2.6))
+    ax = axes[0, 0]
+    width = 0.8 / len(models)
+    for mi, model in enumerate(models):
+        for ri, robot in enumerate(robots):
+            if (model, robot) not in s.index.droplevel("image"):
+                continue
+            v = s.loc[(model, robot)].to_numpy()
+            x = ri + (mi - (len(models) - 1) / 2) * width
+            bp = ax.boxplot([v], positions=[x], widths=width * 0.8, patch_artist=True,
+                            showfliers=True, flierprops={"markersize": 2},
+                            medianprops={"color": "black"})  # fmt: skip
+            for patch in bp["boxes"]:
+                patch.set(facecolor=colors[robot], alpha=0.5 if mi else 0.8,
+                          hatch="//" if mi % 2 else None)  # fmt: skip
+            ax.plot([x], [v.mean()], "k^", ms=3)
+    ax.set_xticks(range(len(robots)), robots)
+    ax.set_xlim(-0.6, len(robots) - 0.4)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel(f"{plots.METRIC_LABELS.get(metric, metric)} at click {k}")
+    if len(models) > 1:
+        ax.set_title("boxes left to right: " + ", ".join(models) + " (hatched: 2nd, 4th, ...)")
+    return finish(fig, _caption(table, f"one value per image at click {k}; triangle = mean"))
+
+
+# ----------------------------------------------------------------------------------------------
+# robustness: uncertainty, pairwise comparisons, rank agreement
+
+
+@styled
+def fig_ci(
+    table: pd.DataFrame, k: int | None, metric: str = "iou", n_boot: int = 2000,
+    level: float = 0.95,
+) -> Figure:  # fmt: skip
+    """Mean ``metric`` at click ``k`` (None: mean over clicks) per robot, bootstrap intervals."""
+    ci = stats.bootstrap_table(table, metric, k, n_boot, level)
+    models, robots = _models(table), list(table["robot"].unique())
+    fig, axes = plots.new_figure(size=(4.8, 2.6))
+    ax = axes[0, 0]
+    markers = "osD^v"
+    for mi, model in enumerate(models):
+        c = ci[ci["model"] == model].set_index("robot").reindex(robots)
+        x = np.arange(len(robots)) + (mi - (len(models) - 1) / 2) * 0.15
+        ax.errorbar(x, c["mean"], yerr=[c["mean"] - c["low"], c["high"] - c["mean"]],
+                    fmt=markers[mi % 5], ms=4, capsize=2, label=model)  # fmt: skip
+    ax.set_xticks(range(len(robots)), robots)
+    what = f"at click {k}" if k is not None else "mean over clicks"
+    ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)} {what}")
+    ax.legend(frameon=False)
+    return finish(fig, _caption(table, f"{level:.0%} bootstrap intervals over images"))
+
+
+def _heatmap(ax: Axes, m: pd.DataFrame, vmin: float, vmax: float, cmap: str, title: str) -> None:
+    a = m.to_numpy(dtype=np.float64)
+    im = ax.imshow(a, vmin=vmin, vmax=vmax, cmap=cmap)
+    ax.set_xticks(range(a.shape[1]), list(m.columns), rotation=45, ha="right")
+    ax.set_yticks(range(a.shape[0]), list(m.index))
+    ax.grid(False)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            v = a[i, j]
+            if np.isnan(v):
+                txt, color = "–", "black"
+            else:
+                r, g, b, _ = im.cmap(im.norm(v))
+                # dark cells get white text (relative luminance of the cell colour)
+                txt, color = (
+                    f"{v:.2f}",
+                    "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5 else "black",
+                )
+            ax.text(j, i, txt, ha="center", va="center", fontsize=5.5, color=color)
+    ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, shrink=0.8)
+
+
+def _grid(n: int, ncols: int = 2, size: float = 3.3) -> tuple[Figure, np.ndarray]:
+    ncols = min(n, ncols)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plots.new_figure(nrows, ncols, size=(size * ncols, 2.9 * nrows + 0.3))
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _what(metric: str, k: int | None) -> str:
+    name = plots.METRIC_LABELS.get(metric, metric)
+    return f"{name} at click {k}" if k is not None else f"{name}, mean over clicks"
+
+
+@styled
+def fig_win_rates(table: pd.DataFrame, k: int | None = None, metric: str = "iou") -> Figure | None:
+    """For each pair of models, per robot: share of images A wins, ties, loses against B."""
+    pairs = model_pairs(_models(table))
+    if not pairs:
+        _skip(f"win rates need two models; the table has only {_models(table)}")
+        return None
+    fig, axes = _grid(len(pairs))
+    for ax, (a, b) in zip(axes.flat, pairs, strict=False):
+        w = stats.win_rates(table, a, b, metric, k)
+        y = np.arange(len(w))
+        ax.barh(y, w["wins"], color=WINS, label=f"{a} better")
+        ax.barh(y, w["ties"], left=w["wins"], color=TIES, label="tie")
+        ax.barh(y, w["losses"], left=w["wins"] + w["ties"], color=LOSSES, label=f"{b} better")
+        ax.axvline(0.5, color="k", lw=0.6)
+        ax.set_yticks(y, w["robot"])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"share of images ({_what(metric, k)})")
+        ax.set_title(f"{a} vs {b}")
+        ax.legend(frameon=False, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+                  ncols=3)  # fmt: skip
+    return finish(fig, _caption(table, "per-image win rates"))
+
+
+@styled
+def fig_sign_flips(table: pd.DataFrame, k: int | None = 5, metric: str = "iou") -> Figure | None:
+    """For each pair of models: robot x robot share of images whose A - B sign flips."""
+    pairs = model_pairs(_models(table))
+    if not pairs:
+        _skip(f"sign flips need two models; the table has only {_models(table)}")
+        return None
+    fig, axes = _grid(len(pairs))
+    for ax, (a, b) in zip(axes.flat, pairs, strict=False):
+        _heatmap(ax, stats.sign_flips(table, a, b, metric, k), 0, 1, "Reds",
+                 f"sign flips of {a} − {b}\n({_what(metric, k)})")  # fmt: skip
+    return finish(fig, _caption(table, "share of images where the better model changes"))
+
+
+@styled
+def fig_model_rank_tau(
+    table: pd.DataFrame, k: int | None = None, metric: str = "iou"
+) -> Figure | None:
+    """Robot x robot Kendall tau of the model rankings: on the mean, and per image (averaged)."""
+    if len(_models(table)) < 2:
+        _skip(f"model rankings need two models; the table has only {_models(table)}")
+        return None
+    fig, axes = plots.new_figure(1, 2, size=(6.9, 3.1))
+    _heatmap(axes[0, 0], stats.model_rank_tau(table, metric, k), -1, 1, "RdBu",
+             f"tau of model rankings by mean\n({_what(metric, k)})")  # fmt: skip
+    _heatmap(axes[0, 1], stats.per_image_rank_tau(table, metric, k), -1, 1, "RdBu",
+             "mean over images of per-image tau")  # fmt: skip
+    return finish(fig, _caption(table, "+1: same order of models, -1: reversed"))
+
+
+@styled
+def fig_image_rank_tau(table: pd.DataFrame, k: int | None = None, metric: str = "iou") -> Figure:
+    """Per model: robot x robot Kendall tau of per-image scores (do robots agree on which
+    images are hard?). Defined with a single model."""
+    models = _models(table)
+    fig, axes = _grid(len(models))
+    for ax, model in zip(axes.flat, models, strict=False):
+        _heatmap(ax, stats.image_rank_tau(table, model, metric, k), -1, 1, "RdBu",
+                 f"{model}: tau of per-image scores\n({_what(metric, k)})")  # fmt: skip
+    return finish(fig, _caption(table, "rank agreement of images between robots"))
+
+
+@styled
+def fig_seed_variance(table: pd.DataFrame, metric: str = "iou") -> Figure:
+    """For each random robot: the mean curve of every seed (thin), to see the seed spread."""
+    robots = [r for r in table["robot"].unique() if r in RANDOM_ROBOTS]
+    if not robots:
+        raise ValueError("the table has no random robot")
+    fig, axes = plots.new_figure(1, len(robots), size=(6.9, 2.4), sharey=True)
+    colors = plots.robot_colors(robots)
+    for ax, robot in zip(axes[0], robots, strict=True):
+        t = table[table["robot"] == robot]
+        for mi, model in enumerate(_models(t)):
+            curves = t[t["model"] == model].groupby(["seed", "click"])[metric].mean()
+            for _seed, y in curves.groupby(level="seed"):
+                ax.plot(y.index.get_level_values("click"), y.to_numpy(),
+                        plots.LINESTYLES[mi % 4], color=colors[robot], lw=0.8, alpha=0.8)  # fmt: skip
+        ax.set_title(robot)
+        ax.set_xlabel("clicks")
+        ax.set_xlim(1, t["click"].max())
+    axes[0, 0].set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
+    models = _models(table)
+    if len(models) > 1:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], ls=plots.LINESTYLES[i % 4], color="0.3", label=m)
+                   for i, m in enumerate(models)]  # fmt: skip
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(models), frameon=False)
+    _integer_clicks(fig, nbins=4)
+    return finish(fig, _caption(table, "one line per seed (line style: model)"))
+
+
+@styled
+def fig_family_procedure(table: pd.DataFrame | None, metric: str = "iou") -> Figure | None:
+    """The 2x2 experiment: mean ``metric`` over clicks per robot for the four compact models.
+
+    Colour: architecture family; line style: training click procedure.
+    """
+    if table is None or not set(FAMILY_PROCEDURE) <= set(table["model"].unique()):
+        _skip("the 2x2 family x procedure experiment needs the models "
+              + ", ".join(FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
+        return None
+    sub = table[table["model"].isin(list(FAMILY_PROCEDURE))]
+    s = stats.per_image(sub, metric, None).groupby(["model", "robot"]).mean()
+    robots = list(sub["robot"].unique())
+    fig, axes = plots.new_figure(size=(4.8, 3.0))
+    ax = axes[0, 0]
+    fam_color = {"ritm": "#006BA4", "gto99": "#C85200"}
+    proc_style = {"ritm": "-", "gto99": "--"}
+    for model, (family, proc) in FAMILY_PROCEDURE.items():
+        y = [s.get((model, r), np.nan) for r in robots]
+        ax.plot(range(len(robots)), y, proc_style[proc], marker="o", ms=3,
+                color=fam_color[family], label=f"{family} net, {proc} training clicks")  # fmt: skip
+    ax.set_xticks(range(len(robots)), robots)
+    ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)} over clicks")
+    ax.legend(frameon=False, fontsize=6)
+    return finish(fig, _caption(sub, "colour: architecture; line style: training procedure"))
+
+
+# ----------------------------------------------------------------------------------------------
+# tables
+
+
+PUBLISHED_NOC: tuple[tuple[str, str, str, float, float], ...] = (
+    # (model family, weights, dataset, NoC@85, NoC@90); NaN: not published.
+    ("ritm", "sbd_h18_itermask", "grabcut", 1.76, 2.04),
+    ("ritm", "sbd_h18_itermask", "berkeley", np.nan, 3.22),
+    ("ritm", "sbd_h18_itermask", "davis", 4.94, 6.71),
+    ("ritm", "coco_lvis_h18_baseline", "grabcut", 1.54, 1.70),
+    ("ritm", "coco_lvis_h18_baseline", "berkeley", np.nan, 2.48),
+    ("ritm", "coco_lvis_h18_baseline", "davis", 4.79, 6.00),
+    ("ritm", "coco_lvis_h18s_itermask", "grabcut", 1.54, 1.68),
+    ("ritm", "coco_lvis_h18s_itermask", "berkeley", np.nan, 2.60),
+    ("ritm", "coco_lvis_h18s_itermask", "davis", 4.70, 5.98),
+    ("ritm", "coco_lvis_h18_itermask", "grabcut", 1.42, 1.54),
+    ("ritm", "coco_lvis_h18_itermask", "berkeley", np.nan, 2.26),
+    ("ritm", "coco_lvis_h18_itermask", "davis", 4.36, 5.74),
+    ("ritm", "coco_lvis_h32_itermask", "grabcut", 1.46, 1.56),
+    ("ritm", "coco_lvis_h32_itermask", "berkeley", np.nan, 2.10),
+    ("ritm", "coco_lvis_h32_itermask", "davis", 4.11, 5.34),
+    ("gto99", "InterSegSynthFT", "grabcut", np.nan, 1.74),
+    ("gto99", "InterSegSynthFT", "berkeley", np.nan, 2.93),
+)
+"""NoC from the official READMEs (RITM: NoBRS, zoom-in + flip, stops at IoU 0.90; gto99)."""
+
+PUBLISHED_LABEL = "published, official weights, other protocol"
+
+
+def table_noc(table: pd.DataFrame) -> pd.DataFrame:
+    """NoC@85/90 of this run (every model x robot) above the published numbers for its dataset.
+
+    The published rows come from the official READMEs (official weights, full resolution, their
+    own robot and predictor, RITM stops at IoU 0.90): they are context, not a reproduction.
+    """
+    from iislib.experiment import summary
+
+    ours = summary(table)[["model", "robot", "images", "NoC@85", "NoC@90", "NoF@90"]].copy()
+    k = int(table["click"].max())
+    settings = ", ".join(sorted(table["settings"].unique()))
+    ours.insert(0, "source", f"this run ({settings}, {k} clicks)")
+    datasets = set(table["dataset"].unique())
+    pub = pd.DataFrame(PUBLISHED_NOC, columns=["model", "weights", "dataset", "NoC@85", "NoC@90"])
+    pub = pub[pub["dataset"].isin(datasets)]
+    pub["robot"] = pub["model"].map({"ritm": "rritm", "gto99": "rgto99"}) + " (own protocol)"
+    pub["model"] = pub["model"] + " (" + pub["weights"] + ")"
+    pub = pub.drop(columns=["weights", "dataset"])
+    pub.insert(0, "source", PUBLISHED_LABEL)
+    return pd.concat([ours, pub], ignore_index=True)

@@ -1,0 +1,172 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Robustness: does the verdict survive a change of robot? (Figures 6b and 7)
+#
+# Notebook 3 showed that the curves move when the robot changes. What matters for a benchmark is
+# whether its **conclusions** move: "model A is better than model B". This notebook looks at that
+# question from several angles.
+#
+# - **Random robots (Figure 6b).** r01..r05 click at random, so their curves are estimates. The
+#   shaded band is a 95% **bootstrap interval over images**: resample the images with
+#   replacement many times, recompute the mean, keep the middle 95%. It says how much the mean
+#   would change with another set of images of the same kind.
+# - **Everything (Figure 7).** Every metric x every robot x every model, in one grid.
+# - **Win rates.** For two models A and B and one robot: on what share of the images is A better
+#   than B (IoU after k clicks)? A mean difference of +0.02 can come from A winning everywhere
+#   by a little or from A winning on half the images by a lot.
+# - **Sign flips.** For two robots r and s: on what share of images does the *better model
+#   change* (A - B positive under r, negative under s)? Zero means the robots always agree.
+# - **Kendall tau.** Kendall's tau compares two rankings: +1 same order, -1 reversed, 0
+#   unrelated. Between two robots we compare the ranking of the models (by their mean), the
+#   per-image ranking of the models (averaged over images), and, which needs only one model,
+#   the ranking of the **images** from easy to hard.
+# - **Seeds.** A random robot with another seed gives another benchmark number. How much?
+# - **Family x training procedure (2x2).** A model trained with one robot's clicks may simply be
+#   good *at that robot*. Training both architectures with both click procedures separates the
+#   architecture from the training clicks.
+#
+# Pairwise analyses need at least two models; with only one (the training-free random walker,
+# when no trained weights are installed) they are skipped, and the notebook says so.
+
+# %% tags=["parameters"]
+dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
+models: str = "ready"  # comma list of registered models, or "ready" (no official weights needed)
+robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
+n_images: int = 100  # first N images of the dataset (0: all)
+max_clicks: int = 20  # clicks per trajectory
+seeds: list[int] = [0]  # one trajectory per seed for the random robots
+settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
+n_jobs: int = 1  # worker processes for the sweeps
+smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
+k: int = 5  # click at which per-image comparisons are made (clipped to max_clicks)
+n_boot: int = 1000  # bootstrap resamples
+variance_seeds: list[int] = [0, 1, 2]  # seeds of the seed-variance experiment
+variance_images: int = 20  # images of the seed-variance experiment
+
+# %%
+import os
+
+# %matplotlib inline
+from iislib import figures, plots, stats, widgets
+from iislib import notebooks as nb
+
+smoke = smoke or "CI" in os.environ
+cfg = nb.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+k = min(k, cfg.max_clicks)
+print(cfg)
+table = nb.sweep(cfg)  # same arguments as notebook 3: read from the cache
+print(plots.caption(table))
+
+# %% [markdown]
+# ## Figure 6b: the random robots, with bootstrap intervals over images
+
+# %%
+nb.save(figures.fig6b(table, n_boot=n_boot), "fig6b", cfg)
+
+# %% [markdown]
+# ## Figure 7: every metric x every robot x every model
+#
+# Colour: robot; line style: model. Look at the order of the curves in each panel: the
+# robots that click inside the errors (r04, r05, rgto99, rritm) climb fastest, r01 (anywhere in
+# the image) slowest. The gap between robots for one model is often larger than the gap between
+# models for one robot.
+
+# %%
+nb.save(figures.fig7(table), "fig7", cfg)
+
+# %% [markdown]
+# ## Mean IoU after k clicks with bootstrap intervals
+#
+# Two models whose intervals overlap widely under a robot are not distinguished by this dataset
+# under that robot.
+
+# %%
+stats.bootstrap_table(table, "iou", k, n_boot).round(3)
+
+# %%
+nb.save(figures.fig_ci(table, k, n_boot=n_boot), "robustness_ci", cfg)
+
+# %% [markdown]
+# ## Pairwise: win rates, mean differences, sign flips
+#
+# For every pair of models (A, B) and robot: the share of images where A wins, ties, loses at
+# click k, and the mean difference A - B with its paired bootstrap interval (an interval that
+# excludes 0 is a difference this dataset resolves).
+
+# %%
+print("model pairs:", figures.model_pairs(cfg.models))
+stats.pairwise_summary(table, "iou", k, n_boot).round(3)
+
+# %%
+nb.save(figures.fig_win_rates(table, k), "robustness_win_rates", cfg)
+
+# %% [markdown]
+# Sign flips, robot x robot: the share of images whose better model is not the same under the
+# two robots (0 on the diagonal). Move the slider: early clicks flip more.
+
+# %%
+nb.save(figures.fig_sign_flips(table, k), "robustness_sign_flips", cfg)
+
+# %% tags=["nbval-ignore-output"]
+widgets.click_slider(lambda k: figures.fig_sign_flips(table, k), cfg.max_clicks, start=k)
+
+# %% [markdown]
+# ## Rank agreement between robots (Kendall tau)
+#
+# Model rankings (needs two or more models): by the mean over images, and image by image.
+
+# %%
+nb.save(figures.fig_model_rank_tau(table, k), "robustness_model_rank_tau", cfg)
+
+# %% [markdown]
+# Image rankings (one matrix per model): do two robots agree on which images are easy and which
+# are hard? A low tau means that *which* images look hard depends on the simulated user, so a
+# per-image failure analysis under one robot may not carry over to another. The slider moves k.
+
+# %%
+nb.save(figures.fig_image_rank_tau(table, k), "robustness_image_rank_tau", cfg)
+
+# %% tags=["nbval-ignore-output"]
+widgets.click_slider(lambda k: figures.fig_image_rank_tau(table, k), cfg.max_clicks, start=k)
+
+# %% [markdown]
+# ## Variance over seeds for the random robots
+#
+# The random robots rerun with other seeds on the first `variance_images` images (seed 0 is read
+# from the cache). `std_between` is the standard deviation over seeds of the benchmark number
+# (mean over images): how much a reported score would move with another seed.
+# `std_per_image` is the typical spread of one image's score over seeds: large, because a single
+# unlucky click can ruin one image; the mean over images averages most of it away.
+
+# %%
+vtable = nb.sweep(cfg, robots=nb.random_robots(cfg), seeds=variance_seeds, n_images=variance_images)
+stats.seed_variance(vtable, "iou", k).round(4)
+
+# %%
+nb.save(figures.fig_seed_variance(vtable), "robustness_seed_variance", cfg)
+
+# %% [markdown]
+# ## The 2x2 experiment: architecture family x training click procedure
+#
+# Four compact models: the RITM-like and the gto99-like architectures, each trained once with
+# RITM's click procedure and once with gto99's (`ritm-compact`, `gto99-compact`,
+# `ritm-compact-gto99proc`, `gto99-compact-ritmproc`). If the curves group by colour
+# (architecture), the architecture decides; if they group by line style (training procedure), the
+# robot used in training decides. **This section runs only when the four models are registered;
+# otherwise it is skipped, as printed below.**
+
+# %%
+ftable = nb.family_sweep(cfg)
+nb.save(figures.fig_family_procedure(ftable), "family_procedure", cfg)
+
+# %% [markdown]
+# **Take-away.** A model comparison is a statement about models *and* a robot. Report the robot,
+# report intervals over images (and over seeds for random robots), and check whether the
+# conclusion holds under more than one robot before trusting it.

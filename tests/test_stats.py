@@ -1,0 +1,233 @@
+"""Statistics over sweep tables: exact small cases worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iislib import stats
+from iislib.clicks import Click
+from iislib.experiment import COLUMNS
+
+
+def make_table(rows: list[tuple]) -> pd.DataFrame:
+    """A sweep table from (model, robot, image, seed, click, iou); other metrics copy iou."""
+    df = pd.DataFrame(rows, columns=["model", "robot", "image", "seed", "click", "iou"])
+    for m in ("accuracy", "precision", "recall", "dice", "fscore"):
+        df[m] = df["iou"]
+    df["dataset"], df["settings"] = "toy", "direct"
+    df["row"], df["col"], df["positive"] = 0, 0, 1
+    df["model_seconds"], df["robot_seconds"] = 0.01, 0.001
+    return df[list(COLUMNS)]
+
+
+def pair_table(ious: dict[tuple[str, str], list[float]], click: int = 1) -> pd.DataFrame:
+    """(model, robot) -> per-image IoU at ``click``, images img0, img1, ..."""
+    return make_table([(m, r, f"img{i}", 0, click, v) for (m, r), vs in ious.items()
+                       for i, v in enumerate(vs)])  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# Kendall tau
+
+
+def test_kendall_tau_hand_cases():
+    assert stats.kendall_tau([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert stats.kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # one swapped pair among 6: (5 - 1) / 6
+    assert stats.kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)
+    # tie in x: pairs (1,2) tied; C=2 (1-3, 2-3), D=0; tau_b = 2 / sqrt(2 * 3)
+    assert stats.kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / np.sqrt(6))
+
+
+def test_kendall_tau_undefined_is_nan():
+    assert np.isnan(stats.kendall_tau([1.0], [2.0]))
+    assert np.isnan(stats.kendall_tau([1, 1, 1], [1, 2, 3]))
+    assert np.isnan(stats.kendall_tau([np.nan, 1], [1, 2]))  # one item left
+    with pytest.raises(ValueError, match="same length"):
+        stats.kendall_tau([1, 2], [1, 2, 3])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=2, max_size=12))
+def test_kendall_tau_matches_scipy(pairs):
+    from scipy.stats import kendalltau
+
+    x, y = np.array(pairs, dtype=float).T
+    ours = stats.kendall_tau(x, y)
+    ref = kendalltau(x, y).statistic  # tau-b
+    if np.isnan(ref):
+        assert np.isnan(ours)
+    else:
+        assert ours == pytest.approx(ref)
+
+
+def test_model_rank_tau_three_models():
+    # robot r1 ranks A > B > C, robot r2 ranks A > C > B: one discordant pair of 3 -> 1/3.
+    t = pair_table({("A", "r1"): [0.9], ("B", "r1"): [0.6], ("C", "r1"): [0.3],
+                    ("A", "r2"): [0.8], ("B", "r2"): [0.2], ("C", "r2"): [0.5]})  # fmt: skip
+    m = stats.model_rank_tau(t)
+    assert m.loc["r1", "r2"] == pytest.approx(1 / 3)
+    assert m.loc["r1", "r1"] == pytest.approx(1.0)
+    assert np.isnan(stats.model_rank_tau(t[t.model == "A"]).loc["r1", "r2"])
+
+
+def test_per_image_rank_tau_two_models_is_agreement_minus_flips():
+    # image 0: A > B under both; image 1: A > B under r1, B > A under r2; image 2: tie under r2.
+    t = pair_table({("A", "r1"): [0.9, 0.8, 0.7], ("B", "r1"): [0.1, 0.2, 0.3],
+                    ("A", "r2"): [0.9, 0.1, 0.5], ("B", "r2"): [0.1, 0.8, 0.5]})  # fmt: skip
+    m = stats.per_image_rank_tau(t)
+    assert m.loc["r1", "r2"] == pytest.approx((1 - 1) / 2)  # image 2 undefined, left out
+    assert m.loc["r1", "r1"] == pytest.approx(1.0)
+
+
+def test_image_rank_tau_one_model():
+    t = pair_table({("A", "r1"): [0.1, 0.5, 0.9], ("A", "r2"): [0.2, 0.6, 0.7],
+                    ("A", "r3"): [0.9, 0.5, 0.1]})  # fmt: skip
+    m = stats.image_rank_tau(t, "A")
+    assert m.loc["r1", "r2"] == pytest.approx(1.0)
+    assert m.loc["r1", "r3"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="not in the table"):
+        stats.image_rank_tau(t, "Z")
+
+
+# ----------------------------------------------------------------------------------------------
+# pairwise comparisons
+
+
+def test_win_rate_three_images():
+    assert stats.win_rate(np.array([0.5, 0.7, 0.9]), np.array([0.6, 0.7, 0.8])) == pytest.approx(
+        (1 / 3, 1 / 3, 1 / 3)
+    )
+    assert stats.win_rate(np.array([1.0, 1.0]), np.array([0.0, 0.5])) == (1.0, 0.0, 0.0)
+    assert all(np.isnan(stats.win_rate(np.array([]), np.array([]))))
+
+
+def test_win_rates_table_per_robot_and_seed_average():
+    # Seeds are averaged per image first: A's img0 under r1 is (0.2 + 0.8) / 2 = 0.5 = B's -> tie.
+    t = make_table([
+        ("A", "r1", "img0", 0, 1, 0.2), ("A", "r1", "img0", 1, 1, 0.8),
+        ("B", "r1", "img0", 0, 1, 0.5), ("B", "r1", "img0", 1, 1, 0.5),
+        ("A", "r1", "img1", 0, 1, 0.9), ("A", "r1", "img1", 1, 1, 0.9),
+        ("B", "r1", "img1", 0, 1, 0.1), ("B", "r1", "img1", 1, 1, 0.1),
+        ("A", "r1", "img2", 0, 1, 0.1), ("A", "r1", "img2", 1, 1, 0.1),
+        ("B", "r1", "img2", 0, 1, 0.4), ("B", "r1", "img2", 1, 1, 0.4),
+    ])  # fmt: skip
+    w = stats.win_rates(t, "A", "B").set_index("robot")
+    assert w.loc["r1", ["wins", "ties", "losses"]].tolist() == pytest.approx([1 / 3] * 3)
+    assert w.loc["r1", "images"] == 3
+
+
+def test_sign_flips_hand_case():
+    # d = A - B: r1 (+, +, -, 0), r2 (+, -, -, +): image 1 flips; image 3 has a zero: no flip.
+    t = pair_table({("A", "r1"): [0.9, 0.8, 0.1, 0.5], ("B", "r1"): [0.1, 0.2, 0.9, 0.5],
+                    ("A", "r2"): [0.9, 0.1, 0.2, 0.6], ("B", "r2"): [0.1, 0.9, 0.8, 0.5]})  # fmt: skip
+    m = stats.sign_flips(t, "A", "B", k=1)
+    assert m.loc["r1", "r2"] == pytest.approx(1 / 4)
+    assert m.loc["r2", "r1"] == pytest.approx(1 / 4)
+    assert m.loc["r1", "r1"] == 0.0
+
+
+def test_per_image_at_click_and_mean_over_clicks():
+    t = make_table([("A", "r1", "img0", 0, 1, 0.2), ("A", "r1", "img0", 0, 2, 0.6)])
+    assert stats.per_image(t, "iou", 2).iloc[0] == pytest.approx(0.6)
+    assert stats.per_image(t, "iou", None).iloc[0] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="k must be in 1..2"):
+        stats.per_image(t, "iou", 3)
+    with pytest.raises(ValueError, match="unknown metric"):
+        stats.per_image(t, "nope", 1)
+
+
+def test_pairwise_summary_one_model_is_empty(capsys):
+    t = pair_table({("A", "r1"): [0.1, 0.2]})
+    out = stats.pairwise_summary(t, "iou", 1, n_boot=10)
+    assert out.empty
+    assert "need two models" in capsys.readouterr().out
+
+
+def test_pairwise_summary_two_models():
+    t = pair_table({("A", "r1"): [0.9, 0.8], ("B", "r1"): [0.1, 0.2]})
+    out = stats.pairwise_summary(t, "iou", 1, n_boot=50)
+    row = out.iloc[0]
+    assert (row.model_a, row.model_b, row.robot) == ("A", "B", "r1")
+    assert row.wins == 1.0 and row["diff"] == pytest.approx(0.7)
+    assert row.low <= 0.7 <= row.high
+
+
+# ----------------------------------------------------------------------------------------------
+# uncertainty
+
+
+def test_bootstrap_ci_constant_and_reproducible():
+    assert stats.bootstrap_ci(np.full(5, 0.3)) == pytest.approx((0.3, 0.3, 0.3))
+    v = np.array([0.0, 1.0, 0.5, 0.25, 0.75])
+    a, b = stats.bootstrap_ci(v, seed=3), stats.bootstrap_ci(v, seed=3)
+    assert a == b
+    m, lo, hi = a
+    assert m == pytest.approx(0.5) and 0.0 <= lo < m < hi <= 1.0
+    # wider level, wider interval
+    _, lo99, hi99 = stats.bootstrap_ci(v, level=0.99, seed=3)
+    assert lo99 <= lo and hi99 >= hi
+    assert all(np.isnan(stats.bootstrap_ci(np.array([]))))
+    with pytest.raises(ValueError, match="level"):
+        stats.bootstrap_ci(v, level=1.5)
+
+
+def test_bootstrap_curves_shapes():
+    a = np.array([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7]])
+    mean, lo, hi = stats.bootstrap_curves(a, n_boot=200)
+    np.testing.assert_allclose(mean, [0.2, 0.5, 0.8])
+    np.testing.assert_allclose(lo[1], 0.5) and np.testing.assert_allclose(hi[1], 0.5)
+    assert (lo <= mean).all() and (mean <= hi).all()
+
+
+def test_seed_variance_hand_case():
+    # random robot r02: seed 0 images (0.4, 0.6) mean 0.5; seed 1 (0.6, 0.8) mean 0.7.
+    t = make_table([
+        ("A", "r02", "img0", 0, 1, 0.4), ("A", "r02", "img1", 0, 1, 0.6),
+        ("A", "r02", "img0", 1, 1, 0.6), ("A", "r02", "img1", 1, 1, 0.8),
+        ("A", "rritm", "img0", 0, 1, 0.5), ("A", "rritm", "img1", 0, 1, 0.7),
+        ("A", "rritm", "img0", 1, 1, 0.5), ("A", "rritm", "img1", 1, 1, 0.7),
+    ])  # fmt: skip
+    v = stats.seed_variance(t, "iou", 1).set_index("robot")
+    assert v.loc["r02", "seeds"] == 2
+    assert v.loc["r02", "mean"] == pytest.approx(0.6)
+    assert v.loc["r02", "std_between"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert v.loc["r02", "std_per_image"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert v.loc["rritm", "std_between"] == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# robots and single predictions
+
+
+def test_first_divergence():
+    a = [Click(1, 1, True), Click(2, 2, False), Click(3, 3, True)]
+    assert stats.first_divergence(a, a) is None
+    assert stats.first_divergence(a, [a[0], Click(2, 3, False), a[2]]) == 2
+    assert stats.first_divergence(a, a[:2]) == 3
+    assert stats.first_divergence([], a) == 1
+
+
+def test_metric_quirks_reference_accuracy_is_recall():
+    gt = np.zeros((4, 4), bool)
+    gt[:2, :2] = True  # 4 object pixels
+    pred = np.zeros((4, 4), bool)
+    pred[0, :3] = True  # TP 2, FP 1, FN 2, TN 11
+    q = stats.metric_quirks(pred, gt)
+    assert q.loc["accuracy", "ours"] == pytest.approx(13 / 16)
+    assert q.loc["accuracy", "reference"] == pytest.approx(2 / 4)  # recall
+    assert not q.loc["accuracy", "same"] and q.loc["iou", "same"]
+    empty = stats.metric_quirks(np.zeros_like(gt), gt)
+    assert np.isnan(empty.loc["precision", "reference"]) and empty.loc["precision", "ours"] == 0.0
+
+
+def test_robot_cost_milliseconds():
+    times = pd.DataFrame({"robot": ["a", "a", "b", "b"], "seconds": [0.001, 0.003, 0.010, 0.0]})
+    c = stats.robot_cost(times, "seconds").set_index("robot")
+    assert c.loc["a", "ms_mean"] == pytest.approx(2.0)
+    assert c.loc["a", "calls"] == 2
+    assert c.loc["b", "calls"] == 1  # the 0 (a step after END) is dropped
