@@ -42,11 +42,15 @@ one-to-one with the measurements above, which use the `ipol` settings (224x224, 
 """
 
 
-def measure(names: list[str], data: str | None, jobs: int, max_clicks: int = 20) -> pd.DataFrame:
-    """Summary rows (dataset, model, robot, NoC..., mIoU...) for ``names`` and the baseline."""
+def measure(names: list[str], data: str | None, jobs: int, max_clicks: int = 20,
+            images: int | None = None) -> pd.DataFrame:  # fmt: skip
+    """Summary rows (dataset, model, robot, NoC..., mIoU...) for ``names`` and the baseline.
+
+    ``images``: only the first N images of each dataset (None: all).
+    """
     rows = []
     for ds_name in DATASETS:
-        ds = load_dataset(ds_name, root=data)
+        ds = load_dataset(ds_name, root=data).subset(images)
         table = evaluate([*names, BASELINE], ROBOT_NAMES, ds, max_clicks=max_clicks,
                          settings="ipol", n_jobs=jobs, cache_dir=paths.CACHE)  # fmt: skip
         s = summary(table, ks=(1, 5, 10, 20))
@@ -112,6 +116,8 @@ def card(name: str, results: pd.DataFrame) -> str:
 
 ## Measured (this project, `ipol` settings: centre crop, 224x224, direct passes; 20 clicks)
 
+Images per dataset: {", ".join(f"{d} {n}" for d, n in results.groupby("dataset")["images"].max().items())}.
+
 NoF@90 counts images that never reach IoU 0.90 (project decision 8). Beats `{BASELINE}` on
 Berkeley NoC@85: under rgto99 **{"yes" if beats["rgto99"] else "no"}**, under rritm
 **{"yes" if beats["rritm"] else "no"}**.
@@ -128,12 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", default=list(COMPACT_NAMES))
     p.add_argument("--data", default=None)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--images", type=int, default=None, help="first N images of each dataset")
     args = p.parse_args(argv)
     names = [n for n in args.names if shipped_weights(n).is_file()]
     if not names:
         print("error: none of these models has shipped weights", file=sys.stderr)
         return 2
-    results = measure(names, args.data, args.jobs)
+    results = measure(names, args.data, args.jobs, images=args.images)
     CARDS_DIR.mkdir(parents=True, exist_ok=True)
     results.to_csv(CARDS_DIR / "measured.csv", index=False, float_format="%.4f")
     checks_file = CARDS_DIR / "checks.json"

@@ -53,7 +53,10 @@ class ModelSpec:
 
     def key(self) -> str:
         """Everything about the model that changes its results, weights included."""
-        return json.dumps([self.name, sorted(self.kwargs), _weights_digest(self)], default=str)
+        digest = _weights_digest(self)
+        return json.dumps(
+            [self.name, sorted(self.kwargs)] + ([digest] if digest else []), default=str
+        )
 
 
 def _weights_digest(spec: ModelSpec) -> str:
