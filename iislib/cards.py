@@ -29,8 +29,8 @@ BASELINE = "random_walker"
 DATASETS = ("berkeley", "grabcut")
 
 PUBLISHED = """\
-Published numbers of the **official** models (their READMEs; other weights, other data, and each
-paper's own protocol with zoom-in/flip for RITM; NoC with the RITM rule). Not comparable
+From the official READMEs: other weights, other training data, and each
+paper's own protocol with zoom-in/flip for RITM; NoC with the RITM rule. Not comparable
 one-to-one with the measurements above, which use the `ipol` settings (224x224, direct passes).
 
 | model (official weights) | GrabCut NoC@85 | GrabCut NoC@90 | Berkeley NoC@90 |
@@ -124,7 +124,9 @@ Berkeley NoC@85: under rgto99 **{"yes" if beats["rgto99"] else "no"}**, under rr
 
 {_md_table(mine)}
 
-## {PUBLISHED}
+## Published numbers of the official models
+
+{PUBLISHED}
 Machine: {platform.machine()}, Python {platform.python_version()}.
 """
 

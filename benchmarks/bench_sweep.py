@@ -1,0 +1,46 @@
+"""Throughput of the evaluation sweep: clicks per second per model, robot ms per click, and the
+estimated wall time of the full Berkeley grid (100 instances x 7 robots x 20 clicks).
+
+    python benchmarks/bench_sweep.py [--models ready] [--images 3] [--jobs 2]
+
+Runs ``experiment.evaluate`` without the cache on the first N Berkeley images with the ``ipol``
+settings, then extrapolates linearly to 100 images (the grid is embarrassingly parallel over images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from iislib.data import load_dataset
+from iislib.experiment import evaluate
+from iislib.models import ready_models
+from iislib.robots import ROBOT_NAMES
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="ready")
+    p.add_argument("--images", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--clicks", type=int, default=20)
+    p.add_argument("--data", default=None)
+    args = p.parse_args()
+    models = ready_models() if args.models == "ready" else args.models.split(",")
+    ds = load_dataset("berkeley", root=args.data).subset(args.images)
+    print(f"{len(ds)} Berkeley images x {len(ROBOT_NAMES)} robots x {args.clicks} clicks, "
+          f"ipol settings, {args.jobs} job(s)")  # fmt: skip
+    print(f"{'model':24s} {'clicks/s':>9s} {'model ms':>9s} {'robot ms':>9s} {'grid min':>9s}")
+    for model in models:
+        t0 = time.perf_counter()
+        table = evaluate([model], ROBOT_NAMES, ds, max_clicks=args.clicks, settings="ipol",
+                         n_jobs=args.jobs, cache_dir=None, progress=False)  # fmt: skip
+        wall = time.perf_counter() - t0
+        clicks = int((table["positive"] >= 0).sum())
+        grid = wall * 100 / len(ds) / 60
+        print(f"{model:24s} {clicks / wall:9.1f} {1000 * table.model_seconds.sum() / clicks:9.1f} "
+              f"{1000 * table.robot_seconds.sum() / clicks:9.2f} {grid:9.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
