@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from iislib.clicks import Click
 from iislib.loop import make_rng
+from iislib.models.checkpoint import state_dict_problems
 from iislib.models.compact import WEIGHTS_DIR
 from iislib.samplers import PROCEDURES, initial_clicks, next_click
 from iislib.train_data import TrainItem, augment, load_training_set
@@ -371,9 +372,12 @@ def load_compact(path: str | Path):
         raise ValueError(f"{path}: not an iislib compact-model file ({e})") from None
     net = build_net(config["family"], config["arch"])
     sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
-    missing, unexpected = net.load_state_dict(sd, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    problems = state_dict_problems(net.state_dict(), sd)
+    if problems:
+        raise ValueError(
+            f"{path}: the weights do not fit {config['family']}: " + "; ".join(problems)
+        )
+    net.load_state_dict(sd)
     model = wrap(config["family"], net)
     model.config = config
     return model

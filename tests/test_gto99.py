@@ -368,12 +368,12 @@ def test_bad_checkpoints(tmp_path) -> None:
     with pytest.raises(ValueError, match="not a state dict"):
         GTO99(checkpoint=write([1, 2], "list.pth"), **COMPACT_GTO99)
     less = {k: v for k, v in sd.items() if k != "decoder.conv_up4.4.bias"}
-    with pytest.raises(ValueError, match=r"missing weights: decoder\.conv_up4\.4\.bias"):
+    with pytest.raises(ValueError, match=r"1 missing weights: decoder\.conv_up4\.4\.bias"):
         GTO99(checkpoint=write(less, "less.pth"), **COMPACT_GTO99)
     more = {**sd, "decoder.extra.weight": torch.zeros(1)}
-    with pytest.raises(ValueError, match=r"unexpected weights: decoder\.extra\.weight"):
+    with pytest.raises(ValueError, match=r"1 unexpected weights: decoder\.extra\.weight"):
         GTO99(checkpoint=write(more, "more.pth"), **COMPACT_GTO99)
-    with pytest.raises(ValueError, match=r"wrong shapes: encoder\.conv1\.weight"):
+    with pytest.raises(ValueError, match=r"58 wrong shapes: encoder\.conv1\.weight \(16, 9, 7, 7\) in the file vs \(32, 9, 7, 7\)"):
         GTO99(checkpoint=good, **{**COMPACT_GTO99, "width": 32})
     # Loaded into the official architecture: many missing keys and shape errors, listed.
     with pytest.raises(ValueError, match="does not match this gto99 architecture"):

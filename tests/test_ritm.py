@@ -364,15 +364,15 @@ def test_missing_extra_and_misshapen_weights(h18s_checkpoint) -> None:
     cfg = official_config(18, 48, True)
     fewer = {k: v for k, v in sd.items() if "stage4.1." not in k}
     with pytest.raises(
-        ValueError, match=r"missing keys \(e\.g\. feature_extractor\.stage4\.1\."
+        ValueError, match=r"missing weights: feature_extractor\.stage4\.1\."
     ) as e:
         load_ritm_net({"state_dict": fewer, "config": cfg})
     n_missing = sum(1 for k in sd if "stage4.1." in k and not k.endswith("num_batches_tracked"))
-    assert f"{n_missing} missing keys" in str(e.value)
+    assert f"{n_missing} missing weights" in str(e.value)
     extra = dict(sd, **{"rgb_conv.0.weight": torch.zeros(9, 6, 1, 1)})
-    with pytest.raises(ValueError, match=r"1 unexpected keys \(e\.g\. rgb_conv\.0\.weight\)"):
+    with pytest.raises(ValueError, match=r"1 unexpected weights: rgb_conv\.0\.weight"):
         load_ritm_net({"state_dict": extra, "config": cfg})
-    with pytest.raises(ValueError, match="shape mismatches"):
+    with pytest.raises(ValueError, match="wrong shapes"):
         load_ritm_net({"state_dict": sd, "config": official_config(32, 48, True)})
     bad_cfg = official_config(18, 48, True)
     bad_cfg["params"]["use_rgb_conv"]["value"] = True

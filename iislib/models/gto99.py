@@ -50,6 +50,7 @@ from torch import nn
 
 from iislib.clicks import Click, check_clicks, click_arrays
 from iislib.models.base import IISModel, as_float_image, check_prev
+from iislib.models.checkpoint import state_dict_problems
 from iislib.models.resnet_gn import ResNetGN, WSConv2d, group_norm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -437,20 +438,7 @@ def load_gto99_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def check_state_dict(net: nn.Module, sd: Mapping[str, torch.Tensor], source: str = "") -> None:
     """Raise ValueError listing missing, unexpected and wrongly shaped weights."""
     own = net.state_dict()
-    missing = [k for k in own if k not in sd]
-    extra = [k for k in sd if k not in own]
-    shapes = [
-        f"{k} {tuple(sd[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in own.items()
-        if k in sd and sd[k].shape != v.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing weights: {_listing(missing)}")
-    if extra:
-        problems.append(f"unexpected weights: {_listing(extra)}")
-    if shapes:
-        problems.append(f"wrong shapes: {_listing(shapes)}")
+    problems = state_dict_problems(own, sd)
     if problems:
         where = f"{source}: " if source else ""
         raise ValueError(

@@ -35,6 +35,7 @@ from torch import nn
 
 from iislib.clicks import Click, check_clicks
 from iislib.models.base import IISModel, as_float_image, check_prev
+from iislib.models.checkpoint import state_dict_problems
 from iislib.models.hrnet import HRNetOCR
 
 URL_PATTERN = (
@@ -375,24 +376,10 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
 
 def _check_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> None:
     """Raise ValueError naming missing / unexpected keys and shape mismatches."""
-    own = model.state_dict()
     # num_batches_tracked only matters for training with momentum=None; old files may lack it.
-    missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in sd if k not in own]
-    shapes = [
-        f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in sd and tuple(sd[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:5])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:5])})")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:5])})")
-        raise ValueError("the checkpoint does not fit the RITM network: " + "; ".join(parts))
+    problems = state_dict_problems(model.state_dict(), sd, ("num_batches_tracked",))
+    if problems:
+        raise ValueError("the checkpoint does not fit the RITM network: " + "; ".join(problems))
 
 
 def load_ritm_net(
