@@ -38,6 +38,24 @@ def check_prev(prev: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     return prev
 
 
+def validate_batch(
+    images: Sequence[np.ndarray],
+    clicks: Sequence[Sequence[Click]],
+    prevs: Sequence[np.ndarray | None],
+) -> list[tuple[np.ndarray, list[Click], np.ndarray]]:
+    """Checked (float32 image, clicks, float32 prev) per trajectory of a ``predict_batch`` call."""
+    if not len(images) == len(clicks) == len(prevs):
+        raise ValueError(
+            f"got {len(images)} images, {len(clicks)} click lists and {len(prevs)} prevs"
+        )
+    out = []
+    for image, cl, prev in zip(images, clicks, prevs, strict=True):
+        img = as_float_image(image)
+        check_clicks(cl, img.shape[:2])
+        out.append((img, list(cl), check_prev(prev, img.shape[:2])))
+    return out
+
+
 class IISModel(ABC):
     """An interactive segmentation model: image + clicks + previous output -> probability map.
 

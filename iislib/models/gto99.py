@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iislib.clicks import Click, check_clicks, click_arrays
-from iislib.models.base import IISModel, as_float_image, check_prev
+from iislib.clicks import Click, click_arrays
+from iislib.models.base import IISModel, validate_batch
 from iislib.models.checkpoint import state_dict_problems
 from iislib.models.resnet_gn import ResNetGN, WSConv2d, group_norm
 
@@ -566,15 +566,9 @@ class GTO99(IISModel):
         prevs: Sequence[np.ndarray | None],
     ) -> list[np.ndarray]:
         """``predict`` for several trajectories; equal scaled sizes share forward passes."""
-        if not len(images) == len(clicks) == len(prevs):
-            raise ValueError(
-                f"got {len(images)} images, {len(clicks)} click lists and {len(prevs)} prevs"
-            )
-        items = []
-        for image, cl, prev in zip(images, clicks, prevs, strict=True):
-            img = as_float_image(image)
-            check_clicks(cl, img.shape[:2])
-            items.append(_Prepared(img, list(cl), check_prev(prev, img.shape[:2])))
+        items = [
+            _Prepared(img, cl, prev) for img, cl, prev in validate_batch(images, clicks, prevs)
+        ]
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, item in enumerate(items):
             groups[item.scaled].append(i)

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iislib.clicks import Click, check_clicks
-from iislib.models.base import IISModel, as_float_image, check_prev
+from iislib.clicks import Click
+from iislib.models.base import IISModel, validate_batch
 from iislib.models.checkpoint import state_dict_problems
 from iislib.models.hrnet import HRNetOCR
 
@@ -517,13 +517,9 @@ class RITM(IISModel):
         prevs: Sequence[np.ndarray | None],
     ) -> list[np.ndarray]:
         """Probabilities for several trajectories; equal-size inputs share one forward pass."""
-        imgs = [as_float_image(i) for i in images]
-        if not len(imgs) == len(clicks) == len(prevs):
-            raise ValueError("images, clicks and prevs must have the same length")
-        ps = []
-        for img, cl, pr in zip(imgs, clicks, prevs, strict=True):
-            check_clicks(cl, img.shape[:2])
-            ps.append(check_prev(pr, img.shape[:2]))
+        checked = validate_batch(images, clicks, prevs)
+        imgs = [img for img, _, _ in checked]
+        ps = [prev for _, _, prev in checked]
         out: list[np.ndarray | None] = [None] * len(imgs)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, img in enumerate(imgs):
