@@ -1,10 +1,11 @@
 """Throughput of the evaluation sweep: clicks per second per model, robot ms per click, and the
 estimated wall time of the full Berkeley grid (100 instances x 7 robots x 20 clicks).
 
-    python benchmarks/bench_sweep.py [--models ready] [--images 3] [--jobs 2]
+    python benchmarks/bench_sweep.py [--models ritm-compact,gto99-compact] [--images 3] [--jobs 2]
 
 Runs ``experiment.evaluate`` without the cache on the first N Berkeley images with the ``ipol``
 settings, then extrapolates linearly to 100 images (the grid is embarrassingly parallel over images).
+The last line adds up the models: issue 5's target is both compact paper models within 10 minutes.
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ from iislib.robots import ROBOT_NAMES
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default="ready")
+    p.add_argument("--models", default="ritm-compact,gto99-compact", help="comma list or 'ready'")
     p.add_argument("--images", type=int, default=3)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--clicks", type=int, default=20)
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    models = ready_models() if args.models == "ready" else args.models.split(",")
+    models = ready_models(cross_trained=False) if args.models == "ready" else args.models.split(",")
     ds = load_dataset("berkeley", root=args.data).subset(args.images)
     print(f"{len(ds)} Berkeley images x {len(ROBOT_NAMES)} robots x {args.clicks} clicks, "
           f"ipol settings, {args.jobs} job(s)")  # fmt: skip
     print(f"{'model':24s} {'clicks/s':>9s} {'model ms':>9s} {'robot ms':>9s} {'grid min':>9s}")
+    total = 0.0
     for model in models:
         t0 = time.perf_counter()
         table = evaluate([model], ROBOT_NAMES, ds, max_clicks=args.clicks, settings="ipol",
@@ -38,8 +40,10 @@ def main() -> None:
         wall = time.perf_counter() - t0
         clicks = int((table["positive"] >= 0).sum())
         grid = wall * 100 / len(ds) / 60
+        total += grid
         print(f"{model:24s} {clicks / wall:9.1f} {1000 * table.model_seconds.sum() / clicks:9.1f} "
               f"{1000 * table.robot_seconds.sum() / clicks:9.2f} {grid:9.1f}")  # fmt: skip
+    print(f"{'all listed models':24s} {'':>9s} {'':>9s} {'':>9s} {total:9.1f}")
 
 
 if __name__ == "__main__":

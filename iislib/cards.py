@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -77,6 +78,44 @@ def subset_check(name: str, data: str | None = None, model=None) -> float:
     return miou_at(curves, 5)
 
 
+def predict_ms(name: str, threads: int, repeats: int = 20) -> tuple[float, float]:
+    """Median milliseconds of ``predict`` on a 224x224 image with 3 clicks (pre- and
+    post-processing included), alone and per image in a batch of 7 (one sweep step).
+    Random image: the time does not depend on the content."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from iislib.clicks import Click
+    from iislib.models import get_model
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = get_model(name)
+        rng = np.random.default_rng(0)
+        img = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+        clicks = [Click(112, 112, True), Click(30, 40, False), Click(150, 100, True)]
+        prev = rng.random((224, 224)).astype(np.float32)
+
+        def median(f, n: int) -> float:
+            f()
+            ts = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t0)
+            return 1000 * float(np.median(ts))
+
+        one = median(lambda: model.predict(img, clicks, prev), repeats)
+        seven = median(lambda: model.predict_batch([img] * 7, [clicks] * 7, [prev] * 7),
+                       max(3, repeats // 4)) / 7  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    return one, seven
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -100,6 +139,12 @@ def card(name: str, results: pd.DataFrame) -> str:
     b = results[results.dataset == "berkeley"].set_index(["model", "robot"])["NoC@85"]
     beats = {r: b[(name, r)] < b[(BASELINE, r)] for r in ("rgto99", "rritm")}
     size = shipped_weights(name).stat().st_size / 1e6
+    load = os.getloadavg()[0]
+    speed = "; ".join(
+        f"{t} thread{'s' if t > 1 else ''}: {a:.0f} ms (batch of 7: {b:.0f} ms per image)"
+        for t in (1, 2)
+        for a, b in [predict_ms(name, t)]
+    )
     return f"""# Model card: `{name}`
 
 | | |
@@ -109,9 +154,10 @@ def card(name: str, results: pd.DataFrame) -> str:
 | parameters | {cfg["parameters"]:,} ({size:.1f} MB shipped as float16) |
 | training data | {", ".join(cfg["sets"])} (Weizmann horses 328, BSDS500 minus benchmark images 401); never Berkeley, GrabCut or DAVIS |
 | training click procedure | `{cfg["procedure"]}` (`iislib.samplers`) |
-| recipe | {cfg["steps"]} steps, batch {rec["batch_size"]}, crops {rec["crop"]}x{rec["crop"]}, Adam lr {rec["lr"]} (/10 after {rec["lr_drop_at"]:.0%}), 0-{rec["max_iters"]} no-grad click iterations, seed {cfg["seed"]} |
-| wall time | {cfg["wall_seconds"] / 60:.1f} min on a 2-core CPU ({cfg["threads"]} torch thread(s), torch {cfg["torch"]}), other jobs sharing the machine |
+| recipe | {cfg["steps"]} steps, batch {rec["batch_size"]}, crops {rec["crop"]}x{rec["crop"]}, Adam lr {rec["lr"]} (/10 after {rec["lr_drop_at"]:.0%}), 0-{rec["max_iters"]} no-grad click iterations, short side scaled to {rec.get("scale", "?")} x {rec.get("ref_side") or rec["crop"]} px before cropping, min-max stretch p={rec.get("minmax_prob", 0)}, seed {cfg["seed"]} |
+| wall time | {cfg["wall_seconds"] / 60:.1f} min on a 2-core CPU ({cfg["threads"]} torch thread(s), torch {cfg["torch"]}), other jobs sharing the machine (the four compact models were trained at once: ~4 processes on 2 cores). A step alone costs ~0.9-1.1 s of one core at crop 160 (measured before the runs), so one run alone takes ~30-37 min |
 | final training loss | {cfg["final_loss"]:.4f} |
+| prediction time | 224x224, 3 clicks, `predict` incl. pre/post-processing, median: {speed} (load average {load:.1f} when measured) |
 | retrain | `python -m iislib.train {name} --retrain` (reports the tensors that differ) |
 
 ## Measured (this project, `ipol` settings: centre crop, 224x224, direct passes; 20 clicks)
@@ -144,7 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = measure(names, args.data, args.jobs, images=args.images)
     CARDS_DIR.mkdir(parents=True, exist_ok=True)
-    results.to_csv(CARDS_DIR / "measured.csv", index=False, float_format="%.4f")
+    measured = CARDS_DIR / "measured.csv"
+    if measured.is_file():  # keep the rows of models not measured in this call
+        old = pd.read_csv(measured)
+        results_all = pd.concat([old[~old.model.isin(results.model.unique())], results])
+    else:
+        results_all = results
+    results_all.to_csv(measured, index=False, float_format="%.4f")
     checks_file = CARDS_DIR / "checks.json"
     checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}
     for name in names:

@@ -52,11 +52,12 @@ def _names(value: str | Sequence[str], what: str) -> list[str]:
 
 
 def resolve_models(models: str | Sequence[str]) -> list[str]:
-    """'ready' (every registered model that needs no official weights), or names (comma list)."""
+    """'ready' (every registered model that needs no official weights, except the cross-trained
+    controls that only the 2x2 section uses), or names (comma list)."""
     from iislib.models import available_models, ready_models
 
     if models == "ready":
-        return ready_models()
+        return ready_models(cross_trained=False)
     names = _names(models, "model")
     unknown = [m for m in names if m not in available_models()]
     if unknown:

@@ -17,6 +17,8 @@ image x seed x click) or plain arrays, and returns numbers or small DataFrames:
 ``robot_cost``              milliseconds per robot call
 ``first_divergence``        first click at which two click sequences differ
 ``metric_quirks``           our scores beside the reference code's for one prediction
+``robot_spread``            per model: mean, range and std over robots of its benchmark number
+``factor_effects``          2x2 family x procedure: main effects on the spread, bootstrap CIs
 =========================== ========================================================================
 
 ``k`` is a 1-based click index; ``k=None`` means the mean over all clicks (the per-image area
@@ -390,3 +392,94 @@ def pairwise_summary(
             m.insert(0, "model_a", a)
             frames.append(m[cols])
     return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# the 2x2 experiment: architecture family x training click procedure
+
+
+def robot_spread(
+    table: pd.DataFrame, metric: str = "iou", k: int | None = None
+) -> pd.DataFrame:  # fmt: skip
+    """Per model: how much its benchmark number depends on the robot.
+
+    Returns one row per model: ``mean`` (over robots of the mean over images), ``spread``
+    (max - min over robots) and ``std`` (over robots) of ``metric`` at ``k`` (None: mean over
+    clicks). A robust model has a small spread.
+    """
+    m = per_image(table, metric, k).groupby(["model", "robot"]).mean().unstack("robot")
+    out = pd.DataFrame({"mean": m.mean(axis=1), "spread": m.max(axis=1) - m.min(axis=1),
+                        "std": m.std(axis=1, ddof=0)})  # fmt: skip
+    out.index.name = "model"
+    return out.reset_index()
+
+
+def factor_effects(
+    table: pd.DataFrame, design: dict[str, tuple[str, str]], metric: str = "iou",
+    k: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+) -> pd.DataFrame:  # fmt: skip
+    """Main effects of architecture family and training procedure on the robot spread.
+
+    ``design`` maps each of four models to (family, procedure), a full 2x2 (families "ritm" and
+    "gto99", procedures likewise). For the spread over robots (max - min of the mean over
+    images) and for the mean over robots, the effect of a factor is the mean over the two models
+    with level "ritm" minus the mean over the two with level "gto99"; the interval resamples
+    images (the same images for every model and robot). A negative family effect on the spread
+    means the ritm architecture is less robot-dependent; a negative procedure effect means
+    training with RITM's clicks makes a model less robot-dependent.
+
+    Returns rows (quantity in {spread, mean}, factor in {family, procedure}) with columns
+    effect, low, high, images.
+    """
+    models = list(design)
+    levels = {f: {design[m][i] for m in models} for i, f in enumerate(("family", "procedure"))}
+    if len(models) != 4 or any(v != {"ritm", "gto99"} for v in levels.values()):
+        raise ValueError(f"design must be a full 2x2 over ritm/gto99, got {design}")
+    w = _wide(table, metric, k)
+    robots = sorted(table["robot"].unique())
+    missing = [m for m in models if not all((m, r) in w for r in robots)]
+    if missing:
+        raise ValueError(f"the table lacks models {missing} under some of the robots {robots}")
+    w = w[[(m, r) for m in models for r in robots]].dropna()
+    a = w.to_numpy().reshape(len(w), len(models), len(robots))  # image x model x robot
+    sign = {f: np.array([1.0 if design[m][i] == "ritm" else -1.0 for m in models]) / 2
+            for i, f in enumerate(("family", "procedure"))}  # fmt: skip
+
+    def effects(x: np.ndarray) -> np.ndarray:
+        """x: (..., image, model, robot) -> (..., quantity, factor)."""
+        per_robot = x.mean(axis=-3)  # mean over images: (..., model, robot)
+        q = np.stack([per_robot.max(-1) - per_robot.min(-1), per_robot.mean(-1)], -2)
+        return np.stack([q @ sign["family"], q @ sign["procedure"]], -1)
+
+    point = effects(a)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    boot = np.stack([effects(a[i]) for i in idx])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    rows = [{"quantity": q, "factor": f, "effect": point[i, j], "low": lo[i, j],
+             "high": hi[i, j], "images": len(a)}
+            for i, q in enumerate(("spread", "mean"))
+            for j, f in enumerate(("family", "procedure"))]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def factor_verdict(effects: pd.DataFrame) -> str:
+    """One sentence on which factor moves the robot spread, from ``factor_effects``."""
+    s = effects[effects["quantity"] == "spread"].set_index("factor")
+    parts = []
+    for f, name in (
+        ("family", "the ritm architecture"),
+        ("procedure", "training with RITM's clicks"),
+    ):
+        e, lo, hi = s.loc[f, ["effect", "low", "high"]]
+        if lo > 0:
+            parts.append(f"{name} widens the spread over robots by {e:.3f} [{lo:.3f}, {hi:.3f}]")
+        elif hi < 0:
+            parts.append(
+                f"{name} narrows the spread over robots by {-e:.3f} [{-hi:.3f}, {-lo:.3f}]"
+            )
+        else:
+            parts.append(f"{name} changes the spread by {e:+.3f}, an interval [{lo:.3f}, {hi:.3f}] "
+                         "that includes 0")  # fmt: skip
+    return "; ".join(parts) + "."

@@ -59,13 +59,18 @@ class Recipe:
     max_iters: int = 3
     checkpoint_every: int = 100
     lr_drop_at: float = 0.85  # fraction of the steps after which the lr is divided by 10
+    # Scale images as the test images are (short side ~224 under ``ipol``): trained on whole
+    # images shrunk into the crop, the first models saw objects half the size of the test ones.
+    ref_side: int | None = 224
+    scale: tuple[float, float] = (0.7, 1.3)
+    minmax_prob: float = 0.5
     # RITM's normalised focal loss suits fine-tuning a pretrained backbone; from scratch, with a
     # few thousand samples, it left the compact net near 0.5 everywhere: plain BCE learns faster.
     ritm_loss: str = "bce"
 
 
 RECIPES: dict[str, Recipe] = {
-    "full": Recipe(steps=1200, crop=128, lr=1e-3),
+    "full": Recipe(steps=2000, crop=160, lr=1e-3),
     "smoke": Recipe(steps=4, batch_size=2, crop=64, max_iters=1, checkpoint_every=2),
 }
 
@@ -218,7 +223,10 @@ def make_batch(items: list[TrainItem], recipe: Recipe, procedure: str, rng: np.r
     images, gts, clicks = [], [], []
     for _ in range(recipe.batch_size):
         item = items[int(rng.integers(len(items)))]
-        img, gt, others = augment(item, rng, size=recipe.crop)
+        img, gt, others = augment(
+            item, rng, size=recipe.crop, scale=recipe.scale, ref_side=recipe.ref_side,
+            minmax_prob=recipe.minmax_prob,
+        )  # fmt: skip
         images.append(img.astype(np.float32) / 255.0)
         gts.append(gt)
         clicks.append(initial_clicks(procedure, gt, rng, others))

@@ -102,8 +102,16 @@ def augment(
     scale: tuple[float, float] = (0.75, 1.4),
     merge_prob: float = 0.15,
     min_pixels: int = 60,
+    ref_side: int | None = None,
+    minmax_prob: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A random training crop: scale, crop (object kept in view), flip, colour jitter.
+
+    The image's short side is scaled to ``uniform(*scale) * ref_side`` (``ref_side`` None: the
+    crop size). Set ``ref_side`` to the side the models are evaluated at (224 with the ``ipol``
+    settings) so that objects, click disks and Gaussians have the sizes seen at test time; the
+    crop then shows a window of the image. ``minmax_prob``: how often the crop is min-max
+    stretched to the full range, as the ``ipol`` settings do to every test image.
 
     Returns:
         image uint8 (size, size, 3), target bool (size, size), others bool (size, size) (pixels
@@ -118,7 +126,7 @@ def augment(
     others = (item.objects > 0) & ~target if item.targets != (1,) else np.zeros_like(target)
 
     h, w = target.shape
-    s = rng.uniform(*scale) * size / min(h, w)
+    s = rng.uniform(*scale) * (ref_side or size) / min(h, w)
     nh, nw = max(size, round(h * s)), max(size, round(w * s))
     image = cv2.resize(item.image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     target = cv2.resize(target.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST) > 0
@@ -141,5 +149,8 @@ def augment(
     img = img.astype(np.float32)
     img = img * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20)  # contrast, brightness
     img = img + rng.uniform(-10, 10, size=3)  # RGB shift
-    img = np.clip(img, 0, 255).astype(np.uint8)
+    img = np.clip(img, 0, 255)
+    if rng.random() < minmax_prob and img.max() > img.min():
+        img = (img - img.min()) * (255.0 / (img.max() - img.min()))
+    img = np.round(img).astype(np.uint8)
     return np.ascontiguousarray(img), np.ascontiguousarray(t), np.ascontiguousarray(o)

@@ -43,7 +43,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "ready"  # comma list of registered models, or "ready" (no official weights needed)
+models: str = "ready"  # comma list of models, or "ready" (no official weights, no 2x2 controls)
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory

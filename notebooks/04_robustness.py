@@ -37,7 +37,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "ready"  # comma list of registered models, or "ready" (no official weights needed)
+models: str = "ready"  # comma list of models, or "ready" (no official weights, no 2x2 controls)
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
@@ -52,6 +52,8 @@ variance_images: int = 20  # images of the seed-variance experiment
 
 # %%
 import os
+
+from IPython.display import display
 
 # %matplotlib inline
 from iislib import figures, plots, stats, widgets
@@ -165,6 +167,23 @@ nb.save(figures.fig_seed_variance(vtable), "robustness_seed_variance", cfg)
 # %%
 ftable = nb.family_sweep(cfg)
 nb.save(figures.fig_family_procedure(ftable), "family_procedure", cfg)
+
+# %% [markdown]
+# The paper's explanation of ritm's robustness is a claim about the *procedure*. Measure it: per
+# model, the spread of its benchmark number over the robots (max - min over robots of the mean
+# IoU over clicks); then the main effect of each factor on that spread, i.e. the mean spread of
+# the two models with the RITM level minus that of the two with the gto99 level, with a bootstrap
+# interval over images. A negative procedure effect whose interval excludes 0 supports the paper;
+# an interval that includes 0 means these data cannot tell. Read the spread beside the mean: a
+# model that is poor under every robot also has a small spread, so a small spread is robustness
+# only when the mean is comparable.
+
+# %%
+if ftable is not None:
+    display(stats.robot_spread(ftable).round(3))
+    effects = stats.factor_effects(ftable, figures.FAMILY_PROCEDURE)
+    display(effects.round(3))
+    print(stats.factor_verdict(effects))
 
 # %% [markdown]
 # **Take-away.** A model comparison is a statement about models *and* a robot. Report the robot,

@@ -363,9 +363,7 @@ def test_missing_extra_and_misshapen_weights(h18s_checkpoint) -> None:
     _, sd = h18s_checkpoint
     cfg = official_config(18, 48, True)
     fewer = {k: v for k, v in sd.items() if "stage4.1." not in k}
-    with pytest.raises(
-        ValueError, match=r"missing weights: feature_extractor\.stage4\.1\."
-    ) as e:
+    with pytest.raises(ValueError, match=r"missing weights: feature_extractor\.stage4\.1\.") as e:
         load_ritm_net({"state_dict": fewer, "config": cfg})
     n_missing = sum(1 for k in sd if "stage4.1." in k and not k.endswith("num_batches_tracked"))
     assert f"{n_missing} missing weights" in str(e.value)
@@ -426,7 +424,7 @@ def test_predict_batch_matches_predict(compact: RITM) -> None:
 def test_compact_family_members() -> None:
     net = build_ritm("compact")
     n = sum(p.numel() for p in net.parameters())
-    assert 1_000_000 <= n <= 3_000_000
+    assert 500_000 <= n <= 3_000_000  # issue 4: at most about 3 M
     x = torch.rand(2, 4, 33, 47)
     pts = points_tensor([[(3, 4, True)], [(10, 10, False)]])
     for kw in [

@@ -37,3 +37,13 @@ def test_card_subset_miou_is_reproduced(name, data_root):
 def test_missing_weights_give_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="train them with"):
         get_model("ritm-compact", weights=tmp_path / "none.pt")
+
+
+def test_notebooks_ready_leaves_out_the_cross_trained_controls():
+    from iislib.models import CROSS_TRAINED
+    from iislib.notebooks import resolve_models
+
+    paper = resolve_models("ready")
+    assert {"random_walker", "ritm-compact", "gto99-compact"} <= set(paper)
+    assert not set(CROSS_TRAINED) & set(paper)
+    assert set(CROSS_TRAINED) <= set(ready_models(cross_trained=True))

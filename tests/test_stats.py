@@ -231,3 +231,58 @@ def test_robot_cost_milliseconds():
     assert c.loc["a", "ms_mean"] == pytest.approx(2.0)
     assert c.loc["a", "calls"] == 2
     assert c.loc["b", "calls"] == 1  # the 0 (a step after END) is dropped
+
+
+# ----------------------------------------------------------------------------------------------
+# the 2x2 experiment
+
+DESIGN = {"A": ("ritm", "ritm"), "B": ("gto99", "gto99"), "C": ("ritm", "gto99"),
+          "D": ("gto99", "ritm")}  # fmt: skip
+
+
+def design_table(means: dict[str, tuple[float, float]], jitter: float = 0.0) -> pd.DataFrame:
+    """Per model the mean IoU under robots r1, r2; 4 images at mean -/+ jitter (2 each)."""
+    offsets = (-jitter, jitter, -jitter, jitter)
+    return pair_table({(m, r): [v + o for o in offsets]
+                       for m, vs in means.items() for r, v in zip(("r1", "r2"), vs, strict=True)})  # fmt: skip
+
+
+def test_robot_spread_by_hand():
+    t = design_table({"A": (0.5, 0.5), "B": (0.3, 0.7), "C": (0.2, 0.6), "D": (0.9, 0.8)})
+    s = stats.robot_spread(t).set_index("model")
+    assert s.loc["A", "spread"] == pytest.approx(0.0)
+    assert s.loc["B", "spread"] == pytest.approx(0.4)
+    assert s.loc["D", "mean"] == pytest.approx(0.85)
+    assert s.loc["C", "std"] == pytest.approx(0.2)
+
+
+def test_factor_effects_procedure_only():
+    # The ritm-procedure models (A, D) do not depend on the robot, the gto99 ones (B, C) by 0.4:
+    # procedure effect on the spread -0.4, family effect 0; no image noise, so a point interval.
+    t = design_table({"A": (0.5, 0.5), "B": (0.3, 0.7), "C": (0.3, 0.7), "D": (0.6, 0.6)})
+    e = stats.factor_effects(t, DESIGN, n_boot=200).set_index(["quantity", "factor"])
+    assert e.loc[("spread", "procedure"), "effect"] == pytest.approx(-0.4)
+    assert e.loc[("spread", "family"), "effect"] == pytest.approx(0.0)
+    assert e.loc[("spread", "procedure"), "high"] == pytest.approx(-0.4)
+    # mean over robots: A .5, B .5, C .5, D .6 -> family (A+C)/2-(B+D)/2 = -0.05
+    assert e.loc[("mean", "family"), "effect"] == pytest.approx(-0.05)
+    assert "training with RITM's clicks narrows the spread over robots by 0.400" in (
+        stats.factor_verdict(e.reset_index())
+    )
+
+
+def test_factor_effects_interval_covers_zero_when_noisy():
+    t = design_table({"A": (0.5, 0.5), "B": (0.5, 0.5), "C": (0.5, 0.5), "D": (0.5, 0.5)},
+                     jitter=0.2)  # fmt: skip
+    e = stats.factor_effects(t, DESIGN, n_boot=300).set_index(["quantity", "factor"])
+    lo, hi = e.loc[("mean", "family"), ["low", "high"]]
+    assert lo <= 0 <= hi
+    assert "includes 0" in stats.factor_verdict(e.reset_index())
+
+
+def test_factor_effects_rejects_incomplete_design():
+    t = design_table({"A": (0.5, 0.5), "B": (0.3, 0.7), "C": (0.3, 0.7), "D": (0.6, 0.6)})
+    with pytest.raises(ValueError, match="full 2x2"):
+        stats.factor_effects(t, {k: DESIGN[k] for k in "ABC"})
+    with pytest.raises(ValueError, match="lacks models"):
+        stats.factor_effects(t[t["model"] != "D"], DESIGN)

@@ -7,8 +7,8 @@ random_walker       training-free random walker with priors (no weights needed)
 ritm                RITM HRNet + OCR + Conv1S (needs an official checkpoint: ``checkpoint=PATH``;
                     ``pretrained=False, variant="h18s"`` gives random weights)
 gto99               gto99 ResNet-50 GN+WS (needs ``InterSegSynthFT.pth``: ``checkpoint=PATH``)
-ritm-compact        ritm family, 1.2 M parameters, trained here with RITM's click procedure
-gto99-compact       gto99 family, 1.4 M parameters, trained here with gto99's procedure
+ritm-compact        ritm family, 0.67 M parameters, trained here with RITM's click procedure
+gto99-compact       gto99 family, 0.57 M parameters, trained here with gto99's procedure
 ritm-compact-gto99proc, gto99-compact-ritmproc: the cross-trained pair (family x procedure)
 =================== ==========================================================================
 
@@ -42,9 +42,15 @@ MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 NEEDS_CHECKPOINT: frozenset[str] = frozenset({"ritm", "gto99"})
 
 
-def ready_models() -> list[str]:
+CROSS_TRAINED: tuple[str, ...] = ("ritm-compact-gto99proc", "gto99-compact-ritmproc")
+"""Compact models trained with the other family's click procedure: controls for the 2x2
+experiment, not stand-ins for the paper's models."""
+
+
+def ready_models(cross_trained: bool = True) -> list[str]:
     """Registered models that build with no argument: no official weights needed, and for the
-    compact models, their weights are shipped."""
+    compact models, their weights are shipped. ``cross_trained=False`` leaves out
+    ``CROSS_TRAINED``."""
     from iislib.models.compact import COMPACT_NAMES, shipped_weights
 
     return [
@@ -52,6 +58,7 @@ def ready_models() -> list[str]:
         for name in _REGISTRY
         if name not in NEEDS_CHECKPOINT
         and (name not in COMPACT_NAMES or shipped_weights(name).is_file())
+        and (cross_trained or name not in CROSS_TRAINED)
     ]
 
 
@@ -81,6 +88,7 @@ def get_model(name: str, **kwargs: Any) -> IISModel:
 
 __all__ = [
     "IISModel",
+    "CROSS_TRAINED",
     "MODEL_NAMES",
     "NEEDS_CHECKPOINT",
     "available_models",

@@ -70,14 +70,15 @@ WEIGHTS_HINT = (
 
 COMPACT_GTO99: dict[str, Any] = {
     "layers": (1, 1, 1, 1),
-    "width": 16,
+    "width": 12,
     "gn_groups": 4,
     "user_width": 4,
-    "decoder_width": 48,
+    "decoder_width": 32,
     "guide_width": 8,
 }
-"""A small member of the family built from the same modules: 1,051,474 parameters, 1.18 GMAC at
-224x224 (the official network: 37.7 M, 38.6 GMAC); most of its cost sits at 1/8 resolution."""
+"""A small member of the family built from the same modules: 571,154 parameters (the official
+network: 37.7 M); ~30 ms per 224x224 forward on 2 CPU cores (``benchmarks/bench_networks.py``).
+Most of its cost sits in the decoder's first convolutions at 1/8 and 1/4 resolution."""
 
 
 # -- click encodings and post-processing (numpy) ------------------------------------------------
