@@ -191,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(names, args.data, args.jobs, images=args.images)
     CARDS_DIR.mkdir(parents=True, exist_ok=True)
     measured = CARDS_DIR / "measured.csv"
-    if measured.is_file():  # keep the rows of models not measured in this call
+    if measured.is_file():  # keep the rows this call did not remeasure (model, dataset, images)
         old = pd.read_csv(measured)
-        results_all = pd.concat([old[~old.model.isin(results.model.unique())], results])
+        key = ["model", "dataset", "images"]
+        fresh = pd.MultiIndex.from_frame(results[key].drop_duplicates())
+        results_all = pd.concat([old[~pd.MultiIndex.from_frame(old[key]).isin(fresh)], results])
     else:
         results_all = results
     results_all.to_csv(measured, index=False, float_format="%.4f")

@@ -108,7 +108,7 @@ def test_resnet_output_stride(os_: int, last: int) -> None:
 
 def test_compact_config_is_small() -> None:
     n = sum(p.numel() for p in build_gto99(**COMPACT_GTO99).parameters())
-    assert 1_000_000 <= n <= 3_000_000
+    assert 500_000 <= n <= 3_000_000  # issue 4: at most about 3 M
 
 
 def test_bad_group_count_is_a_clear_error() -> None:
@@ -293,7 +293,8 @@ def test_predict_batch_equals_predict(compact_model: GTO99) -> None:
     prevs = [None, np.full((40, 50), 0.7, np.float32), None]
     batch = compact_model.predict_batch(images, clicks, prevs)
     for i, c, p, b in zip(images, clicks, prevs, batch, strict=True):
-        np.testing.assert_allclose(b, compact_model.predict(i, c, p), atol=1e-5)
+        # Batched and single convolutions may pick different kernels: float32 rounding only.
+        np.testing.assert_allclose(b, compact_model.predict(i, c, p), atol=1e-4)
     with pytest.raises(ValueError, match="outside"):
         compact_model.predict_batch([images[0]], [[Click(64, 0, True)]], [None])
 
