@@ -44,6 +44,7 @@ from iislib import plots, stats
 from iislib.clicks import Click
 from iislib.loop import Trajectory, make_rng
 from iislib.metrics import METRIC_NAMES
+from iislib.models.compact import DESIGN
 from iislib.robots import RANDOM_ROBOTS, ROBOT_NAMES, border_dt, get_robot, largest_component
 
 Key = tuple[str, str]
@@ -52,12 +53,7 @@ Key = tuple[str, str]
 DETERMINISTIC_ROBOTS: tuple[str, ...] = ("rgto99", "rritm")
 PAPER_RANDOM_ROBOTS: tuple[str, ...] = ("r01", "r02", "r03", "r04", "r05")
 
-FAMILY_PROCEDURE: dict[str, tuple[str, str]] = {
-    "ritm-compact": ("ritm", "ritm"),
-    "gto99-compact": ("gto99", "gto99"),
-    "ritm-compact-gto99proc": ("ritm", "gto99"),
-    "gto99-compact-ritmproc": ("gto99", "ritm"),
-}
+FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
 """The 2x2 experiment: model name -> (architecture family, training click procedure)."""
 
 NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {

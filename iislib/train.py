@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from iislib.clicks import Click
 from iislib.loop import make_rng
 from iislib.models.checkpoint import state_dict_problems
-from iislib.models.compact import WEIGHTS_DIR
+from iislib.models.compact import DESIGN, WEIGHTS_DIR
 from iislib.samplers import PROCEDURES, initial_clicks, next_click
 from iislib.train_data import TrainItem, augment, load_training_set
 
@@ -81,12 +81,7 @@ class CompactSpec:
     procedure: str
 
 
-COMPACT: dict[str, CompactSpec] = {
-    "ritm-compact": CompactSpec("ritm", "ritm"),
-    "gto99-compact": CompactSpec("gto99", "gto99"),
-    "ritm-compact-gto99proc": CompactSpec("ritm", "gto99"),
-    "gto99-compact-ritmproc": CompactSpec("gto99", "ritm"),
-}
+COMPACT: dict[str, CompactSpec] = {name: CompactSpec(*fp) for name, fp in DESIGN.items()}
 
 
 # ----------------------------------------------------------------------------------------------

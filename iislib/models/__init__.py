@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iislib.models.base import IISModel
+from iislib.models.compact import CROSS_TRAINED
 
 # name -> "module:factory"; the factory takes keyword arguments and returns an IISModel.
 _REGISTRY: dict[str, str | Callable[..., IISModel]] = {
@@ -40,11 +41,6 @@ MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 # Models that cannot be built without a user-supplied checkpoint (official weights).
 NEEDS_CHECKPOINT: frozenset[str] = frozenset({"ritm", "gto99"})
-
-
-CROSS_TRAINED: tuple[str, ...] = ("ritm-compact-gto99proc", "gto99-compact-ritmproc")
-"""Compact models trained with the other family's click procedure: controls for the 2x2
-experiment, not stand-ins for the paper's models."""
 
 
 def ready_models(cross_trained: bool = True) -> list[str]:

@@ -7,12 +7,17 @@ from pathlib import Path
 from iislib.models.base import IISModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-COMPACT_NAMES: tuple[str, ...] = (
-    "ritm-compact",
-    "gto99-compact",
-    "ritm-compact-gto99proc",
-    "gto99-compact-ritmproc",
-)
+DESIGN: dict[str, tuple[str, str]] = {
+    "ritm-compact": ("ritm", "ritm"),
+    "gto99-compact": ("gto99", "gto99"),
+    "ritm-compact-gto99proc": ("ritm", "gto99"),
+    "gto99-compact-ritmproc": ("gto99", "ritm"),
+}
+"""The 2x2 experiment: compact model name -> (architecture family, training click procedure)."""
+COMPACT_NAMES: tuple[str, ...] = tuple(DESIGN)
+CROSS_TRAINED: tuple[str, ...] = tuple(n for n, (fam, proc) in DESIGN.items() if fam != proc)
+"""Compact models trained with the other family's click procedure: controls for the 2x2
+experiment, not stand-ins for the paper's models."""
 
 
 def shipped_weights(name: str) -> Path:
