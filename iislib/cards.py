@@ -43,6 +43,14 @@ one-to-one with the measurements above, which use the `ipol` settings (224x224, 
 """
 
 
+OLD_RUNS_NOTE = (
+    "other jobs sharing the machine (the four compact models were trained at once: ~4 processes "
+    "on 2 cores). A step alone costs ~0.9-1.1 s of one core at crop 160 (measured before the "
+    "runs), so one run alone takes ~30-37 min"
+)
+"""Wall-time context of the runs that predate the ``machine_note`` and ``load_average`` fields."""
+
+
 def measure(names: list[str], data: str | None, jobs: int, max_clicks: int = 20,
             images: int | None = None) -> pd.DataFrame:  # fmt: skip
     """Summary rows (dataset, model, robot, NoC..., mIoU...) for ``names`` and the baseline.
@@ -155,7 +163,7 @@ def card(name: str, results: pd.DataFrame) -> str:
 | training data | {", ".join(cfg["sets"])} (Weizmann horses 328, BSDS500 minus benchmark images 401); never Berkeley, GrabCut or DAVIS |
 | training click procedure | `{cfg["procedure"]}` (`iislib.samplers`) |
 | recipe | {cfg["steps"]} steps, batch {rec["batch_size"]}, crops {rec["crop"]}x{rec["crop"]}, Adam lr {rec["lr"]} (/10 after {rec["lr_drop_at"]:.0%}), 0-{rec["max_iters"]} no-grad click iterations, short side scaled to {rec.get("scale", "?")} x {rec.get("ref_side") or rec["crop"]} px before cropping, min-max stretch p={rec.get("minmax_prob", 0)}, seed {cfg["seed"]} |
-| wall time | {cfg["wall_seconds"] / 60:.1f} min on a 2-core CPU ({cfg["threads"]} torch thread(s), torch {cfg["torch"]}), other jobs sharing the machine (the four compact models were trained at once: ~4 processes on 2 cores). A step alone costs ~0.9-1.1 s of one core at crop 160 (measured before the runs), so one run alone takes ~30-37 min |
+| wall time | {cfg["wall_seconds"] / 60:.1f} min on a 2-core CPU ({cfg["threads"]} torch thread(s), torch {cfg["torch"]}); {cfg.get("machine_note", OLD_RUNS_NOTE)} |
 | final training loss | {cfg["final_loss"]:.4f} |
 | prediction time | 224x224, 3 clicks, `predict` incl. pre/post-processing, median: {speed} (load average {load:.1f} when measured) |
 | retrain | `python -m iislib.train {name} --retrain` (reports the tensors that differ) |

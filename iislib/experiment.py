@@ -154,10 +154,15 @@ def _model(spec: ModelSpec) -> IISModel:
 def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed: int,
          settings: Settings, max_clicks: int, cache: Path | None, threads: int) -> pd.DataFrame:  # fmt: skip
     """Run one (model, image, seed) for ``robots``; write each robot's rows to the cache."""
-    if threads and "torch" in __import__("sys").modules:
-        import torch
+    if threads:
+        # Each worker gets its share of the cores; OpenCV's own pool would oversubscribe them.
+        import cv2
 
-        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        if "torch" in __import__("sys").modules:
+            import torch
+
+            torch.set_num_threads(threads)
     sample = dataset[index]
     image, gt, ignore = settings.prepare(sample.image, sample.gt, sample.ignore)
     model = settings.wrap(_model(spec))

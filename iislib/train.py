@@ -70,7 +70,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "full": Recipe(steps=2000, crop=160, lr=1e-3),
+    "full": Recipe(steps=3200, crop=160, lr=1e-3),
     "smoke": Recipe(steps=4, batch_size=2, crop=64, max_iters=1, checkpoint_every=2),
 }
 
@@ -194,15 +194,13 @@ def loss_fn(family: str, main: torch.Tensor, aux: torch.Tensor | None, gt: torch
 
 
 def wrap(family: str, net: nn.Module):
-    """An IISModel around a trained network."""
-    net.eval()
+    """An IISModel around a trained network (frozen, in the wrappers' channels_last layout)."""
+    net.eval().requires_grad_(False)
     if family == "ritm":
         from iislib.models.ritm import RITM
 
         model = RITM(pretrained=False, variant=None, **net.arch)
-        model.net = net
-        for p in net.parameters():
-            p.requires_grad_(False)
+        model.net = net.to(memory_format=torch.channels_last)
         return model
     from iislib.models.gto99 import GTO99
 
@@ -314,6 +312,9 @@ def train(
     arch = family_arch(spec.family)
     torch.manual_seed(seed)
     net = build_net(spec.family, arch)
+    if spec.family == "gto99":
+        # NHWC weights make a gto99 training step ~15% faster on CPU (no gain measured for ritm).
+        net.to(memory_format=torch.channels_last)
     opt = _optimizer(net, recipe)
     start, losses, wall = 0, [], 0.0
     if resume and ckpt_path.is_file():
@@ -331,6 +332,8 @@ def train(
         "torch": str(torch.__version__), "threads": torch.get_num_threads(),
     }  # fmt: skip
 
+    loads: list[float] = []  # 1-min load averages: how busy the machine was (wall-time context)
+
     def checkpoint(step: int) -> None:
         _save_atomic({"net": net.state_dict(), "opt": opt.state_dict(), "step": step,
                       "losses": losses, "wall_seconds": wall, "config": config}, ckpt_path)  # fmt: skip
@@ -346,6 +349,7 @@ def train(
         wall += time.perf_counter() - t0
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
+            loads.append(os.getloadavg()[0])
             checkpoint(step + 1)
     bar.close()
     if end < recipe.steps:
@@ -353,6 +357,12 @@ def train(
     config["steps"] = recipe.steps
     config["wall_seconds"] = round(wall, 1)
     config["final_loss"] = float(np.mean(losses[-50:]))
+    if loads:
+        config["load_average"] = round(float(np.mean(loads)), 2)
+        config.setdefault(
+            "machine_note",
+            f"mean 1-min load average {config['load_average']:.1f} while it trained",
+        )
     return export(net, config, out_dir / f"{name}.pt")
 
 
@@ -361,6 +371,13 @@ def export(net: nn.Module, config: dict[str, Any], path: Path) -> Path:
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     _save_atomic({"state_dict": sd, "config": config}, path)
     return path
+
+
+def annotate(path: str | Path, **fields: Any) -> None:
+    """Add or replace fields of an exported file's config (e.g. ``machine_note`` for its card)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["config"].update(fields)
+    _save_atomic(state, Path(path))
 
 
 def load_compact(path: str | Path):

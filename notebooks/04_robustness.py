@@ -58,6 +58,7 @@ from IPython.display import display
 # %matplotlib inline
 from iislib import figures, plots, stats, widgets
 from iislib import notebooks as nb
+from iislib.models.compact import design_differences
 
 smoke = smoke or "CI" in os.environ
 cfg = nb.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
@@ -180,6 +181,8 @@ nb.save(figures.fig_family_procedure(ftable), "family_procedure", cfg)
 
 # %%
 if ftable is not None:
+    for problem in design_differences():
+        print("CAUTION, the four were not trained alike:", problem)
     display(stats.robot_spread(ftable).round(3))
     effects = stats.factor_effects(ftable, figures.FAMILY_PROCEDURE)
     display(effects.round(3))

@@ -47,3 +47,40 @@ def test_notebooks_ready_leaves_out_the_cross_trained_controls():
     assert {"random_walker", "ritm-compact", "gto99-compact"} <= set(paper)
     assert not set(CROSS_TRAINED) & set(paper)
     assert set(CROSS_TRAINED) <= set(ready_models(cross_trained=True))
+
+
+def test_design_differences_names_what_breaks_the_2x2(tmp_path, monkeypatch):
+    import torch
+
+    from iislib.models import compact
+
+    monkeypatch.setattr(compact, "WEIGHTS_DIR", tmp_path)
+    base = {"recipe": {"steps": 2000, "lr": 1e-3}, "seed": 0, "sets": ["horses", "bsds"]}
+    for name in ("ritm-compact", "gto99-compact", "ritm-compact-gto99proc"):
+        torch.save({"config": base, "state_dict": {}}, tmp_path / f"{name}.pt")
+    assert compact.design_differences() == []  # the missing fourth model is left out
+    longer = {**base, "recipe": {"steps": 3200, "lr": 1e-3}}
+    torch.save({"config": longer, "state_dict": {}}, tmp_path / "gto99-compact-ritmproc.pt")
+    (problem,) = compact.design_differences()
+    assert problem.startswith("recipe differs")
+    assert "gto99-compact-ritmproc {'steps': 3200}" in problem
+    assert "ritm-compact {'steps': 2000}" in problem and "lr" not in problem
+
+
+@pytest.mark.parametrize("name", ["ritm-compact", "gto99-compact"])
+def test_channels_last_inference_matches_the_default_layout(name):
+    import numpy as np
+    import torch
+
+    from iislib.clicks import Click
+
+    model = get_model(name)
+    w = next(p for p in model.net.parameters() if p.dim() == 4)
+    assert w.is_contiguous(memory_format=torch.channels_last)  # the fast layout is in use
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    clicks = [Click(30, 40, True), Click(10, 80, False)]
+    prev = rng.random((64, 96)).astype(np.float32)
+    fast = model.predict(image, clicks, prev)
+    model.net.to(memory_format=torch.contiguous_format)
+    np.testing.assert_allclose(model.predict(image, clicks, prev), fast, atol=1e-4)

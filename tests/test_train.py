@@ -47,6 +47,9 @@ def test_smoke_training_writes_loadable_weights(name, train_root, tmp_path):
     assert traj.iou.shape == (2,)
     state = torch.load(tmp_path / f"{name}.ckpt", weights_only=False)
     assert state["step"] == 4 and len(state["losses"]) == 4
+    assert model.config["load_average"] >= 0 and "load average" in model.config["machine_note"]
+    T.annotate(path, machine_note="trained alone")
+    assert T.load_compact(path).config["machine_note"] == "trained alone"
 
 
 def test_training_lowers_the_loss(train_root, tmp_path):
@@ -57,13 +60,14 @@ def test_training_lowers_the_loss(train_root, tmp_path):
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
 
 
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(train_root, tmp_path):
-    a = T.train("ritm-compact", train_root, tmp_path / "a", SMOKE, sets=("horses",), progress=False)
-    partial = T.train("ritm-compact", train_root, tmp_path / "b", SMOKE, sets=("horses",),
+@pytest.mark.parametrize("name", ["ritm-compact", "gto99-compact"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(name, train_root, tmp_path):
+    a = T.train(name, train_root, tmp_path / "a", SMOKE, sets=("horses",), progress=False)
+    partial = T.train(name, train_root, tmp_path / "b", SMOKE, sets=("horses",),
                       progress=False, stop_after=2)  # fmt: skip
     assert partial.suffix == ".ckpt"
     assert torch.load(partial, weights_only=False)["step"] == 2
-    b = T.train("ritm-compact", train_root, tmp_path / "b", SMOKE, sets=("horses",), progress=False)
+    b = T.train(name, train_root, tmp_path / "b", SMOKE, sets=("horses",), progress=False)
     assert all(d == 0.0 for _, d in T.compare_weights(a, b))
 
 

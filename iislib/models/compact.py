@@ -25,6 +25,40 @@ def shipped_weights(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
+def training_config(name: str, weights: str | Path | None = None) -> dict:
+    """The training config stored in compact model ``name``'s weights (recipe, seed, sets, ...)."""
+    import torch
+
+    path = Path(weights) if weights is not None else shipped_weights(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no weights for {name}")
+    return torch.load(path, map_location="cpu", weights_only=True)["config"]
+
+
+def design_differences(names: tuple[str, ...] = COMPACT_NAMES) -> list[str]:
+    """How the shipped models of the 2x2 were trained differently, beyond their procedure.
+
+    The 2x2 isolates family and procedure only if everything else (recipe, seed, data) is the
+    same; an empty list means it is. Models without shipped weights are left out.
+    """
+    keys = ("recipe", "seed", "sets")
+    configs = {n: training_config(n) for n in names if shipped_weights(n).is_file()}
+    out = []
+    for key in keys:
+        values = {n: c.get(key) for n, c in configs.items()}
+        if len({repr(v) for v in values.values()}) > 1:
+            if key == "recipe":
+                fields = sorted(
+                    {f for v in values.values() for f, x in v.items()
+                     if len({repr(w.get(f)) for w in values.values()}) > 1}
+                )  # fmt: skip
+                shown = {n: {f: v.get(f) for f in fields} for n, v in values.items()}
+            else:
+                shown = values
+            out.append(f"{key} differs: " + "; ".join(f"{n} {v}" for n, v in shown.items()))
+    return out
+
+
 def load(name: str, weights: str | Path | None = None, device: str = "cpu") -> IISModel:
     """Compact model ``name`` from ``weights`` (default: the shipped file)."""
     from iislib.train import load_compact

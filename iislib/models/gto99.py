@@ -464,22 +464,43 @@ def _as_float64(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float64)
 
 
-class _Prepared:
-    """One sample's network inputs at the scaled size plus what post-processing needs."""
+def normalised_image(image: np.ndarray) -> np.ndarray:
+    """float32 (H1, W1, 3) network input: Lanczos-resized to ``scaled_size``, ImageNet-normalised."""
+    h, w = image.shape[:2]
+    h1, w1 = scaled_size(h, w)
+    img = _as_float64(image)
+    if (h1, w1) != (h, w):  # a same-size Lanczos resize is the identity: skip its cost
+        img = cv2.resize(img, (w1, h1), interpolation=cv2.INTER_LANCZOS4)
+    mean = np.array(IMAGENET_MEAN, dtype=np.float32)
+    std = np.array(IMAGENET_STD, dtype=np.float32)
+    return (img.astype(np.float32) - mean) / std
 
-    def __init__(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> None:
+
+class _Prepared:
+    """One sample's network inputs at the scaled size plus what post-processing needs.
+
+    ``normalised``: ``normalised_image(image)`` when the caller already has it (one image shared
+    by several trajectories).
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        clicks: list[Click],
+        prev: np.ndarray,
+        normalised: np.ndarray | None = None,
+    ) -> None:
         h, w = image.shape[:2]
         self.shape = (h, w)
         self.cmap = click_map((h, w), clicks)
         prev = remove_non_fg_connected(prev, self.cmap[:, :, 1])
         h1, w1 = scaled_size(h, w)
         self.scaled = (h1, w1)
-        img = cv2.resize(_as_float64(image), (w1, h1), interpolation=cv2.INTER_LANCZOS4)
-        cmap = cv2.resize(self.cmap, (w1, h1), interpolation=cv2.INTER_NEAREST)
-        prev = cv2.resize(prev, (w1, h1), interpolation=cv2.INTER_LANCZOS4)
-        mean = np.array(IMAGENET_MEAN, dtype=np.float32)
-        std = np.array(IMAGENET_STD, dtype=np.float32)
-        self.image = (img.astype(np.float32) - mean) / std
+        self.image = normalised if normalised is not None else normalised_image(image)
+        cmap = self.cmap
+        if (h1, w1) != (h, w):
+            cmap = cv2.resize(self.cmap, (w1, h1), interpolation=cv2.INTER_NEAREST)
+            prev = cv2.resize(prev, (w1, h1), interpolation=cv2.INTER_LANCZOS4)
         self.gauss = gaussian_click_maps(cmap)
         self.prev = prev.astype(np.float32)
         self.cmap_scaled = cmap.astype(np.float32)
@@ -497,9 +518,10 @@ class _Prepared:
 
 
 def _to_tensor(arrays: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
-    """Stack (H, W, C) or (H, W) arrays into a (B, C, H, W) float32 tensor."""
-    x = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrays])
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float().to(device)
+    """Stack (H, W, C) or (H, W) arrays into a (B, C, H, W) float32 tensor, channels_last."""
+    x = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrays]).astype(np.float32)
+    # The NHWC stack viewed as NCHW is already in channels_last layout: no copy.
+    return torch.from_numpy(x).permute(0, 3, 1, 2).to(device)
 
 
 class GTO99(IISModel):
@@ -544,6 +566,10 @@ class GTO99(IISModel):
         self.net.to(device)
         if net is None:
             self.net.eval().requires_grad_(False)
+        if not any(p.requires_grad for p in self.net.parameters()):
+            # Inference only: NHWC convolutions are 20-30% faster on CPU (oneDNN); outputs agree
+            # to ~1e-6. A net still being trained keeps its layout.
+            self.net.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def _forward(self, items: Sequence[_Prepared]) -> list[np.ndarray]:
@@ -567,9 +593,14 @@ class GTO99(IISModel):
         prevs: Sequence[np.ndarray | None],
     ) -> list[np.ndarray]:
         """``predict`` for several trajectories; equal scaled sizes share forward passes."""
-        items = [
-            _Prepared(img, cl, prev) for img, cl, prev in validate_batch(images, clicks, prevs)
-        ]
+        checked = validate_batch(images, clicks, prevs)
+        # The loop passes one image object for all the robots of a step: normalise it once.
+        normalised: dict[int, np.ndarray] = {}
+        items = []
+        for (img, cl, prev), orig in zip(checked, images, strict=True):
+            if id(orig) not in normalised:
+                normalised[id(orig)] = normalised_image(img)
+            items.append(_Prepared(img, cl, prev, normalised[id(orig)]))
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, item in enumerate(items):
             groups[item.scaled].append(i)
