@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +160,7 @@ def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed:
         import cv2
 
         cv2.setNumThreads(threads)
-        if "torch" in __import__("sys").modules:
+        if "torch" in sys.modules:
             import torch
 
             torch.set_num_threads(threads)

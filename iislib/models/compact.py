@@ -47,11 +47,10 @@ def design_differences(names: tuple[str, ...] = COMPACT_NAMES) -> list[str]:
     for key in keys:
         values = {n: c.get(key) for n, c in configs.items()}
         if len({repr(v) for v in values.values()}) > 1:
-            if key == "recipe":
-                fields = sorted(
-                    {f for v in values.values() for f, x in v.items()
-                     if len({repr(w.get(f)) for w in values.values()}) > 1}
-                )  # fmt: skip
+            if key == "recipe":  # name only the recipe fields that differ
+                all_fields = sorted({f for v in values.values() for f in v})
+                fields = [f for f in all_fields
+                          if len({repr(v.get(f)) for v in values.values()}) > 1]  # fmt: skip
                 shown = {n: {f: v.get(f) for f in fields} for n, v in values.items()}
             else:
                 shown = values
