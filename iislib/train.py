@@ -1,7 +1,12 @@
 """Train the compact ritm- and gto99-family models on this machine, seeded and resumable.
 
     python -m iislib.train ritm-compact --recipe full --data ../shared/data --out build/train
-    python -m iislib.train ritm-compact --recipe full --retrain   # from scratch, diff vs shipped
+    python -m iislib.train ritm-compact --recipe long --device cuda --prefetch 6 --data ...
+    python -m iislib.train ritm-compact --retrain   # from scratch with the shipped settings, diff
+
+Recipes: ``full`` fits an hour per model on a 2-core CPU; ``long`` (4x the samples) is meant for
+a GPU. A checkpoint holds CPU tensors, so a run can move between machines; the exported config
+records where each stretch of steps ran (``runs``).
 
 Four models, the 2x2 of family x training click procedure (``iislib.samplers``):
 
@@ -26,9 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +79,9 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "full": Recipe(steps=3200, crop=160, lr=1e-3),
+    # 4x the samples of "full": for a GPU (python -m iislib.train NAME --recipe long --device cuda
+    # --prefetch 6); ~4 h per model on the 2-core CPU.
+    "long": Recipe(steps=6400, batch_size=16, crop=160, lr=1e-3, checkpoint_every=200),
     "smoke": Recipe(steps=4, batch_size=2, crop=64, max_iters=1, checkpoint_every=2),
 }
 
@@ -114,9 +125,10 @@ def build_net(family: str, arch: dict[str, Any]) -> nn.Module:
 def _ritm_forward(net: nn.Module, images: np.ndarray, clicks: list[list[Click]], prev: np.ndarray):
     from iislib.models.ritm import points_tensor
 
+    device = next(net.parameters()).device
     x = torch.from_numpy(images).permute(0, 3, 1, 2)
-    x = torch.cat([x, torch.from_numpy(prev)[:, None]], 1)
-    pts = points_tensor([[(c.row, c.col, c.positive) for c in cl] for cl in clicks])
+    x = torch.cat([x, torch.from_numpy(prev)[:, None]], 1).to(device)
+    pts = points_tensor([[(c.row, c.col, c.positive) for c in cl] for cl in clicks], device)
     out = net(x, pts)
     return out["instances"], out.get("instances_aux")
 
@@ -154,13 +166,15 @@ def forward_train(family: str, net: nn.Module, images, clicks, prev):
     """
     if family == "ritm":
         return _ritm_forward(net, images, clicks, prev)
-    return net(*_gto99_inputs(images, clicks, prev), clamp=False), None
+    device = next(net.parameters()).device
+    inputs = [t.to(device) for t in _gto99_inputs(images, clicks, prev)]
+    return net(*inputs, clamp=False), None
 
 
 def probabilities(family: str, main: torch.Tensor) -> np.ndarray:
     """float32 (B, H, W) probabilities from the raw main output."""
     p = torch.sigmoid(main) if family == "ritm" else main.clamp(0, 1)
-    return p[:, 0].detach().float().numpy()
+    return p[:, 0].detach().float().cpu().numpy()
 
 
 def normalized_focal_loss(logits: torch.Tensor, gt: torch.Tensor, gamma: float = 2.0,
@@ -226,13 +240,43 @@ def make_batch(items: list[TrainItem], recipe: Recipe, procedure: str, rng: np.r
     return np.stack(images), np.stack(gts), clicks
 
 
-def train_step(
-    net, opt, family: str, procedure: str, items, recipe: Recipe, seed: int, step: int
-) -> float:
-    """One optimisation step; all its randomness is derived from (seed, step)."""
+@dataclass
+class StepInput:
+    """What step ``step`` draws before the network is involved (the batch and its clicks).
+
+    ``rng`` is the step's generator after the batch was drawn: the rest of the step goes on
+    drawing from it, so a StepInput made in another process gives the same step as one made here.
+    """
+
+    step: int
+    torch_seed: int
+    images: np.ndarray
+    gts: np.ndarray
+    clicks: list[list[Click]]
+    rng: np.random.Generator
+
+
+def step_input(items, recipe: Recipe, procedure: str, seed: int, step: int) -> StepInput:
+    """The batch of step ``step``; all its randomness is derived from (seed, step)."""
     rng = make_rng(seed, "train-step", str(step))
-    torch.manual_seed(int(rng.integers(2**31)))
+    torch_seed = int(rng.integers(2**31))
     images, gts, clicks = make_batch(items, recipe, procedure, rng)
+    return StepInput(step, torch_seed, images, gts, clicks, rng)
+
+
+def train_step(
+    net, opt, family: str, procedure: str, items, recipe: Recipe, seed: int, step: int,
+    prepared: StepInput | None = None,
+) -> float:  # fmt: skip
+    """One optimisation step; all its randomness is derived from (seed, step).
+
+    ``prepared``: this step's ``step_input`` when it was made ahead (e.g. by a worker process).
+    """
+    s = prepared if prepared is not None else step_input(items, recipe, procedure, seed, step)
+    if s.step != step:
+        raise ValueError(f"step input of step {s.step} given to step {step}")
+    torch.manual_seed(s.torch_seed)
+    images, gts, clicks, rng = s.images, s.gts, s.clicks, s.rng
     prev = np.zeros(gts.shape, np.float32)
     n_iters = int(rng.integers(recipe.max_iters + 1))
     if n_iters:
@@ -247,7 +291,7 @@ def train_step(
                         clicks[b] = clicks[b] + [c]
     net.train()
     main, aux = forward_train(family, net, images, clicks, prev)
-    target = torch.from_numpy(gts[:, None].astype(np.float32))
+    target = torch.from_numpy(gts[:, None].astype(np.float32)).to(main.device)
     loss = loss_fn(family, main, aux, target, recipe.ritm_loss)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -256,7 +300,89 @@ def train_step(
 
 
 # ----------------------------------------------------------------------------------------------
+# step inputs made ahead in worker processes
+
+_WORKER: dict[str, Any] = {}  # a worker process's items, recipe, procedure and seed
+
+
+def _worker_init(state: dict[str, Any]) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORKER.update(state)
+
+
+def _worker_step_input(step: int) -> StepInput:
+    w = _WORKER
+    return step_input(w["items"], w["recipe"], w["procedure"], w["seed"], step)
+
+
+def step_inputs(
+    items, recipe: Recipe, procedure: str, seed: int, steps: Iterable[int], workers: int = 0
+) -> Iterator[StepInput]:
+    """The step inputs of ``steps`` in order; ``workers`` > 0 makes them ahead in worker processes.
+
+    At most 2 x ``workers`` inputs wait at a time (memory stays flat). The inputs are the same
+    as those made here (seeded by step), so the weights do not depend on ``workers``. The workers
+    are spawned, not forked (a fork of a process that ran torch's thread pool can hang), and each
+    holds a copy of ``items``.
+    """
+    if workers <= 0:
+        return (step_input(items, recipe, procedure, seed, s) for s in steps)
+    state = dict(items=items, recipe=recipe, procedure=procedure, seed=seed)
+    pool = multiprocessing.get_context("spawn").Pool(
+        workers, initializer=_worker_init, initargs=(state,)
+    )
+
+    def gen() -> Iterator[StepInput]:
+        todo = iter(steps)
+        pending: deque = deque()
+        try:
+            for s in todo:
+                pending.append(pool.apply_async(_worker_step_input, (s,)))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                ready = pending.popleft().get()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(pool.apply_async(_worker_step_input, (nxt,)))
+                yield ready
+        finally:
+            pool.terminate()
+
+    return gen()
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None``/"auto": CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
+    return dev
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return "cpu"
+
+
+# ----------------------------------------------------------------------------------------------
 # the run: checkpoints, resume, export
+
+
+def _cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in it moved to the CPU (checkpoints load on any machine)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -287,6 +413,8 @@ def train(
     progress: bool = True,
     threads: int | None = None,
     stop_after: int | None = None,
+    device: str | None = "cpu",
+    prefetch: int = 0,
 ) -> Path:
     """Train compact model ``name``; return the exported weights file (``out_dir/NAME.pt``).
 
@@ -297,6 +425,10 @@ def train(
         recipe: a Recipe or the name of one in ``RECIPES``.
         resume: continue from ``out_dir/NAME.ckpt`` when it exists.
         stop_after: stop (checkpointed) after this many steps in this call, as an interruption.
+        device: "cpu", "cuda", ... or None for CUDA when available. A GPU run draws the same
+            batches as a CPU run but computes in another order, so its weights differ in the
+            last bits at first and grow apart (its predictions also steer the added clicks).
+        prefetch: worker processes that make the batches ahead (0: none; same weights either way).
     """
     if name not in COMPACT:
         raise ValueError(f"unknown compact model {name!r}; known: {', '.join(COMPACT)}")
@@ -307,6 +439,9 @@ def train(
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
     if threads:
         torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: the fastest kernels, found once
     out_dir = Path(out_dir)
     ckpt_path = out_dir / f"{name}.ckpt"
     arch = family_arch(spec.family)
@@ -317,6 +452,7 @@ def train(
         net.to(memory_format=torch.channels_last)
     opt = _optimizer(net, recipe)
     start, losses, wall = 0, [], 0.0
+    runs: list[dict[str, Any]] = []  # where each stretch of steps ran (a resume may move machines)
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if state["config"]["recipe"] != asdict(recipe) or state["config"]["seed"] != seed:
@@ -324,28 +460,46 @@ def train(
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         start, losses, wall = state["step"], state["losses"], state["wall_seconds"]
+        old = state["config"]
+        runs = old.get("runs") or [
+            {"steps": [0, start], "device": old.get("device", "cpu"),
+             "threads": old.get("threads"), "wall_seconds": round(wall, 1)}
+        ]  # fmt: skip
     items = load_training_set(data_root, sets)
+    end = recipe.steps if stop_after is None else min(recipe.steps, start + stop_after)
+    inputs = step_inputs(items, recipe, spec.procedure, seed, range(start, end), prefetch)
+    net.to(dev)
+    if start:
+        opt.load_state_dict(opt.state_dict())  # moves the resumed Adam moments to ``dev``
     config = {
         "name": name, "family": spec.family, "procedure": spec.procedure, "arch": arch,
         "recipe": asdict(recipe), "recipe_name": recipe_name, "seed": seed, "sets": list(sets),
         "parameters": sum(p.numel() for p in net.parameters()),
         "torch": str(torch.__version__), "threads": torch.get_num_threads(),
+        "device": device_name(dev),
+        "runs": runs,
     }  # fmt: skip
 
     loads: list[float] = []  # 1-min load averages: how busy the machine was (wall-time context)
 
+    wall_before = wall
+
     def checkpoint(step: int) -> None:
-        _save_atomic({"net": net.state_dict(), "opt": opt.state_dict(), "step": step,
+        here = {"steps": [start, step], "device": config["device"], "threads": config["threads"],
+                "wall_seconds": round(wall - wall_before, 1)}  # fmt: skip
+        config["runs"] = [*runs, here]
+        _save_atomic({"net": _cpu(net.state_dict()), "opt": _cpu(opt.state_dict()), "step": step,
                       "losses": losses, "wall_seconds": wall, "config": config}, ckpt_path)  # fmt: skip
 
-    end = recipe.steps if stop_after is None else min(recipe.steps, start + stop_after)
     bar = tqdm(
         range(start, end), initial=start, total=recipe.steps, desc=name, disable=not progress
     )
-    for step in bar:
+    for step, prepared in zip(bar, inputs, strict=True):
         t0 = time.perf_counter()
         _set_lr(opt, recipe, step)
-        losses.append(train_step(net, opt, spec.family, spec.procedure, items, recipe, seed, step))
+        losses.append(
+            train_step(net, opt, spec.family, spec.procedure, items, recipe, seed, step, prepared)
+        )
         wall += time.perf_counter() - t0
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
@@ -368,7 +522,10 @@ def train(
 
 def export(net: nn.Module, config: dict[str, Any], path: Path) -> Path:
     """Write the weights as float16 (half the size) with their config; loads as float32."""
-    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    sd = {
+        k: (v.half() if v.is_floating_point() else v).detach().cpu()
+        for k, v in net.state_dict().items()
+    }
     _save_atomic({"state_dict": sd, "config": config}, path)
     return path
 
@@ -427,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sets", default="horses,bsds")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto" (CUDA when available)')
+    p.add_argument("--prefetch", type=int, default=0, metavar="N",
+                   help="worker processes making the batches ahead (same weights; 0: none)")  # fmt: skip
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--retrain", action="store_true",
                    help="train from scratch with the shipped model's settings and diff the weights")  # fmt: skip
@@ -450,7 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.fresh:
         (out / f"{args.name}.ckpt").unlink(missing_ok=True)
-    path = train(args.name, args.data, out, recipe, seed=seed, sets=sets, threads=args.threads)
+    path = train(
+        args.name, args.data, out, recipe, seed=seed, sets=sets, threads=args.threads,
+        device=args.device, prefetch=args.prefetch,
+    )  # fmt: skip
     cfg = torch.load(path, map_location="cpu", weights_only=True)["config"]
     print(
         json.dumps(

@@ -177,12 +177,15 @@ nb.save(figures.fig_family_procedure(ftable), "family_procedure", cfg)
 # interval over images. A negative procedure effect whose interval excludes 0 supports the paper;
 # an interval that includes 0 means these data cannot tell. Read the spread beside the mean: a
 # model that is poor under every robot also has a small spread, so a small spread is robustness
-# only when the mean is comparable.
+# only when the mean is comparable. The procedure effect compares models of one family and the
+# family effect models of one procedure; the cell prints any training difference (recipe, seed,
+# data) inside either contrast. One family trained longer than the other confounds the family
+# effect only, not the procedure effect that the paper's claim is about.
 
 # %%
 if ftable is not None:
-    for problem in design_differences():
-        print("CAUTION, the four were not trained alike:", problem)
+    for difference in design_differences():
+        print("Trained unalike inside a contrast, so read this effect with care:", difference)
     display(stats.robot_spread(ftable).round(3))
     effects = stats.factor_effects(ftable, figures.FAMILY_PROCEDURE)
     display(effects.round(3))

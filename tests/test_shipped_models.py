@@ -49,22 +49,38 @@ def test_notebooks_ready_leaves_out_the_cross_trained_controls():
     assert set(CROSS_TRAINED) <= set(ready_models(cross_trained=True))
 
 
-def test_design_differences_names_what_breaks_the_2x2(tmp_path, monkeypatch):
+def test_design_differences_names_the_contrast_each_difference_confounds(tmp_path, monkeypatch):
     import torch
 
     from iislib.models import compact
 
     monkeypatch.setattr(compact, "WEIGHTS_DIR", tmp_path)
     base = {"recipe": {"steps": 2000, "lr": 1e-3}, "seed": 0, "sets": ["horses", "bsds"]}
-    for name in ("ritm-compact", "gto99-compact", "ritm-compact-gto99proc"):
-        torch.save({"config": base, "state_dict": {}}, tmp_path / f"{name}.pt")
+    longer = {**base, "recipe": {"steps": 3200, "lr": 1e-3, "checkpoint_every": 7}}
+
+    def ship(**configs):
+        for name, config in configs.items():
+            torch.save({"config": config, "state_dict": {}}, tmp_path / f"{name}.pt")
+
+    ship(**{"ritm-compact": base, "gto99-compact": base, "ritm-compact-gto99proc": base})
     assert compact.design_differences() == []  # the missing fourth model is left out
-    longer = {**base, "recipe": {"steps": 3200, "lr": 1e-3}}
-    torch.save({"config": longer, "state_dict": {}}, tmp_path / "gto99-compact-ritmproc.pt")
-    (problem,) = compact.design_differences()
-    assert problem.startswith("recipe differs")
-    assert "gto99-compact-ritmproc {'steps': 3200}" in problem
-    assert "ritm-compact {'steps': 2000}" in problem and "lr" not in problem
+    # one model trained longer: it breaks its family's pair and its procedure's pair
+    ship(**{"gto99-compact-ritmproc": longer})
+    proc, fam = compact.design_differences()
+    assert proc == (
+        "procedure effect: recipe differs: gto99-compact {'steps': 2000}; "
+        "gto99-compact-ritmproc {'steps': 3200}"
+    )
+    assert fam.startswith("family effect: recipe differs: ritm-compact {'steps': 2000}")
+    assert "lr" not in proc + fam and "checkpoint_every" not in proc + fam  # same, or no effect
+    # one family trained longer, each pair alike: the procedure effect stays clean
+    ship(
+        **{"ritm-compact": longer, "ritm-compact-gto99proc": longer, "gto99-compact-ritmproc": base}
+    )
+    problems = compact.design_differences()
+    assert len(problems) == 2 and all(p.startswith("family effect: ") for p in problems)
+    ship(**{"gto99-compact": {**base, "seed": 1}})
+    assert any(p.startswith("procedure effect: seed differs") for p in compact.design_differences())
 
 
 @pytest.mark.parametrize("name", ["ritm-compact", "gto99-compact"])
@@ -84,3 +100,18 @@ def test_channels_last_inference_matches_the_default_layout(name):
     fast = model.predict(image, clicks, prev)
     model.net.to(memory_format=torch.contiguous_format)
     np.testing.assert_allclose(model.predict(image, clicks, prev), fast, atol=1e-4)
+
+
+def test_card_wall_time_says_where_each_stretch_of_steps_ran():
+    from iislib.cards import wall_time
+
+    cfg = {"wall_seconds": 600, "torch": "2.13.0+cpu", "threads": 1, "machine_note": "note"}
+    runs = [{"steps": [0, 4400], "device": "cuda (NVIDIA H200)", "threads": 2, "wall_seconds": 420},
+            {"steps": [4400, 6400], "device": "cpu", "threads": 1, "wall_seconds": 180}]  # fmt: skip
+    assert wall_time({**cfg, "runs": runs}) == (
+        "10.0 min in all: steps 0-4400 on cuda (NVIDIA H200), 7.0 min (2 torch thread(s)); "
+        "steps 4400-6400 on the 2-core CPU, 3.0 min (1 torch thread(s)); note"
+    )
+    assert wall_time({**cfg, "runs": runs[1:]}) == (
+        "10.0 min on a 2-core CPU (1 torch thread(s), torch 2.13.0+cpu); note"
+    )

@@ -80,3 +80,47 @@ def test_bad_names_and_files(tmp_path, train_root):
         T.load_compact(bad)
     with pytest.raises(FileNotFoundError):
         T.load_compact(tmp_path / "missing.pt")
+
+
+def test_prefetching_workers_give_the_same_weights(train_root, tmp_path):
+    a = T.train("ritm-compact", train_root, tmp_path / "a", SMOKE, sets=("horses",),
+                progress=False)  # fmt: skip
+    b = T.train("ritm-compact", train_root, tmp_path / "b", SMOKE, sets=("horses",),
+                progress=False, prefetch=2)  # fmt: skip
+    assert all(d == 0.0 for _, d in T.compare_weights(a, b))
+
+
+def test_step_inputs_come_in_step_order_and_match_the_serial_ones(train_root):
+    from iislib.train_data import load_training_set
+
+    items = load_training_set(train_root, ("horses",))
+    serial = list(T.step_inputs(items, SMOKE, "gto99", 0, range(3, 8)))
+    ahead = list(T.step_inputs(items, SMOKE, "gto99", 0, range(3, 8), workers=2))
+    assert [s.step for s in ahead] == [3, 4, 5, 6, 7]
+    for s, w in zip(serial, ahead, strict=True):
+        assert s.torch_seed == w.torch_seed and s.clicks == w.clicks
+        assert np.array_equal(s.images, w.images) and np.array_equal(s.gts, w.gts)
+        assert s.rng.integers(2**31) == w.rng.integers(2**31)  # the rest of the step agrees too
+    with pytest.raises(ValueError, match="step input of step 3 given to step 4"):
+        T.train_step(None, None, "ritm", "ritm", items, SMOKE, 0, 4, prepared=serial[0])
+
+
+def test_a_resumed_run_records_where_each_stretch_of_steps_ran(train_root, tmp_path):
+    kw = dict(sets=("horses",), progress=False)
+    T.train("ritm-compact", train_root, tmp_path, SMOKE, stop_after=2, **kw)
+    # as if the first two steps had run on a GPU (their checkpoint moves to this machine)
+    ckpt = tmp_path / "ritm-compact.ckpt"
+    state = torch.load(ckpt, weights_only=False)
+    state["config"]["runs"][0].update(device="cuda (NVIDIA H200)", threads=2)
+    torch.save(state, ckpt)
+    path = T.train("ritm-compact", train_root, tmp_path, SMOKE, **kw)
+    runs = torch.load(path, weights_only=True)["config"]["runs"]
+    assert [r["steps"] for r in runs] == [[0, 2], [2, 4]]
+    assert [r["device"] for r in runs] == ["cuda (NVIDIA H200)", "cpu"]
+
+
+def test_a_missing_gpu_is_named(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert T.resolve_device(None).type == "cpu" and T.resolve_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="no CUDA device"):
+        T.resolve_device("cuda")

@@ -35,26 +35,43 @@ def training_config(name: str, weights: str | Path | None = None) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)["config"]
 
 
-def design_differences(names: tuple[str, ...] = COMPACT_NAMES) -> list[str]:
-    """How the shipped models of the 2x2 were trained differently, beyond their procedure.
+_NO_EFFECT = ("checkpoint_every",)  # recipe fields that do not change the weights
 
-    The 2x2 isolates family and procedure only if everything else (recipe, seed, data) is the
-    same; an empty list means it is. Models without shipped weights are left out.
+
+def _differences(configs: dict[str, dict]) -> list[str]:
+    """The training fields (recipe fields, seed, sets) on which ``configs`` disagree."""
+    out = []
+    for key in ("recipe", "seed", "sets"):
+        values = {n: c.get(key) for n, c in configs.items()}
+        if key == "recipe":
+            values = {
+                n: {f: x for f, x in v.items() if f not in _NO_EFFECT} for n, v in values.items()
+            }
+        if len({repr(v) for v in values.values()}) < 2:
+            continue
+        if key == "recipe":  # name only the recipe fields that differ
+            all_fields = sorted({f for v in values.values() for f in v})
+            fields = [f for f in all_fields if len({repr(v.get(f)) for v in values.values()}) > 1]
+            values = {n: {f: v.get(f) for f in fields} for n, v in values.items()}
+        out.append(f"{key} differs: " + "; ".join(f"{n} {v}" for n, v in values.items()))
+    return out
+
+
+def design_differences(names: tuple[str, ...] = COMPACT_NAMES) -> list[str]:
+    """What, beyond family and procedure, differs inside the contrasts of the 2x2.
+
+    The procedure effect compares the two models of one family, the family effect the two
+    models of one procedure. Each line names the effect whose contrast a training difference
+    (recipe, seed, data) confounds; an empty list means both contrasts are clean. The
+    procedure effect (the paper's claim) stays clean when each family's pair was trained alike
+    even if the two families were trained differently. Models without weights are left out.
     """
-    keys = ("recipe", "seed", "sets")
     configs = {n: training_config(n) for n in names if shipped_weights(n).is_file()}
     out = []
-    for key in keys:
-        values = {n: c.get(key) for n, c in configs.items()}
-        if len({repr(v) for v in values.values()}) > 1:
-            if key == "recipe":  # name only the recipe fields that differ
-                all_fields = sorted({f for v in values.values() for f in v})
-                fields = [f for f in all_fields
-                          if len({repr(v.get(f)) for v in values.values()}) > 1]  # fmt: skip
-                shown = {n: {f: v.get(f) for f in fields} for n, v in values.items()}
-            else:
-                shown = values
-            out.append(f"{key} differs: " + "; ".join(f"{n} {v}" for n, v in shown.items()))
+    for effect, axis in (("procedure", 0), ("family", 1)):
+        for level in sorted({DESIGN[n][axis] for n in configs}):
+            group = {n: c for n, c in configs.items() if DESIGN[n][axis] == level}
+            out += [f"{effect} effect: {d}" for d in _differences(group)]
     return out
 
 
