@@ -318,6 +318,13 @@ def to_ipynb(src: Path, folder: Path) -> Path:
     return out
 
 
+SMOKE_CELL_TIMEOUT = 300
+FULL_CELL_TIMEOUT = 5400
+"""Seconds per cell of a full run: the longest cell (a fresh full-Berkeley sweep with
+``random_walker``) takes ~40 min here; a kernel that went silent (seen in a full run on
+2026-11-26: kernel and papermill both idle after a notebook's last figure) is retried after it."""
+
+
 def execute(
     src: Path,
     out_dir: Path,
@@ -366,11 +373,12 @@ def run_all(
 ) -> list[tuple[Path, float]]:
     """Execute every notebook; returns (executed notebook, seconds) for each.
 
-    ``timeout``: seconds per cell (default: 300 in smoke mode, none in a full run), so that a
-    kernel that stops answering is noticed (and retried once by ``execute``).
+    ``timeout``: seconds per cell (default: ``SMOKE_CELL_TIMEOUT`` in smoke mode,
+    ``FULL_CELL_TIMEOUT`` in a full run), so that a kernel that stops answering is noticed (and
+    retried once by ``execute``) instead of waiting forever.
     """
-    if timeout is None and smoke:
-        timeout = 300
+    if timeout is None:
+        timeout = SMOKE_CELL_TIMEOUT if smoke else FULL_CELL_TIMEOUT
     params = dict(parameters or {})
     if smoke:
         params["smoke"] = True

@@ -93,3 +93,19 @@ def test_notebook_smoke_run(src: Path, data_root: Path):
     for name in promised:
         _valid_png(folder / f"{name}.png")
         _valid_pdf(folder / f"{name}.pdf")
+
+
+def test_every_run_has_a_cell_timeout(monkeypatch, tmp_path):
+    """A kernel that goes silent must end in a retry or an error, never in an endless wait."""
+    from iislib import notebooks
+
+    seen = []
+    monkeypatch.setattr(notebooks, "execute", lambda src, out, params, **kw: seen.append(kw) or out)
+    notebooks.run_all(smoke=False, only=["01"], out_dir=tmp_path)
+    notebooks.run_all(smoke=True, only=["01"], out_dir=tmp_path)
+    notebooks.run_all(smoke=False, only=["01"], out_dir=tmp_path, timeout=7)
+    assert [kw["timeout"] for kw in seen] == [
+        notebooks.FULL_CELL_TIMEOUT,
+        notebooks.SMOKE_CELL_TIMEOUT,
+        7,
+    ]
