@@ -55,10 +55,9 @@ def wall_time(cfg: dict) -> str:
     """The card's wall-time cell: total, where each stretch of steps ran, and the machine note."""
     runs = cfg.get("runs") or []
     note = cfg.get("machine_note", OLD_RUNS_NOTE)
-    torch_version = f"torch {cfg['torch']}"
     if all(r.get("device", "cpu") == "cpu" for r in runs):
         return (f"{cfg['wall_seconds'] / 60:.1f} min on a 2-core CPU ({cfg['threads']} torch "
-                f"thread(s), {torch_version}); {note}")  # fmt: skip
+                f"thread(s), torch {cfg['torch']}); {note}")  # fmt: skip
     parts = []
     for r in runs:
         where = "the 2-core CPU" if r["device"] == "cpu" else r["device"]

@@ -450,6 +450,7 @@ def train(
     if spec.family == "gto99":
         # NHWC weights make a gto99 training step ~15% faster on CPU (no gain measured for ritm).
         net.to(memory_format=torch.channels_last)
+    net.to(dev)  # before the optimiser: a resumed Adam state then loads onto ``dev`` as well
     opt = _optimizer(net, recipe)
     start, losses, wall = 0, [], 0.0
     runs: list[dict[str, Any]] = []  # where each stretch of steps ran (a resume may move machines)
@@ -468,9 +469,6 @@ def train(
     items = load_training_set(data_root, sets)
     end = recipe.steps if stop_after is None else min(recipe.steps, start + stop_after)
     inputs = step_inputs(items, recipe, spec.procedure, seed, range(start, end), prefetch)
-    net.to(dev)
-    if start:
-        opt.load_state_dict(opt.state_dict())  # moves the resumed Adam moments to ``dev``
     config = {
         "name": name, "family": spec.family, "procedure": spec.procedure, "arch": arch,
         "recipe": asdict(recipe), "recipe_name": recipe_name, "seed": seed, "sets": list(sets),

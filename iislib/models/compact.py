@@ -43,17 +43,12 @@ def _differences(configs: dict[str, dict]) -> list[str]:
     out = []
     for key in ("recipe", "seed", "sets"):
         values = {n: c.get(key) for n, c in configs.items()}
-        if key == "recipe":
-            values = {
-                n: {f: x for f, x in v.items() if f not in _NO_EFFECT} for n, v in values.items()
-            }
-        if len({repr(v) for v in values.values()}) < 2:
-            continue
-        if key == "recipe":  # name only the recipe fields that differ
-            all_fields = sorted({f for v in values.values() for f in v})
-            fields = [f for f in all_fields if len({repr(v.get(f)) for v in values.values()}) > 1]
+        if key == "recipe":  # name only the recipe fields that differ and change the weights
+            fields = sorted({f for v in values.values() for f in v} - set(_NO_EFFECT))
+            fields = [f for f in fields if len({repr(v.get(f)) for v in values.values()}) > 1]
             values = {n: {f: v.get(f) for f in fields} for n, v in values.items()}
-        out.append(f"{key} differs: " + "; ".join(f"{n} {v}" for n, v in values.items()))
+        if len({repr(v) for v in values.values()}) > 1:
+            out.append(f"{key} differs: " + "; ".join(f"{n} {v}" for n, v in values.items()))
     return out
 
 
