@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from iislib.loop import Trajectory, make_rng, run_many
 from iislib.metrics import METRIC_NAMES
 from iislib.models import IISModel, get_model
 from iislib.robots import get_robot
+from iislib.runtime import keep_freed_memory, set_threads
 from iislib.settings import Settings, get_settings
 
 COLUMNS: tuple[str, ...] = (
@@ -155,15 +155,10 @@ def _model(spec: ModelSpec) -> IISModel:
 def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed: int,
          settings: Settings, max_clicks: int, cache: Path | None, threads: int) -> pd.DataFrame:  # fmt: skip
     """Run one (model, image, seed) for ``robots``; write each robot's rows to the cache."""
+    keep_freed_memory()
     if threads:
         # Each worker gets its share of the cores; OpenCV's own pool would oversubscribe them.
-        import cv2
-
-        cv2.setNumThreads(threads)
-        if "torch" in sys.modules:
-            import torch
-
-            torch.set_num_threads(threads)
+        set_threads(threads)
     sample = dataset[index]
     image, gt, ignore = settings.prepare(sample.image, sample.gt, sample.ignore)
     model = settings.wrap(_model(spec))

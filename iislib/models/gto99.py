@@ -51,6 +51,7 @@ from torch import nn
 from iislib.clicks import Click, click_arrays
 from iislib.models.base import IISModel, validate_batch
 from iislib.models.checkpoint import state_dict_problems
+from iislib.models.layout import cat_channels
 from iislib.models.resnet_gn import ResNetGN, WSConv2d, group_norm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -309,16 +310,16 @@ class GTO99Decoder(nn.Module):
         up = {"mode": "bilinear", "align_corners": False}
         # The guide sees RGB and the sharpest Gaussian of each type (channels 0 and 3).
         guide = self.guided_map_conv2(
-            F.relu(self.guided_map_conv1(torch.cat([image, gauss[:, ::3]], 1)))
+            F.relu(self.guided_map_conv1(cat_channels([image, gauss[:, ::3]])))
         )
-        usr, usr4, usr2 = self.usr_encoder(torch.cat([gauss, prev], 1))
-        c5 = torch.cat([layer4, usr], 1)
+        usr, usr4, usr2 = self.usr_encoder(cat_channels([gauss, prev]))
+        c5 = cat_channels([layer4, usr])
         size = c5.shape[-2:]
-        x = torch.cat([c5] + [F.interpolate(p(c5), size, **up) for p in self.ppm], 1)
+        x = cat_channels([c5] + [F.interpolate(p(c5), size, **up) for p in self.ppm])
         x = F.interpolate(self.conv_up1(x), scale_factor=2, **up)
-        x = F.interpolate(self.conv_up2(torch.cat([x, layer1, usr4], 1)), scale_factor=2, **up)
-        x = F.interpolate(self.conv_up3(torch.cat([x, stem, usr2], 1)), scale_factor=2, **up)
-        alpha = self.conv_up4(torch.cat([x, image, gauss], 1))
+        x = F.interpolate(self.conv_up2(cat_channels([x, layer1, usr4])), scale_factor=2, **up)
+        x = F.interpolate(self.conv_up3(cat_channels([x, stem, usr2])), scale_factor=2, **up)
+        alpha = self.conv_up4(cat_channels([x, image, gauss]))
         if clamp:
             alpha = alpha.clamp(0, 1)
         alpha = torch.where(cmap[:, :1] == 1, torch.zeros_like(alpha), alpha)
@@ -384,7 +385,7 @@ class GTO99Net(nn.Module):
         """
         if image.shape[-2] % SIZE_MULTIPLE or image.shape[-1] % SIZE_MULTIPLE:
             raise ValueError(f"input sides must be multiples of 32, got {tuple(image.shape[-2:])}")
-        feats = self.encoder(torch.cat([image, gauss], 1))
+        feats = self.encoder(cat_channels([image, gauss]))
         return self.decoder(feats, image, gauss, prev, cmap, clamp=clamp)
 
 

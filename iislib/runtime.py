@@ -1,0 +1,53 @@
+"""Process-wide settings for fast CPU inference (what each sweep worker sets up once)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit
+_TRIM_THRESHOLD = 1 << 30
+
+_allocator_tuned: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc reuse freed activation buffers instead of handing them back to the OS.
+
+    Every forward pass allocates and frees the same 1-30 MB activations. By default glibc serves
+    blocks above its mmap threshold with fresh mappings and trims the top of the heap back to
+    the OS, so each pass page-faults all its buffers in again: 15-20% of a 2-core sweep's time
+    (``benchmarks/bench_sweep.py``). Raising both thresholds keeps the memory in the process: its
+    resident size stays at its peak instead of shrinking between passes.
+
+    Idempotent. Returns True when the allocator was tuned; False where libc is not glibc
+    (macOS, musl, Windows), which changes nothing.
+    """
+    global _allocator_tuned
+    if _allocator_tuned is None:
+        _allocator_tuned = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                mallopt = libc.mallopt
+            except (OSError, AttributeError):
+                return False
+            _allocator_tuned = bool(
+                mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+                and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+            )
+    return _allocator_tuned
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads in OpenCV and torch (one worker's share of the cores)."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    if "torch" in sys.modules:  # never import torch just to configure it
+        import torch
+
+        torch.set_num_threads(threads)
