@@ -205,6 +205,9 @@ def evaluate(
         cache_dir: folder of cached results; None disables the cache.
         progress: show a tqdm bar.
 
+    Each process that runs jobs (the calling one when ``n_jobs=1``) keeps freed memory for
+    reuse (``iislib.runtime.keep_freed_memory``): faster passes, a resident size at its peak.
+
     Returns:
         DataFrame with ``COLUMNS``, sorted by model, robot, image, seed, click.
     """

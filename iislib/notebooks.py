@@ -321,8 +321,9 @@ def to_ipynb(src: Path, folder: Path) -> Path:
 SMOKE_CELL_TIMEOUT = 300
 FULL_CELL_TIMEOUT = 5400
 """Seconds per cell of a full run: the longest cell (a fresh full-Berkeley sweep with
-``random_walker``) takes ~40 min here; a kernel that went silent (seen in a full run on
-2026-11-26: kernel and papermill both idle after a notebook's last figure) is retried after it."""
+``random_walker``) takes ~40 min here; a kernel that stops answering is retried after it. (The
+full-run hang after ``02_qualitative``'s widget cell was the client sleeping through the reply:
+``iislib.kernel_client``.)"""
 
 
 def execute(
@@ -337,12 +338,14 @@ def execute(
 
     Raises papermill's PapermillExecutionError (naming the cell) when a cell fails; the output
     notebook is still written, with the error in it. A notebook whose kernel stopped answering
-    (cell timeout, dead kernel) is run once more: on this machine ipykernel now and then goes
-    idle without sending a cell's reply (seen twice in ~40 runs), and a rerun is cheap because
-    results are cached. A cell that raises is never retried.
+    (cell timeout, dead kernel) is run once more; a rerun is cheap because results are cached.
+    A cell that raises is never retried. The kernel client polls its sockets in slices
+    (``iislib.kernel_client``), so a missed wake-up costs a second instead of the cell timeout.
     """
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from iislib.kernel_client import SlicedPollKernelManager
 
     ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,6 +356,7 @@ def execute(
                 str(ipynb), str(out), parameters=dict(parameters or {}), kernel_name="python3",
                 language="python", cwd=str(paths.NOTEBOOKS), progress_bar=False,
                 log_output=log_output, execution_timeout=timeout,
+                kernel_manager_class=SlicedPollKernelManager,
             )  # fmt: skip
             break
         except (CellTimeoutError, DeadKernelError) as e:
