@@ -21,7 +21,7 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 POLL_SLICE = 1.0
 
@@ -46,5 +46,4 @@ class SlicedPollKernelClient(AsyncKernelClient):
 
 
 class SlicedPollKernelManager(AsyncKernelManager):
-    client_class = DottedObjectName("iislib.kernel_client.SlicedPollKernelClient")
-    client_factory = Type(SlicedPollKernelClient)
+    client_factory = Type(SlicedPollKernelClient)  # what ``client()`` builds

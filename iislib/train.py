@@ -51,6 +51,7 @@ from iislib.clicks import Click
 from iislib.loop import make_rng
 from iislib.models.checkpoint import state_dict_problems
 from iislib.models.compact import DESIGN, WEIGHTS_DIR
+from iislib.runtime import set_threads
 from iislib.samplers import PROCEDURES, initial_clicks, next_click
 from iislib.train_data import TrainItem, augment, load_training_set
 
@@ -306,9 +307,7 @@ _WORKER: dict[str, Any] = {}  # a worker process's items, recipe, procedure and 
 
 
 def _worker_init(state: dict[str, Any]) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
+    set_threads(1)
     _WORKER.update(state)
 
 
