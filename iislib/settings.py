@@ -38,7 +38,7 @@ def resize_nearest(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     oh, ow = size
     rows = np.minimum(np.floor(np.arange(oh) * (h / oh)).astype(np.int64), h - 1)
     cols = np.minimum(np.floor(np.arange(ow) * (w / ow)).astype(np.int64), w - 1)
-    return a[rows][:, cols]
+    return a[rows[:, None], cols]  # one fancy index: a C-ordered result
 
 
 def minmax(image: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+from torch import nn
 
-from iislib.models.layout import cat_channels
+from iislib.models.layout import POINTWISE_MIN_OUT, Conv2d, cat_channels
 
 CL = torch.channels_last
 
@@ -36,3 +37,52 @@ def test_cat_channels_keeps_gradients():
     parts = [p.requires_grad_() for p in _parts((CL, CL, torch.contiguous_format))]
     (cat_channels(parts) * torch.arange(8.0).view(1, 8, 1, 1)).sum().backward()
     assert torch.equal(parts[1].grad, torch.full_like(parts[1], 3.0))  # channel 3 of the output
+
+
+# -- Conv2d: 1x1 inference convolutions on oneDNN -----------------------------------------------
+
+
+def _spy_onednn(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = torch.mkldnn_convolution
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(torch, "mkldnn_convolution", spy)
+    return calls
+
+
+@pytest.mark.parametrize(("cin", "cout", "bias"), [(5, 8, True), (3, 16, True), (24, 32, False)])
+def test_pointwise_conv_uses_onednn_on_nhwc_inference_and_agrees(monkeypatch, cin, cout, bias):
+    torch.manual_seed(0)
+    conv = Conv2d(cin, cout, 1, bias=bias).requires_grad_(False)
+    ref = nn.Conv2d(cin, cout, 1, bias=bias)
+    ref.load_state_dict(conv.state_dict())  # same parameters and keys as nn.Conv2d
+    x = torch.randn(3, cin, 9, 11)
+    calls = _spy_onednn(monkeypatch)
+    with torch.no_grad():
+        out = conv.to(memory_format=CL)(x.contiguous(memory_format=CL))
+        want = ref(x)
+    assert calls == [1]
+    assert out.is_contiguous(memory_format=CL)
+    torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_other_convolutions_take_the_stock_path(monkeypatch):
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 8, 8)
+    calls = _spy_onednn(monkeypatch)
+    few_outputs = Conv2d(6, 1, 1).requires_grad_(False)  # under POINTWISE_MIN_OUT outputs
+    strided = Conv2d(6, 8, 1, stride=2).requires_grad_(False)
+    with torch.no_grad():
+        few_outputs(x.contiguous(memory_format=CL))
+        strided(x.contiguous(memory_format=CL))
+        Conv2d(6, 8, 1).requires_grad_(False)(x)  # NCHW input
+    assert POINTWISE_MIN_OUT > 1
+    assert calls == []
+    # training: gradients flow through the stock path
+    conv = Conv2d(6, 8, 1).to(memory_format=CL)
+    conv(x.contiguous(memory_format=CL)).sum().backward()
+    assert calls == [] and conv.weight.grad is not None

@@ -446,3 +446,24 @@ def test_argument_errors() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             RITM(pretrained=False, variant="compact", device="cuda")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.floats(-12, 40, width=32), st.floats(-12, 40, width=32), st.booleans()),
+            max_size=7,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from([5.0, 2.5, 1.0, 7.3]),
+)
+def test_windowed_disks_equal_the_full_distance_computation(clicks_lists, radius) -> None:
+    # the disks are computed in a window around each point; fractional points (zoom-in) and
+    # points off the image included, they must equal thresholding the full distance map
+    h, w = 29, 23
+    pts = points_tensor(clicks_lists)
+    full = DistMaps.nearest_squared_distance(pts, h, w) <= radius**2
+    assert torch.equal(DistMaps(radius, True)(pts, h, w), full.float())

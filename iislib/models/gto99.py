@@ -51,7 +51,7 @@ from torch import nn
 from iislib.clicks import Click, click_arrays
 from iislib.models.base import IISModel, validate_batch
 from iislib.models.checkpoint import state_dict_problems
-from iislib.models.layout import cat_channels
+from iislib.models.layout import Conv2d, cat_channels
 from iislib.models.resnet_gn import ResNetGN, WSConv2d, group_norm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -214,12 +214,12 @@ class UserEncoder(nn.Module):
     def __init__(self, in_channels: int = 7, width: int = 32) -> None:
         super().__init__()
         u = width
-        self.conv1 = nn.Conv2d(in_channels, u, 3, stride=1, padding=1)
-        self.conv2 = nn.Conv2d(u, 2 * u, 3, stride=2, padding=1)
-        self.conv3 = nn.Conv2d(2 * u, 4 * u, 3, stride=1, padding=1)
-        self.conv4 = nn.Conv2d(4 * u, 8 * u, 3, stride=2, padding=1)
-        self.conv5 = nn.Conv2d(8 * u, 8 * u, 3, stride=2, padding=1)
-        self.conv6 = nn.Conv2d(8 * u, 8 * u, 3, stride=1, padding=1)
+        self.conv1 = Conv2d(in_channels, u, 3, stride=1, padding=1)
+        self.conv2 = Conv2d(u, 2 * u, 3, stride=2, padding=1)
+        self.conv3 = Conv2d(2 * u, 4 * u, 3, stride=1, padding=1)
+        self.conv4 = Conv2d(4 * u, 8 * u, 3, stride=2, padding=1)
+        self.conv5 = Conv2d(8 * u, 8 * u, 3, stride=2, padding=1)
+        self.conv6 = Conv2d(8 * u, 8 * u, 3, stride=1, padding=1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = F.leaky_relu(self.conv1(x))
@@ -283,14 +283,14 @@ class GTO99Decoder(nn.Module):
         self.conv_up2 = nn.Sequential(*_ws_gn_block(d + c_l1 + 8 * u, d, 3, gn_groups))
         self.conv_up3 = nn.Sequential(*_ws_gn_block(d + c_stem + 2 * u, d // 4, 3, gn_groups))
         self.conv_up4 = nn.Sequential(
-            nn.Conv2d(d // 4 + 3 + 6, d // 8, 3, padding=1),
+            Conv2d(d // 4 + 3 + 6, d // 8, 3, padding=1),
             nn.LeakyReLU(),
-            nn.Conv2d(d // 8, d // 16, 3, padding=1),
+            Conv2d(d // 8, d // 16, 3, padding=1),
             nn.LeakyReLU(),
-            nn.Conv2d(d // 16, 1, 1),
+            Conv2d(d // 16, 1, 1),
         )
-        self.guided_map_conv1 = nn.Conv2d(3 + 2, guide_width, 1)
-        self.guided_map_conv2 = nn.Conv2d(guide_width, 1, 1)
+        self.guided_map_conv1 = Conv2d(3 + 2, guide_width, 1)
+        self.guided_map_conv2 = Conv2d(guide_width, 1, 1)
 
     def forward(
         self,
@@ -300,11 +300,14 @@ class GTO99Decoder(nn.Module):
         prev: torch.Tensor,
         cmap: torch.Tensor,
         clamp: bool = True,
+        image_gauss: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Alpha (B, 1, H, W) in [0, 1] from encoder features and the network inputs.
 
         ``clamp=False`` skips both clamps to [0, 1] (training: a wrong pixel beyond the range
-        still gets a gradient); the official network always clamps.
+        still gets a gradient); the official network always clamps. ``image_gauss``: the
+        encoder's input, ``image`` and ``gauss`` concatenated, when the caller has it (saves
+        building it again).
         """
         stem, layer1, layer4 = feats[0], feats[1], feats[-1]
         up = {"mode": "bilinear", "align_corners": False}
@@ -319,7 +322,9 @@ class GTO99Decoder(nn.Module):
         x = F.interpolate(self.conv_up1(x), scale_factor=2, **up)
         x = F.interpolate(self.conv_up2(cat_channels([x, layer1, usr4])), scale_factor=2, **up)
         x = F.interpolate(self.conv_up3(cat_channels([x, stem, usr2])), scale_factor=2, **up)
-        alpha = self.conv_up4(cat_channels([x, image, gauss]))
+        if image_gauss is None:
+            image_gauss = cat_channels([image, gauss])
+        alpha = self.conv_up4(cat_channels([x, image_gauss]))
         if clamp:
             alpha = alpha.clamp(0, 1)
         alpha = torch.where(cmap[:, :1] == 1, torch.zeros_like(alpha), alpha)
@@ -385,8 +390,9 @@ class GTO99Net(nn.Module):
         """
         if image.shape[-2] % SIZE_MULTIPLE or image.shape[-1] % SIZE_MULTIPLE:
             raise ValueError(f"input sides must be multiples of 32, got {tuple(image.shape[-2:])}")
-        feats = self.encoder(cat_channels([image, gauss]))
-        return self.decoder(feats, image, gauss, prev, cmap, clamp=clamp)
+        image_gauss = cat_channels([image, gauss])
+        feats = self.encoder(image_gauss)
+        return self.decoder(feats, image, gauss, prev, cmap, clamp=clamp, image_gauss=image_gauss)
 
 
 def build_gto99(**kwargs: Any) -> GTO99Net:

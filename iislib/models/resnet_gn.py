@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from iislib.models.layout import Conv2d
 
-class WSConv2d(nn.Conv2d):
+
+class WSConv2d(Conv2d):
     """Conv2d whose filters are standardised before use (weight standardisation, Qiao et al. 2019).
 
     Each output filter w (shape (C_in, kh, kw)) is replaced by (w - mean(w)) / (s + 1e-5), with
@@ -54,15 +55,7 @@ class WSConv2d(nn.Conv2d):
         return w / std.reshape(-1, 1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(
-            x,
-            self.standardised_weight(),
-            self.bias,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-        )
+        return self._conv_forward(x, self.standardised_weight(), self.bias)
 
 
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
