@@ -92,7 +92,7 @@ def test_ritm_predicts_with_a_folded_copy_that_follows_its_net() -> None:
     images, clicks, prevs = _inputs()
     got = np.stack(model.predict_batch(images, clicks, prevs))
     np.testing.assert_allclose(got, _unfolded_probs(model, images, clicks, prevs), atol=1e-5)
-    folded = model._folded[2]
+    folded = model._folded[3]
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.net.modules())  # net itself kept
 
@@ -102,7 +102,7 @@ def test_ritm_predicts_with_a_folded_copy_that_follows_its_net() -> None:
     again = np.stack(model.predict_batch(images, clicks, prevs))
     assert np.abs(again - got).max() > 0.05
     np.testing.assert_allclose(again, _unfolded_probs(model, images, clicks, prevs), atol=1e-5)
-    assert model._folded[2] is not folded
+    assert model._folded[3] is not folded
 
     # a replaced net (as iislib.train.wrap does) is folded anew
     model.net = _randomise_batchnorms(RITM(pretrained=False, variant="compact").net, seed=1)

@@ -86,3 +86,13 @@ def test_other_convolutions_take_the_stock_path(monkeypatch):
     conv = Conv2d(6, 8, 1).to(memory_format=CL)
     conv(x.contiguous(memory_format=CL)).sum().backward()
     assert calls == [] and conv.weight.grad is not None
+
+
+def test_cat_channels_nhwc_on_request():
+    # RITM's first part is a channel slice of its NHWC input, contiguous in neither layout
+    x = torch.randn(2, 4, 5, 7).contiguous(memory_format=CL)
+    maps = torch.randn(2, 2, 5, 7)
+    out = cat_channels([x[:, 3:4], maps], nhwc=True)
+    assert torch.equal(out, torch.cat([x[:, 3:4], maps], 1))
+    assert out.is_contiguous(memory_format=CL)
+    assert cat_channels([x[:, 3:4], maps], nhwc=False).is_contiguous()

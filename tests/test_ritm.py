@@ -210,6 +210,7 @@ def official_config(width: int, ocr_width: int, small: bool) -> dict:
 
 @pytest.fixture(scope="module")
 def h18s_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    torch.manual_seed(0)  # the same weights whatever ran before (the checks below need teeth)
     net = randomised(build_ritm("h18s"))
     sd = net.state_dict()
     path = tmp_path_factory.mktemp("ckpt") / "coco_lvis_h18s_itermask.pth"
