@@ -60,17 +60,21 @@ def save_figure(fig: Figure, name: str, folder: str | Path = FIGURES) -> list[Pa
     return [png, pdf]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def caption(table: pd.DataFrame, extra: str = "") -> str:
     """'dataset, N images, settings, models, robots' for a figure built from ``table``."""
     parts = [
         f"dataset: {', '.join(sorted(table['dataset'].unique()))}",
-        f"{table['image'].nunique()} images",
+        _count(table["image"].nunique(), "image"),
         f"settings: {', '.join(sorted(table['settings'].unique()))}",
         f"models: {', '.join(table['model'].unique())}",
         f"robots: {', '.join(table['robot'].unique())}",
     ]
     if table["seed"].nunique() > 1:
-        parts.append(f"{table['seed'].nunique()} seeds")
+        parts.append(_count(table["seed"].nunique(), "seed"))
     return "; ".join(parts) + (f". {extra}" if extra else "")
 
 

@@ -230,3 +230,14 @@ def test_robot_cost_figure():
                             "seconds")  # fmt: skip
     fig = figures.fig_robot_cost(cost, "caption text")
     assert fig._suptitle.get_text() == "caption text"
+
+
+def test_caption_counts_images_and_seeds() -> None:
+    caption = plots.caption
+    row = {"dataset": "berkeley", "settings": "ipol", "model": "m", "robot": "r01"}
+    one = pd.DataFrame([{**row, "image": "a", "seed": 0}])
+    assert caption(one, "extra") == (
+        "dataset: berkeley; 1 image; settings: ipol; models: m; robots: r01. extra"
+    )
+    many = pd.DataFrame([{**row, "image": i, "seed": s} for i in "abc" for s in (0, 1)])
+    assert "; 3 images;" in caption(many) and caption(many).endswith("; 2 seeds")
