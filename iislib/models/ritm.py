@@ -574,7 +574,7 @@ class RITM(IISModel):
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
         if self.net.with_prev_mask:
             p = torch.from_numpy(np.ascontiguousarray(prevs, dtype=np.float32))[:, None]
-            x = torch.cat([x, p], 1)
+            x = cat_channels([x, p], nhwc=True)  # one copy, already channels_last
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         points = points_tensor(clicks_lists, self.device)
         logits = self._inference_net(x, points)(x, points)["instances"][:, 0]
