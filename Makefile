@@ -3,12 +3,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
-# The benchmark data: ../shared/data beside the checkout unless IISLIB_DATA says otherwise.
-export IISLIB_DATA ?= $(abspath $(CURDIR)/../shared/data)
+# The benchmark data: $IISLIB_DATA, else ../shared/data beside the checkout when it exists, else
+# data/ (downloaded and verified by `make data`, or on first use).
+IISLIB_DATA ?= $(if $(wildcard $(CURDIR)/../shared/data),$(abspath $(CURDIR)/../shared/data),)
+export IISLIB_DATA
 export MPLBACKEND ?= Agg
 JOBS ?= 2
 
-.PHONY: env figures test lint bench demo clean
+.PHONY: env figures test lint bench demo clean data
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -20,7 +22,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 env: $(VENV)/.installed
 
 # The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks)
-# into build/notebooks/full/, figures into figures/. The sweep is cached in .cache/results.
+# into build/notebooks/full/, figures into figures/. It first prints the plan (the jobs missing
+# from the cache, per model, with an estimated time), computes them all in one pass on $(JOBS)
+# workers (one progress bar; cached in .cache/results), then runs the notebooks, which only read
+# the cache. `python benchmarks/bench_figures.py` times it per phase from an empty cache.
 figures: env
 	$(PY) -m iislib.notebooks --jobs $(JOBS)
 
@@ -36,6 +41,10 @@ test: env
 	@if ls build/notebooks/smoke/*.ipynb >/dev/null 2>&1; then \
 	  $(PY) -m pytest -q -p no:python --nbval-lax --nbval-current-env --nbval-cell-timeout=600 build/notebooks/smoke/; \
 	else echo "nbval skipped: no smoke notebooks in build/notebooks/smoke (benchmark data missing?)"; fi
+
+# Fetch (or find) Berkeley and GrabCut, check every file against iislib/manifests/, print where.
+data: env
+	$(PY) -m iislib data
 
 lint: env
 	$(VENV)/bin/ruff format --check iislib tests benchmarks

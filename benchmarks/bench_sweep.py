@@ -7,11 +7,15 @@ Runs ``experiment.evaluate`` without the cache on the first N Berkeley images wi
 settings, then extrapolates linearly to 100 images (the grid is embarrassingly parallel over images)
 and adds the start-up of the workers once (timed separately). ``--images 100`` runs the real grid.
 The last line adds up the models: issue 5's target is both compact paper models within 10 minutes.
+The ``s/click`` column is worker-seconds per planned click (wall x workers / (images x robots x
+clicks)): the unit of ``iislib.notebooks.SECONDS_PER_CLICK``, from which ``python -m
+iislib.notebooks`` estimates its plan (copy a quiet machine's values there).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from iislib.data import load_dataset
@@ -32,7 +36,9 @@ def main() -> None:
     ds = load_dataset("berkeley", root=args.data).subset(args.images)
     print(f"{len(ds)} Berkeley images x {len(ROBOT_NAMES)} robots x {args.clicks} clicks, "
           f"ipol settings, {args.jobs} job(s)")  # fmt: skip
-    print(f"{'model':24s} {'clicks/s':>9s} {'model ms':>9s} {'robot ms':>9s} {'grid min':>9s}")
+    print(f"{'model':24s} {'clicks/s':>9s} {'model ms':>9s} {'robot ms':>9s} {'grid min':>9s} "
+          f"{'s/click':>8s}")  # fmt: skip
+    workers = max(1, min(args.jobs, os.cpu_count() or 1))
     total = 0.0
     for model in models:
         # Start the workers and load the model in each, once: a real grid pays this once, so it
@@ -49,7 +55,8 @@ def main() -> None:
         grid = (startup + wall * 100 / len(ds)) / 60
         total += grid
         print(f"{model:24s} {clicks / wall:9.1f} {1000 * table.model_seconds.sum() / clicks:9.1f} "
-              f"{1000 * table.robot_seconds.sum() / clicks:9.2f} {grid:9.1f}")  # fmt: skip
+              f"{1000 * table.robot_seconds.sum() / clicks:9.2f} {grid:9.1f} "
+              f"{wall * workers / (len(ds) * len(ROBOT_NAMES) * args.clicks):8.4f}")  # fmt: skip
     print(f"{'all listed models':24s} {'':>9s} {'':>9s} {'':>9s} {total:9.1f}")
 
 

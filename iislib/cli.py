@@ -1,11 +1,14 @@
-"""Command line: ``iislib evaluate ...``, ``iislib demo ...`` (and ``python -m iislib ...``).
+"""Command line: ``iislib evaluate``, ``iislib data``, ``iislib demo`` (or ``python -m iislib``).
 
+    iislib data                                     # fetch + verify Berkeley and GrabCut
     iislib evaluate --dataset berkeley --models ready --robots all --settings ipol --jobs 2
     iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR
 
 ``evaluate`` writes ``results/<dataset>_<settings>.csv`` (the tidy table), ``..._summary.csv`` and
 ``figures/iou_vs_clicks_<dataset>_<settings>.{png,pdf}``; ``demo`` writes ``DIR/curves.png``,
-``DIR/panel.png`` and ``DIR/scores.csv`` (all or none) and prints a one-line summary per run.
+``DIR/panel.png`` and ``DIR/scores.csv`` (all or none; ``--timings`` adds ``DIR/timings.csv``)
+and prints a one-line summary per run. A user's mistake (bad file, bad option, an output folder
+that cannot be written, an image over the demo's pixel limit) is one line on stderr, no traceback.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = _names(args.models, ready_models() if args.models == "ready" else available_models(),
                     "model")  # fmt: skip
     robots = _names(args.robots, ROBOT_NAMES, "robot")
+    if args.n_images is not None and args.n_images < 0:
+        raise ValueError(f"--n-images must be >= 0, got {args.n_images}")
     dataset = load_dataset(args.dataset, root=args.data).subset(args.n_images)
     table = evaluate(
         models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
-        settings=args.settings, n_jobs=args.jobs, cache_dir=None if args.no_cache else args.cache,
+        settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
+        cache_dir=None if args.no_cache else args.cache,
         progress=not args.quiet,
     )  # fmt: skip
     out = Path(args.out)
@@ -56,13 +62,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from iislib.data import DATASET_NAMES, fetch
+
+    names = tuple(DATASET_NAMES) if args.names == "all" else tuple(args.names.split(","))
+    for f in fetch(names, root=args.data):
+        check = "every file verified (SHA256)" if f.verified else "no manifest: not verified"
+        print(f"{f.name}: {f.images} images in {f.folder} ({check})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``iislib demo IMAGE MASK``: one run (or two), curves.png, panel.png, scores.csv, a summary."""
-    from iislib.data import load_pair
-    from iislib.demo import run_demo, summary_line, write_outputs
+    from iislib.demo import (
+        DemoError,
+        check_out_dir,
+        load_inputs,
+        run_demo,
+        summary_line,
+        write_outputs,
+    )
 
     # Everything is checked and computed before anything is written: bad input leaves no file.
-    sample = load_pair(args.image, args.mask)
+    # --out first: a run of minutes must not end on a folder that cannot be written.
+    check_out_dir(args.out)
+    if args.panel_click is not None and not 1 <= args.panel_click <= args.clicks:
+        raise DemoError(f"--panel-click must be in 1..{args.clicks}, got {args.panel_click}")
+    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side)
+    if note:
+        print(f"iislib demo: note: {note}", file=sys.stderr)
     common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name)
     result = run_demo(sample.image, sample.gt, args.model, args.robot,
                       checkpoint=args.checkpoint, **common)  # fmt: skip
@@ -74,7 +102,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             checkpoint=args.compare_checkpoint or (None if args.compare_model else args.checkpoint),
             **common,
         )  # fmt: skip
-    written = write_outputs(args.out, result, other, k=args.panel_click)
+    written = write_outputs(args.out, result, other, k=args.panel_click, timings=args.timings)
     for res in (result, other):
         if res is not None:
             print(summary_line(res))
@@ -99,12 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n-images", type=int, default=None, help="first N images only")
     e.add_argument("--seeds", type=int, nargs="+", default=[0])
     e.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
+    e.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster, e.g. tcp://host:8786 (see README, On a cluster)")  # fmt: skip
     e.add_argument("--out", default=str(paths.RESULTS))
     e.add_argument("--figures", default=None, help=f"figure folder (default {paths.FIGURES})")
     e.add_argument("--cache", default=str(paths.CACHE))
     e.add_argument("--no-cache", action="store_true")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("data", help="fetch and verify the benchmark datasets; print where they are")
+    g.add_argument("--names", default="berkeley,grabcut", help="comma list or 'all'")
+    g.add_argument("--data", default=None,
+                   help="local data root (default: $IISLIB_DATA, else download into data/)")  # fmt: skip
+    g.set_defaults(func=cmd_data)
 
     d = sub.add_parser("demo", help="one image and its mask: K clicks, curves, panel, scores")
     d.add_argument("image", help="image file (PNG, JPEG, ...)")
@@ -124,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--panel-click", type=int, default=None, help="click drawn in panel.png (default K)"
     )
     d.add_argument("--out", required=True, help="output folder (curves.png, panel.png, scores.csv)")
+    d.add_argument(
+        "--max-side", type=int, default=None,
+        help="downscale image and mask to this longer side first (images over 4 megapixels, "
+        "iislib.demo.MAX_PIXELS, are refused otherwise)",
+    )  # fmt: skip
+    d.add_argument(
+        "--timings", action="store_true",
+        help="also write timings.csv (wall times per click; scores.csv never has them)",
+    )  # fmt: skip
     d.set_defaults(func=cmd_demo)
     return p
 
@@ -133,8 +178,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:
-        print(f"iislib {args.command}: error: {e}", file=sys.stderr)
+        print(f"iislib {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"iislib {args.command}: error: out of memory; use a smaller image "
+              "(demo: --max-side N) or fewer parallel jobs", file=sys.stderr)  # fmt: skip
+        return 1
+    except OSError as e:  # disk full, permissions, ... while reading or writing
+        print(f"iislib {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    """An error's message on one line (the CLI's promise: one line, no traceback)."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

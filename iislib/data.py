@@ -5,8 +5,12 @@ Where the data comes from, in order:
 1. the ``root`` argument: a folder holding ``berkeley/``, ``grabcut/``, ... (or the dataset folder
    itself);
 2. the environment variable ``IISLIB_DATA`` (same meaning);
-3. a download of the official zip with pooch into the user's cache, every extracted file checked
-   against the SHA256 manifest shipped in ``iislib/manifests/``.
+3. a download of the official zip with pooch into ``data/`` at the top of the checkout
+   (``iislib.paths.DATA``; ``$IISLIB_HOME/data`` for an installed package), every extracted
+   file checked against the SHA256 manifest shipped in ``iislib/manifests/``.
+
+``python -m iislib data`` (``make data``) fetches and verifies Berkeley and GrabCut and prints where
+they are.
 
 Mask rules per dataset:
 
@@ -20,11 +24,14 @@ folder      any other folder in this layout: one channel, > 128 is foreground
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -64,37 +71,209 @@ class Sample:
 # ----------------------------------------------------------------------------------------------
 # reading files
 
+# Grey images deeper than 8 bits, by PIL mode. PIL's own convert("RGB") clips these at 255
+# instead of scaling them (a 16-bit photo became all white), so they are scaled here.
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+@contextmanager
+def open_image(source: str | Path | bytes, what: str) -> Iterator[Image.Image]:
+    """A PIL image opened lazily (only the header is read), for ``with``.
+
+    ``source`` is a path or the file's bytes; ``what`` names it in errors. Raises DataError when
+    it is no image, cannot be read (OSError), or is a decompression bomb: PIL's warning (over
+    ``Image.MAX_IMAGE_PIXELS``) is an error here too, as such a file would fill the memory.
+    """
+    if isinstance(source, bytes):
+        if not source:
+            raise DataError(f"{what}: the file is empty")
+        stream: Any = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"{what}: no such file")
+        stream = path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as im:
+                yield im
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{what}: refused as a decompression bomb ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        if isinstance(e, DataError):
+            raise
+        raise DataError(
+            f"{what}: not a readable image (not an image file PIL decodes, such as PNG, JPEG, "
+            f"BMP, TIFF, or a damaged one; {type(e).__name__}: {e})"
+        ) from None
+
+
+def _deep_grey(im: Image.Image, what: str, mask: bool = False) -> tuple[np.ndarray, float] | None:
+    """(values, full scale) of a grey image deeper than 8 bits; None for 8-bit modes.
+
+    16-bit grey (PIL modes I;16*, and mode I when read from a PNG, as older Pillows do) has full
+    scale 65535; 32-bit float (mode F) is accepted in [0, 1]; other 32-bit integers have no
+    defined range and are refused, except in a ``mask`` whose values are all in 0..255 (a label
+    map).
+    """
+    if im.mode in SIXTEEN_BIT_MODES or (im.mode == "I" and im.format == "PNG"):
+        return np.asarray(im).astype(np.float64), 65535.0
+    if im.mode == "I" and mask:
+        a = np.asarray(im)
+        if a.size and 0 <= a.min() and a.max() <= 255:
+            return a.astype(np.float64), 255.0
+    if im.mode == "I":
+        raise DataError(
+            f"{what}: 32-bit integer pixels (PIL mode I) have no defined range; save the image "
+            "with 8 or 16 bits per channel"
+        )
+    if im.mode == "F":
+        a = np.asarray(im).astype(np.float64)
+        if not np.isfinite(a).all() or a.min() < 0.0 or a.max() > 1.0:
+            raise DataError(
+                f"{what}: 32-bit float pixels (PIL mode F) must be finite and in [0, 1]; "
+                f"found {np.nanmin(a):g} to {np.nanmax(a):g}"
+            )
+        return a, 1.0
+    return None
+
+
+def _to_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
+    """Values in [0, full_scale] -> uint8 0..255, rounded (65535 -> 255, 32896 -> 128)."""
+    return np.rint(values * (255.0 / full_scale)).astype(np.uint8)
+
+
+def _labels_as_255(a: np.ndarray) -> np.ndarray:
+    """A mask whose values are all 0 or 1 (labels, not grey levels) scaled to 0/255.
+
+    Such a mask read as grey levels is entirely below any threshold and would be called empty;
+    a mask of only 0 stays empty. Other masks are returned unchanged.
+    """
+    if a.dtype != np.bool_ and a.size and int(np.count_nonzero((a == 0) | (a == 1))) == a.size:
+        return a.astype(np.uint8) * np.uint8(255)
+    return a
+
+
+def image_rgb(im: Image.Image, what: str = "image") -> np.ndarray:
+    """A PIL image as uint8 (H, W, 3) RGB: 16-bit grey scaled (v / 257), float in [0, 1] x 255.
+
+    Raises DataError for modes without a defined range (32-bit integer, float outside [0, 1])
+    or that PIL cannot convert.
+    """
+    deep = _deep_grey(im, what)
+    if deep is not None:
+        grey = _to_uint8(*deep)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    try:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except ValueError as e:  # modes such as LAB or HSV
+        raise DataError(f"{what}: PIL mode {im.mode} cannot be read as RGB ({e})") from None
+
+
+def mask_pixels(im: Image.Image, what: str = "mask") -> np.ndarray:
+    """A mask file's pixels for the demo's rule: uint8 (H, W) grey or (H, W, 3) RGB.
+
+    Labels 0/1 become 0/255 (``_labels_as_255``), 16-bit grey is scaled as in ``image_rgb``.
+    """
+    if im.mode in SIXTEEN_BIT_MODES or im.mode in ("I", "F", "L", "1"):
+        deep = _deep_grey(im, what, mask=True)
+        if deep is None:
+            return _labels_as_255(np.asarray(im.convert("L")))
+        values, full = deep
+        labels = _labels_as_255(values)
+        return labels if labels is not values else _to_uint8(values, full)
+    return _labels_as_255(image_rgb(im, what))
+
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as uint8 (H, W, 3) RGB; DataError naming the file if it cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{path}: not a readable image ({e})") from None
+    """An image file as uint8 (H, W, 3) RGB; DataError naming the file if it cannot be read.
+
+    8-bit files are converted by PIL (grey repeated, alpha dropped, palette applied); 16-bit
+    grey is scaled to 8 bits; see ``image_rgb`` for the modes that are refused.
+    """
+    with open_image(path, str(path)) as im:
+        return image_rgb(im, str(path))
 
 
 def read_mask_values(path: str | Path) -> np.ndarray:
-    """A mask file as uint8 (H, W): the first channel, or the grey level."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("P", "1", "I", "I;16", "F"):
-                a = np.asarray(im)
-                return (
-                    np.clip(a, 0, 255).astype(np.uint8)
-                    if im.mode != "1"
-                    else a.astype(np.uint8) * 255
-                )
-            a = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{path}: not a readable mask image ({e})") from None
+    """A mask file as uint8 (H, W): the first channel, the grey level or the palette index.
+
+    16-bit grey masks are scaled to 8 bits, except 0/1 labels, which are kept as they are (the
+    dataset rules then see 0/1: ``load_sample`` scales such labels to 0/255).
+    """
+    with open_image(path, f"{path} (mask)") as im:
+        if im.mode == "1":
+            return np.asarray(im).astype(np.uint8) * np.uint8(255)
+        deep = _deep_grey(im, f"{path} (mask)", mask=True)
+        if deep is not None:
+            values, full = deep
+            if _labels_as_255(values) is not values:
+                return values.astype(np.uint8)
+            return _to_uint8(values, full)
+        a = np.asarray(im)
     return a[..., 0] if a.ndim == 3 else a
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header (nothing decoded); DataError if unreadable."""
+    with open_image(path, str(path)) as im:
+        return im.size
+
+
+def fit_side(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is ``max_side`` (unchanged if it fits)."""
+    longer = max(width, height)
+    if longer <= max_side:
+        return width, height
+    scale = max_side / longer
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def largest_side_within(width: int, height: int, max_pixels: int) -> int:
+    """The largest longer side that brings a ``width`` x ``height`` image within ``max_pixels``."""
+    longer = max(width, height)
+
+    def fits(side: int) -> bool:
+        w, h = fit_side(width, height, side)
+        return w * h <= max_pixels
+
+    # The square-root guess is off by rounding either way; the pixel count grows with the side.
+    side = min(longer, max(1, int(longer * (max_pixels / (width * height)) ** 0.5)))
+    while side > 1 and not fits(side):
+        side -= 1
+    while side < longer and fits(side + 1):
+        side += 1
+    return side
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    """DataError when ``width * height`` is over ``max_pixels`` (None: no limit), saying how to
+    downscale."""
+    if max_pixels is None or width * height <= max_pixels:
+        return
+    side = largest_side_within(width, height, max_pixels)
+    raise DataError(
+        f"{what}: {width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
+        f"{max_pixels / 1e6:g} megapixels (iislib.demo.MAX_PIXELS: larger images are slow and "
+        f"may run out of memory); downscale it to a longer side of at most {side} "
+        f"pixels (iislib demo --max-side {side})"
+    )
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) resized to ``size`` = (width, height) with Lanczos filtering."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def resize_nearest_pixels(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W) or (H, W, 3) mask pixels resized to ``size`` = (width, height), nearest
+    neighbour (no value that is not in the mask appears)."""
+    if (values.shape[1], values.shape[0]) == tuple(size):
+        return values
+    return np.asarray(Image.fromarray(values).resize(size, Image.Resampling.NEAREST))
 
 
 def rule_threshold(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -142,43 +321,68 @@ def load_sample(
     rule: MaskRule = rule_threshold,
     name: str | None = None,
 ) -> Sample:
-    """Read and check one (image, mask) pair with a dataset's mask ``rule``."""
+    """Read and check one (image, mask) pair with a dataset's mask ``rule``.
+
+    A mask whose values are all 0 or 1 is read as labels (1 is foreground) under every rule.
+    """
     image = read_image(image_path)
-    gt, ignore = rule(read_mask_values(mask_path))
+    gt, ignore = rule(_labels_as_255(read_mask_values(mask_path)))
     check_pair(image, gt, ignore, f"{image_path} / {mask_path}")
     return Sample(name or Path(image_path).stem, image, gt, ignore)
 
 
 def mask_from_array(mask: np.ndarray) -> np.ndarray:
-    """The demo's rule on a decoded mask: pixels whose channel mean is < 128 are background."""
+    """The demo's rule on a decoded mask: pixels whose channel mean is < 128 are background.
+
+    bool masks are taken as they are; masks whose values are all 0 or 1 are labels (1 is
+    foreground), so a 0/1 PNG is not read as an empty mask.
+    """
     a = np.asarray(mask)
+    if a.ndim not in (2, 3):
+        raise DataError(f"a mask must be (H, W) or (H, W, C), got shape {a.shape}")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * np.uint8(255)
+    else:
+        a = _labels_as_255(a)
     if a.ndim == 3:
         a = a[..., :3].mean(axis=-1) if a.shape[-1] >= 3 else a[..., 0]
-    if a.ndim != 2:
-        raise DataError(f"a mask must be (H, W) or (H, W, C), got shape {np.asarray(mask).shape}")
-    if a.dtype == np.bool_:
-        return a.copy()
     return a >= 128
 
 
-def load_pair(image_path: str | Path, mask_path: str | Path) -> Sample:
+def load_pair(
+    image_path: str | Path,
+    mask_path: str | Path,
+    *,
+    max_side: int | None = None,
+    max_pixels: int | None = None,
+) -> Sample:
     """An image and a mask from any two files, with the paper demo's rule.
 
-    Mask pixels whose channel mean is below 128 are background, the others foreground.
-    Raises DataError naming the file and the problem: unreadable file, sizes differ, mask empty
-    or all foreground.
+    Mask pixels whose channel mean is below 128 are background, the others foreground; a mask
+    of 0/1 labels has 1 as foreground. Sizes are checked from the file headers before anything
+    is decoded.
+
+    Args:
+        image_path, mask_path: the two files (any format PIL reads; 16-bit grey is scaled).
+        max_side: downscale both so that the longer side is at most this (the image with a
+            Lanczos filter, the mask by nearest neighbour), or None.
+        max_pixels: refuse a pair larger than this after ``max_side`` (None: no limit).
+
+    Raises:
+        DataError naming the file and the problem: unreadable file or decompression bomb,
+        sizes differ, over ``max_pixels``, mask empty or all foreground.
     """
-    image = read_image(image_path)
-    mask_path = Path(mask_path)
-    if not mask_path.is_file():
-        raise DataError(f"{mask_path}: no such file")
-    try:
-        with Image.open(mask_path) as im:
-            values = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{mask_path}: not a readable mask image ({e})") from None
+    what = f"{image_path} / {mask_path}"
+    with open_image(image_path, str(image_path)) as im, open_image(mask_path, str(mask_path)) as mk:
+        (w, h), (mw, mh) = im.size, mk.size
+        if (w, h) != (mw, mh):
+            raise DataError(f"{what}: image is {w}x{h} (WxH) but mask is {mw}x{mh}")
+        size = fit_side(w, h, max_side) if max_side is not None else (w, h)
+        check_pixels(*size, max_pixels, str(image_path))
+        image = resize_rgb(image_rgb(im, str(image_path)), size)
+        values = resize_nearest_pixels(mask_pixels(mk, str(mask_path)), size)
     gt = mask_from_array(values)
-    check_pair(image, gt, None, f"{image_path} / {mask_path}")
+    check_pair(image, gt, None, what)
     return Sample(Path(image_path).stem, image, gt, None)
 
 
@@ -333,12 +537,14 @@ def download(
         name: dataset name (folder name inside the zip, case-insensitive).
         url: zip address (default: the official one in ``URLS``).
         manifest: {relative path: sha256} (default: the shipped one; DAVIS has none: warned).
-        cache: where to keep it (default ``pooch.os_cache("iislib")``).
+        cache: where to keep it (default ``iislib.paths.DATA``, the checkout's ``data/``).
     """
     import pooch
 
+    from iislib.paths import DATA
+
     url = url or URLS[name]
-    cache = Path(cache) if cache is not None else Path(pooch.os_cache("iislib"))
+    cache = Path(cache) if cache is not None else DATA
     if manifest is None:
         mf = MANIFESTS / f"{name}.txt"
         manifest = read_manifest(mf) if mf.is_file() else None
@@ -361,3 +567,45 @@ def download(
     else:
         verify_folder(folder, manifest)
     return folder
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A dataset found (or downloaded) and verified by ``fetch``."""
+
+    name: str
+    folder: Path
+    images: int
+    verified: bool  # False: no manifest ships for it (DAVIS), files not checked
+
+
+def fetch(
+    names: tuple[str, ...] = ("berkeley", "grabcut"),
+    root: str | Path | None = None,
+    cache: str | Path | None = None,
+) -> list[Fetched]:
+    """Find or download each dataset of ``names`` and check every file against its manifest.
+
+    Args:
+        names: dataset names (``DATASET_NAMES``).
+        root: a local data root (default ``$IISLIB_DATA``); None downloads into ``cache``.
+        cache: the download folder (default ``iislib.paths.DATA``).
+    Raises:
+        DataError: an unknown name, a missing folder, or files that fail verification (listed).
+    """
+    out = []
+    for name in names:
+        if name not in URLS:
+            raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+        base = data_root(root)
+        if base is None:
+            folder = download(name, cache=cache)
+        else:
+            folder = load_dataset(name, root=base).folder
+        mf = MANIFESTS / f"{name}.txt"
+        if mf.is_file():
+            verify_folder(folder, read_manifest(mf))
+        out.append(
+            Fetched(name, folder, len(Dataset(folder, RULES[name], name=name)), mf.is_file())
+        )
+    return out

@@ -11,6 +11,12 @@ any click. A second (model, robot) pair can run on the same image for comparison
     write_outputs("out", result)  # curves.png, panel.png, scores.csv (all or nothing)
     print(summary_line(result))   # final IoU, NoC@85, NoC@90
 
+Images are limited to ``MAX_PIXELS`` (4 megapixels): a 6000x6000 photo took 153 s and 6 GB for
+two clicks of random_walker, and ritm-compact ran out of memory on it. Larger inputs are refused
+with a message giving the longer side to downscale to (``load_inputs(..., max_side=N)``, ``iislib
+demo --max-side N``). ``scores.csv`` holds no wall times, so the same command gives the same
+bytes; the times go to ``timings.csv`` on request (``timings=True``, ``--timings``).
+
 The notebook ``notebooks/05_demo.py`` (``iislib.demo_app``) and ``iislib demo`` (``iislib.cli``)
 are thin layers over these functions.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,8 +35,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from iislib.data import DataError, check_pair, mask_from_array
-from iislib.loop import Trajectory, run
+from iislib.data import (
+    DataError,
+    Sample,
+    check_pair,
+    check_pixels,
+    image_rgb,
+    image_size,
+    load_pair,
+    mask_from_array,
+    mask_pixels,
+    open_image,
+)
+from iislib.loop import Trajectory, check_max_clicks, run
 from iislib.metrics import METRIC_NAMES, noc
 from iislib.models import NEEDS_CHECKPOINT, available_models, get_model
 from iislib.models.base import IISModel
@@ -45,6 +63,20 @@ from iislib.settings import get_settings
 
 OUTPUT_FILES: tuple[str, ...] = ("curves.png", "panel.png", "scores.csv")
 """What ``write_outputs`` writes, always all three."""
+TIMINGS_FILE = "timings.csv"
+"""Written beside them only on request: wall times change from run to run."""
+TIMING_COLUMNS: tuple[str, ...] = ("model_seconds", "robot_seconds")
+ID_COLUMNS: tuple[str, ...] = ("model", "robot", "image", "seed", "settings", "click")
+
+MAX_PIXELS = 4_000_000
+"""Largest image the demo accepts (width x height), 4 megapixels: 2000 x 2000.
+
+Measured for two clicks of rritm on a 2000 x 2000 image (2 busy CPU cores, whole process):
+random_walker 2.4 s and 0.45 GB peak, ritm-compact 24 s and 1.6 GB peak. At 6000 x 6000,
+random_walker took 153 s and 6 GB, and ritm-compact ran out of memory (24 GB). Larger
+images are refused with the longer side to downscale to (``load_inputs(max_side=...)``,
+``--max-side``).
+"""
 
 NOC_LEVELS: tuple[float, ...] = (0.85, 0.90)
 DPI = 120
@@ -120,41 +152,119 @@ def as_image(image: np.ndarray) -> np.ndarray:
     a = a[..., :3]
     if a.dtype == np.uint8:
         return a.copy()
+    # NaN fails both comparisons, so a float image with NaN is refused here
     if np.issubdtype(a.dtype, np.floating) and a.size and 0.0 <= a.min() and a.max() <= 1.0:
         return np.round(a * 255).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer) and a.size and 0 <= a.min() and a.max() <= 255:
         return a.astype(np.uint8)
-    raise DataError(f"the image must be uint8, or float in [0, 1]; got {a.dtype}")
+    raise DataError(
+        f"the image must be uint8, or float in [0, 1] without NaN; got {a.dtype}"
+        + (
+            f" values {np.nanmin(a):g} to {np.nanmax(a):g}"
+            if a.size and a.dtype.kind in "iuf"
+            else ""
+        )
+    )
 
 
-def decode_image_bytes(data: bytes, what: str = "image") -> np.ndarray:
-    """File bytes (PNG, JPEG, ...) -> uint8 (H, W, 3) RGB; DataError when not an image."""
-    from PIL import Image, UnidentifiedImageError
+def decode_image_bytes(
+    data: bytes, what: str = "image", max_pixels: int | None = MAX_PIXELS
+) -> np.ndarray:
+    """File bytes (PNG, JPEG, ...) -> uint8 (H, W, 3) RGB; DataError when not an image.
 
-    if not data:
-        raise DataError(f"{what}: the file is empty")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(
-            f"{what} is not an image file that can be read (PNG, JPEG, BMP, TIFF, ...; "
-            f"{type(e).__name__})"
-        ) from None
+    16-bit grey is scaled to 8 bits (``iislib.data.image_rgb``). The size is checked against
+    ``max_pixels`` from the header, before anything is decoded; decompression bombs are refused.
+    """
+    with open_image(data, what) as im:
+        check_pixels(*im.size, max_pixels, what)
+        return image_rgb(im, what)
+
+
+def decode_mask_bytes(
+    data: bytes, what: str = "mask", max_pixels: int | None = MAX_PIXELS
+) -> np.ndarray:
+    """Mask file bytes -> uint8 (H, W) or (H, W, 3) pixels for ``mask_from_array``.
+
+    0/1 labels become 0/255 and 16-bit grey is scaled (``iislib.data.mask_pixels``); size and
+    decompression bombs are checked as in ``decode_image_bytes``.
+    """
+    with open_image(data, what) as im:
+        check_pixels(*im.size, max_pixels, what)
+        return mask_pixels(im, what)
+
+
+def load_inputs(
+    image_path: str | Path,
+    mask_path: str | Path,
+    max_side: int | None = None,
+    max_pixels: int | None = MAX_PIXELS,
+) -> tuple[Sample, str | None]:
+    """(sample, note) from an image file and its mask file, for ``iislib demo``.
+
+    Args:
+        image_path, mask_path: the two files (same size; the demo's mask rule).
+        max_side: downscale both so that the longer side is at most this many pixels (image:
+            Lanczos, mask: nearest neighbour), or None to keep the size.
+        max_pixels: refuse larger pairs (after ``max_side``) with a DataError that says which
+            ``max_side`` would do; None for no limit.
+
+    Returns:
+        The sample, and a note saying that the pair was downscaled (None when it was not).
+    """
+    if max_side is not None and (
+        isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 1
+    ):
+        raise DemoError(f"--max-side must be a whole number of pixels >= 1, got {max_side!r}")
+    w, h = image_size(image_path)
+    sample = load_pair(image_path, mask_path, max_side=max_side, max_pixels=max_pixels)
+    nh, nw = sample.image.shape[:2]
+    note = None
+    if (nw, nh) != (w, h):
+        note = (
+            f"{image_path} and its mask downscaled from {w}x{h} to {nw}x{nh} (--max-side "
+            f"{max_side}); the scores are those of the downscaled pair"
+        )
+    return sample, note
 
 
 def check_inputs(
-    image: np.ndarray, gt: np.ndarray, what: str = "input"
+    image: np.ndarray, gt: np.ndarray, what: str = "input", max_pixels: int | None = MAX_PIXELS
 ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (H, W, 3) image, bool (H, W) mask) ready for the loop, or a DataError saying why.
 
     ``gt`` may be bool, or any image array: then the demo's rule applies (channel mean < 128 is
-    background, ``iislib.data.mask_from_array``).
+    background, 0/1 labels: 1 is foreground; ``iislib.data.mask_from_array``). Images over
+    ``max_pixels`` are refused (None: no limit).
     """
     img = as_image(image)
+    check_pixels(img.shape[1], img.shape[0], max_pixels, what)
     mask = mask_from_array(gt)
     check_pair(img, mask, None, what)
     return img, mask
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` as a Path when the outputs can be written there; DemoError saying why not.
+
+    Checked before any work: the folder must not be a file nor lie under one, and the nearest
+    existing folder on its path must accept a new file (tried for real, so read-only file
+    systems and permissions are both seen). Nothing is left behind.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DemoError(f"output folder {out} is a file, not a folder")
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise DemoError(f"output folder {out} lies under the file {base}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".iislib-probe-")
+    except OSError as e:
+        raise DemoError(f"output folder {out} cannot be written ({base}: {e.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return out
 
 
 def resolve_robot(robot: str | Robot) -> tuple[Robot, str]:
@@ -223,6 +333,7 @@ def run_demo(
     ignore: np.ndarray | None = None,
     settings: str = "direct",
     name: str = "image",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> DemoResult:
     """Run ``robot`` clicking for ``model`` ``clicks`` times on one image.
 
@@ -237,17 +348,23 @@ def run_demo(
         ignore: bool (H, W) pixels neither scored nor clicked, or None.
         settings: inference settings (``iislib.settings``), default ``direct``.
         name: the image's name (captions, CSV, and the generator's key).
+        max_pixels: larger images are refused (``MAX_PIXELS``; None: no limit).
 
     Returns:
         DemoResult with every probability map kept (K x H x W float32).
 
     Raises:
-        DataError: the image or mask cannot be used (sizes differ, empty or all-foreground mask).
+        DataError: the image or mask cannot be used (sizes differ, empty or all-foreground mask,
+            NaN in a float image, over ``max_pixels``).
         DemoError, FileNotFoundError: bad model, robot, checkpoint or clicks.
     """
-    if isinstance(clicks, bool) or not isinstance(clicks, (int, np.integer)) or clicks < 1:
-        raise DemoError(f"the number of clicks must be a whole number >= 1, got {clicks!r}")
-    img, mask = check_inputs(image, gt, name)
+    try:
+        check_max_clicks(clicks)
+    except ValueError:
+        raise DemoError(
+            f"the number of clicks must be a whole number >= 1, got {clicks!r}"
+        ) from None
+    img, mask = check_inputs(image, gt, name, max_pixels)
     if ignore is not None:
         ignore = np.asarray(ignore, dtype=bool)
         check_pair(img, mask, ignore, name)
@@ -303,6 +420,19 @@ def summary_line(result: DemoResult) -> str:
 def scores_table(results: Sequence[DemoResult]) -> pd.DataFrame:
     """Every run's rows, one after the other (K rows per run)."""
     return pd.concat([r.scores for r in results], ignore_index=True)
+
+
+def scores_csv(results: Sequence[DemoResult]) -> bytes:
+    """scores.csv: ``scores_table`` without the wall times, so equal runs give equal bytes."""
+    table = scores_table(results).drop(columns=list(TIMING_COLUMNS), errors="ignore")
+    return table.to_csv(index=False, float_format="%.6g").encode()
+
+
+def timings_csv(results: Sequence[DemoResult]) -> bytes:
+    """timings.csv: the run ids, the click, and the model's and robot's seconds at that click."""
+    table = scores_table(results)
+    cols = [c for c in (*ID_COLUMNS, *TIMING_COLUMNS) if c in table.columns]
+    return table[cols].to_csv(index=False, float_format="%.6g").encode()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -409,16 +539,23 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
 
 
 def render_outputs(
-    result: DemoResult, other: DemoResult | None = None, k: int | None = None
+    result: DemoResult,
+    other: DemoResult | None = None,
+    k: int | None = None,
+    timings: bool = False,
 ) -> dict[str, bytes]:
-    """{file name: bytes} of curves.png, panel.png (at click ``k``, default K) and scores.csv."""
+    """{file name: bytes} of curves.png, panel.png (at click ``k``, default K) and scores.csv,
+    and timings.csv when ``timings``."""
     runs = [result] if other is None else [result, other]
     k = result.clicks if k is None else _check_k(result, k)
-    return {
+    files = {
         "curves.png": figure_png(fig_curves(*runs)),
         "panel.png": figure_png(fig_panel(result, k, other)),
-        "scores.csv": scores_table(runs).to_csv(index=False, float_format="%.6g").encode(),
+        "scores.csv": scores_csv(runs),
     }
+    if timings:
+        files[TIMINGS_FILE] = timings_csv(runs)
+    return files
 
 
 def write_outputs(
@@ -427,27 +564,29 @@ def write_outputs(
     other: DemoResult | None = None,
     k: int | None = None,
     render: Callable[..., dict[str, bytes]] = render_outputs,
+    timings: bool = False,
 ) -> list[Path]:
-    """Write curves.png, panel.png and scores.csv into ``out_dir``: all three or none.
+    """Write curves.png, panel.png and scores.csv (and timings.csv) into ``out_dir``: all or none.
 
     Everything is rendered in memory first, then written to temporary files that are renamed
     into place; any failure removes the temporary files and leaves ``out_dir`` as it was (a
     folder created here is removed again).
 
     Returns:
-        The three paths, in ``OUTPUT_FILES`` order.
+        The paths, in ``OUTPUT_FILES`` order, then ``TIMINGS_FILE`` when ``timings``.
     """
-    files = render(result, other, k)
+    files = render(result, other, k, timings=True) if timings else render(result, other, k)
+    names = (*OUTPUT_FILES, TIMINGS_FILE) if timings else OUTPUT_FILES
     out = Path(out_dir)
     created = not out.exists()
     tmps: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for fname in OUTPUT_FILES:
+        for fname in names:
             tmp = out / f".{fname}.tmp{os.getpid()}"
             tmps.append(tmp)
             tmp.write_bytes(files[fname])
-        for fname, tmp in zip(OUTPUT_FILES, tmps, strict=True):
+        for fname, tmp in zip(names, tmps, strict=True):
             os.replace(tmp, out / fname)
     except BaseException:
         for tmp in tmps:
@@ -455,7 +594,7 @@ def write_outputs(
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
-    return [out / f for f in OUTPUT_FILES]
+    return [out / f for f in names]
 
 
 def robot_names() -> list[str]:
@@ -466,10 +605,15 @@ def robot_names() -> list[str]:
 __all__ = [
     "DemoError",
     "DemoResult",
+    "MAX_PIXELS",
     "OUTPUT_FILES",
+    "TIMINGS_FILE",
     "build_model",
     "check_inputs",
+    "check_out_dir",
     "decode_image_bytes",
+    "decode_mask_bytes",
+    "load_inputs",
     "fig_curves",
     "fig_panel",
     "figure_png",
@@ -477,7 +621,9 @@ __all__ = [
     "render_outputs",
     "robot_names",
     "run_demo",
+    "scores_csv",
     "scores_table",
     "summary_line",
+    "timings_csv",
     "write_outputs",
 ]

@@ -8,7 +8,8 @@ The user uploads an image and its mask (or picks a sample of a local benchmark: 
 chooses a model and a robot (optionally a second pair to compare), the number of clicks, and presses
 Run. The app shows the six curves, the panel at the click chosen with the slider, download links
 (scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
-it cannot use; a bad input never breaks the app.
+it cannot use; a bad input never breaks the app. Uploads over ``iislib.demo.MAX_PIXELS`` (4
+megapixels) and decompression bombs are refused from their header, before they are decoded.
 
 Every widget carries a CSS class ``iis-<role>`` (``iis-run``, ``iis-panel``, ...) for browser tests.
 All the work happens in ``iislib.demo``; this module only wires widgets to it.
@@ -27,17 +28,19 @@ import numpy as np
 
 from iislib.data import DATASET_NAMES, DataError, Dataset, data_root, load_dataset, mask_from_array
 from iislib.demo import (
+    MAX_PIXELS,
     DemoError,
     DemoResult,
     build_model,
     check_inputs,
     decode_image_bytes,
+    decode_mask_bytes,
     fig_curves,
     fig_panel,
     figure_png,
     robot_names,
     run_demo,
-    scores_table,
+    scores_csv,
     summary_line,
 )
 from iislib.models import NEEDS_CHECKPOINT, available_models
@@ -71,6 +74,8 @@ def error_message(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, ValueError):
         return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory: upload a smaller image (downscale it), or run fewer clicks"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -299,8 +304,9 @@ class DemoApp:
                 lines.append(f"{what}: not uploaded yet")
                 continue
             fname, data = item
+            decode = decode_image_bytes if what == "image" else decode_mask_bytes
             try:
-                arr = decode_image_bytes(data, f"{what} {fname}")
+                arr = decode(data, f"{what} {fname}", MAX_PIXELS)
             except DataError as e:
                 problems.append(str(e))
                 continue
@@ -338,8 +344,8 @@ class DemoApp:
         if missing:
             raise DataError("upload " + " and ".join(missing) + " first")
         assert img_item is not None and mask_item is not None
-        image = decode_image_bytes(img_item[1], f"image {img_item[0]}")
-        mask = decode_image_bytes(mask_item[1], f"mask {mask_item[0]}")
+        image = decode_image_bytes(img_item[1], f"image {img_item[0]}", MAX_PIXELS)
+        mask = decode_mask_bytes(mask_item[1], f"mask {mask_item[0]}", MAX_PIXELS)
         image, gt = check_inputs(image, mask, f"{img_item[0]} / {mask_item[0]}")
         return image, gt, None, Path(img_item[0]).stem
 
@@ -414,7 +420,7 @@ class DemoApp:
         k = int(self.slider.value)
         png = self.panel_png(k)
         self.panel.value = png
-        csv = scores_table(self.results).to_csv(index=False, float_format="%.6g").encode()
+        csv = scores_csv(self.results)
         self.downloads.value = (
             "download: "
             + data_link(csv, "scores.csv", "text/csv")

@@ -9,14 +9,30 @@ finished (model, robot, image, seed) is written to the cache at once (write, the
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
 hold everything that changes a result: model name and arguments, settings, dataset folder, image,
 robot, seed, max_clicks and the library version.
+
+A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
+sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
+CSV below it. A file that fails any check (empty, truncated, edited, rows dropped or duplicated,
+another result copied over it, or written by an older iislib without that line) is reported
+with a ``CacheWarning`` naming it and what is wrong, then recomputed and replaced.
+
+Jobs run in this process, in local worker processes (joblib/loky, ``n_jobs``) or on a Dask
+cluster (``scheduler=``); every path writes the same cache files.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
+import io
 import json
+import operator
 import os
+import re
+import uuid
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,14 +115,27 @@ def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> l
     return [ModelSpec(m, m) for m in models]
 
 
-def _cache_file(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
-                image: str, robot: str, seed: int, max_clicks: int) -> Path:  # fmt: skip
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where one (model, robot, image, seed) result is cached and how to verify it.
+
+    ``key`` is the SHA256 (hex) of the cache key JSON; the file name holds its first 24 digits.
+    """
+
+    path: Path
+    key: str
+    rows: int
+
+
+def _cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
+                 image: str, robot: str, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
          image, robot, int(seed), int(max_clicks)]
     )  # fmt: skip
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    return cache / spec.label / robot / f"{image}__s{seed}__{digest}.csv"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    path = cache / spec.label / robot / f"{image}__s{seed}__{digest[:24]}.csv"
+    return CacheEntry(path, digest, int(max_clicks))
 
 
 def trajectory_frame(traj: Trajectory, **ids: Any) -> pd.DataFrame:
@@ -129,17 +158,99 @@ def trajectory_frame(traj: Trajectory, **ids: Any) -> pd.DataFrame:
 
 _STR_COLUMNS = {c: str for c in ("dataset", "settings", "model", "robot", "image")}
 
+CACHE_FORMAT = "iislib-cache v1"
+_HEADER = re.compile(
+    rf"# {re.escape(CACHE_FORMAT)} rows=(\d+) key=([0-9a-f]{{64}}) sha256=([0-9a-f]{{64}})"
+)
 
-def read_cached(path: Path) -> pd.DataFrame:
-    """A cached result file, with names kept as strings (image '8023' is not a number)."""
+
+class CacheWarning(UserWarning):
+    """A cached result failed verification; it is recomputed and replaced."""
+
+
+class CacheError(ValueError):
+    """A cache file that fails verification; the message names the file and the fault."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A result table written by ``evaluate``'s caller (a plain CSV), names kept as strings.
+
+    Image '8023' stays the string '8023', not a number.
+    """
     return pd.read_csv(path, dtype=_STR_COLUMNS)
 
 
-def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+def read_cached(path: str | Path, key: str | None = None, rows: int | None = None) -> pd.DataFrame:
+    """Read one cache file after verifying it; raise ``CacheError`` (a ValueError) if it fails.
+
+    Checks, in order: a verification header (files of older iislib versions have none), the key
+    digest (``key``, when given: the file holds this result, not another's), the row count
+    (``rows``, when given, and the header's), the SHA256 of the content, then the CSV itself:
+    the columns ``COLUMNS`` and clicks 1..rows. Names are kept as strings.
+    """
+    path = Path(path)
+
+    def fail(why: str) -> CacheError:
+        return CacheError(f"{path}: {why}")
+
+    data = path.read_bytes()
+    if not data:
+        raise fail("the file is empty")
+    first, sep, body = data.partition(b"\n")
+    header = first.decode("ascii", errors="replace").rstrip("\r")
+    m = _HEADER.fullmatch(header) if sep else None
+    if m is None:
+        if header.startswith("# iislib-cache"):
+            raise fail(f"malformed verification header {header[:120]!r}")
+        raise fail(
+            "no verification header (the file was written by an older iislib without one, or "
+            "is not an iislib cache file)"
+        )
+    n, file_key, file_sha = int(m[1]), m[2], m[3]
+    if key is not None and file_key != key:
+        raise fail(
+            f"its key is {file_key[:24]}..., not its own {key[:24]}... (another result was "
+            "copied over it)"
+        )
+    if rows is not None and n != rows:
+        raise fail(f"its header says {n} rows, the sweep needs {rows}")
+    if hashlib.sha256(body).hexdigest() != file_sha:
+        raise fail("its content does not match its SHA256 digest (truncated or edited)")
+    try:
+        frame = pd.read_csv(io.BytesIO(body), dtype=_STR_COLUMNS)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise fail(f"unreadable CSV ({e})") from None
+    if list(frame.columns) != list(COLUMNS):
+        raise fail(f"columns {list(frame.columns)} are not {list(COLUMNS)}")
+    if len(frame) != n or list(frame["click"]) != list(range(1, n + 1)):
+        raise fail(f"{len(frame)} rows with clicks {list(frame['click'])[:30]}, expected 1..{n}")
+    return frame
+
+
+def _write_atomic(frame: pd.DataFrame, entry: CacheEntry) -> None:
+    """Write ``frame`` under its verification header: a temporary file, fsync, then rename.
+
+    The temporary name is unique per call, so two workers (even on two hosts sharing the
+    folder) never write into the same temporary file; a reader sees the old file or the new
+    one, never a mix.
+    """
+    if len(frame) != entry.rows:
+        raise ValueError(f"{entry.path}: {len(frame)} rows to cache, expected {entry.rows}")
+    body = frame.to_csv(index=False, lineterminator="\n").encode()
+    header = f"# {CACHE_FORMAT} rows={entry.rows} key={entry.key} "
+    header += f"sha256={hashlib.sha256(body).hexdigest()}\n"
+    path = entry.path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(header.encode() + body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 _MODELS: dict[str, IISModel] = {}
@@ -156,12 +267,13 @@ def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed:
          settings: Settings, max_clicks: int, cache: Path | None, threads: int) -> pd.DataFrame:  # fmt: skip
     """Run one (model, image, seed) for ``robots``; write each robot's rows to the cache."""
     keep_freed_memory()
-    if threads:
-        # Each worker gets its share of the cores; OpenCV's own pool would oversubscribe them.
-        set_threads(threads)
     sample = dataset[index]
     image, gt, ignore = settings.prepare(sample.image, sample.gt, sample.ignore)
     model = settings.wrap(_model(spec))
+    if threads:
+        # Each worker gets its share of the cores; OpenCV's own pool would oversubscribe them.
+        # Set after the model is built: set_threads only configures torch once it is imported.
+        set_threads(threads)
     pairs = [(get_robot(r), make_rng(seed, sample.name, r)) for r in robots]
     trajs = run_many(model, pairs, image, gt, max_clicks=max_clicks, ignore=ignore,
                      threshold=settings.threshold)  # fmt: skip
@@ -172,22 +284,25 @@ def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed:
             image=sample.name, seed=seed,
         )  # fmt: skip
         if cache is not None:
-            _write_atomic(frame, _cache_file(cache, spec, settings, dataset, sample.name, robot,
-                                             seed, max_clicks))  # fmt: skip
+            _write_atomic(frame, _cache_entry(cache, spec, settings, dataset, sample.name, robot,
+                                              seed, max_clicks))  # fmt: skip
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
+_MAX_CACHE_WARNINGS = 20  # beyond this, one summary warning (an old cache can hold thousands)
+
+
 def evaluate(
     models: str | Sequence[str] | Mapping[str, Mapping[str, Any]],
-    robots: Iterable[str],
+    robots: str | Iterable[str],
     dataset: Dataset,
     *,
     max_clicks: int = 20,
     seeds: Iterable[int] = (0,),
     settings: str | Settings = "ipol",
     n_jobs: int = 1,
-    backend: str | None = None,
+    scheduler: Any = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -197,72 +312,196 @@ def evaluate(
         models: registry names, or {label: {"name": registry name, **constructor kwargs}}.
         robots: robot names (``iislib.robots.ROBOT_NAMES`` for the paper's seven).
         dataset: a Dataset (``load_dataset(...)``; ``.subset(n)`` for the first n images).
-        max_clicks: clicks per trajectory.
+        max_clicks: clicks per trajectory (an int >= 1).
         seeds: one trajectory per seed (the deterministic robots give the same curve for each).
         settings: name of the inference settings (``iislib.settings``), recorded in every row.
-        n_jobs: processes over (model, image, seed) jobs; joblib's convention (-1 = all cores).
-        backend: joblib backend (default "loky"; pass "dask" or "ray" when such a cluster runs).
+        n_jobs: local processes (joblib/loky) over (model, image, seed) jobs; joblib's
+            convention (-1 = all cores).
+        scheduler: run the jobs on a Dask cluster instead: its address ("tcp://host:8786"), a
+            ``distributed.Client`` or a cluster object (``LocalCluster``, dask-jobqueue's
+            ``SLURMCluster``). Needs ``pip install "iislib[cluster]"``. Each job uses one
+            thread (Dask's convention: start one worker thread per core). Every worker must
+            read the dataset's files and write ``cache_dir`` at the same paths (a shared
+            filesystem); relative paths are made absolute here first.
         cache_dir: folder of cached results; None disables the cache.
         progress: show a tqdm bar.
 
     Each process that runs jobs (the calling one when ``n_jobs=1``) keeps freed memory for
     reuse (``iislib.runtime.keep_freed_memory``): faster passes, a resident size at its peak.
+    A job that fails does not stop the others on a Dask cluster: every other result is cached,
+    then a RuntimeError names the failed jobs, and a rerun computes only what is missing.
 
     Returns:
         DataFrame with ``COLUMNS``, sorted by model, robot, image, seed, click.
+
+    Raises:
+        ValueError: before any work or file, for no models, robots, images or seeds, duplicate
+            names, unknown robot or settings names, or a bad ``max_clicks``.
     """
     specs = as_specs(models)
-    robots = list(robots)
+    robots = [robots] if isinstance(robots, str) else list(robots)
+    seeds = list(seeds)
+    try:
+        seeds = [operator.index(s) for s in seeds]
+    except TypeError:
+        raise ValueError(f"seeds must be integers, got {seeds!r}") from None
+    if isinstance(max_clicks, bool) or not isinstance(max_clicks, int | np.integer):
+        raise ValueError(f"max_clicks must be an int >= 1, got {max_clicks!r}")
+    if max_clicks < 1:
+        raise ValueError(f"max_clicks must be an int >= 1, got {max_clicks}")
+    max_clicks = int(max_clicks)
+    for what, items in (("models", specs), ("robots", robots), ("seeds", seeds)):
+        if not items:
+            raise ValueError(f"no {what} to evaluate: pass at least one")
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no images to evaluate")
+    for what, names in (("model label", [s.label for s in specs]), ("robot", robots),
+                        ("seed", seeds)):  # fmt: skip
+        dup = sorted(str(x) for x, n in Counter(names).items() if n > 1)
+        if dup:
+            raise ValueError(f"{what} given more than once: {', '.join(dup)}")
     for r in robots:
         get_robot(r)  # unknown names fail before any work starts
     settings = get_settings(settings)
-    seeds = [int(s) for s in seeds]
+    if scheduler is not None and n_jobs != 1:
+        raise ValueError("pass n_jobs (local processes) or scheduler (a Dask cluster), not both")
     cache = Path(cache_dir) if cache_dir is not None else None
+    if scheduler is not None:
+        # Workers run elsewhere: they must not resolve paths against their own working folder.
+        dataset = _absolute(dataset)
+        cache = cache.absolute() if cache is not None else None
 
     done: list[pd.DataFrame] = []
     todo: list[tuple[ModelSpec, list[str], int, int]] = []
+    bad: list[str] = []
     names = dataset.names
     for spec in specs:
         for index, image in enumerate(names):
             for seed in seeds:
                 missing = []
                 for robot in robots:
-                    f = (
-                        _cache_file(cache, spec, settings, dataset, image, robot, seed, max_clicks)
-                        if cache is not None
-                        else None
-                    )
-                    if f is not None and f.is_file():
-                        done.append(read_cached(f))
-                    else:
+                    if cache is None:
+                        missing.append(robot)
+                        continue
+                    entry = _cache_entry(cache, spec, settings, dataset, image, robot, seed,
+                                         max_clicks)  # fmt: skip
+                    if not entry.path.is_file():
+                        missing.append(robot)
+                        continue
+                    try:
+                        done.append(read_cached(entry.path, key=entry.key, rows=entry.rows))
+                    except (CacheError, OSError) as e:
+                        bad.append(str(e))
                         missing.append(robot)
                 if missing:
                     todo.append((spec, missing, index, seed))
+    for why in bad[:_MAX_CACHE_WARNINGS]:
+        warnings.warn(f"cache file failed verification, recomputing it: {why}", CacheWarning,
+                      stacklevel=2)  # fmt: skip
+    if len(bad) > _MAX_CACHE_WARNINGS:
+        warnings.warn(f"{len(bad) - _MAX_CACHE_WARNINGS} more cache files failed verification "
+                      f"under {cache}; recomputing them", CacheWarning, stacklevel=2)  # fmt: skip
 
     if todo:
-        n_workers = _n_workers(n_jobs)
-        threads = max(1, (os.cpu_count() or 1) // n_workers)
-        args = [
-            (s, r, dataset, i, seed, settings, max_clicks, cache, threads) for s, r, i, seed in todo
-        ]
-        bar = tqdm(total=len(args), desc="evaluate", unit="job", disable=not progress)
-        if n_workers == 1:
-            for a in args:
-                done.append(_job(*a))
-                bar.update()
+        bar = tqdm(total=len(todo), desc="evaluate", unit="job", disable=not progress)
+        if scheduler is not None:
+            args = [
+                (s, r, dataset, i, seed, settings, max_clicks, cache, 1) for s, r, i, seed in todo
+            ]
+            done.extend(_run_dask(scheduler, args, bar, cached=cache is not None))
         else:
-            from joblib import Parallel, delayed, parallel_config
-
-            with parallel_config(backend=backend or "loky", n_jobs=n_workers):
-                results = Parallel(return_as="generator_unordered")(delayed(_job)(*a) for a in args)
-                for frame in results:
-                    done.append(frame)
+            n_workers = _n_workers(n_jobs)
+            threads = max(1, (os.cpu_count() or 1) // n_workers)
+            args = [(s, r, dataset, i, seed, settings, max_clicks, cache, threads)
+                    for s, r, i, seed in todo]  # fmt: skip
+            if n_workers == 1:
+                for a in args:
+                    done.append(_job(*a))
                     bar.update()
+            else:
+                from joblib import Parallel, delayed, parallel_config
+
+                with parallel_config(backend="loky", n_jobs=n_workers):
+                    results = Parallel(return_as="generator_unordered")(
+                        delayed(_job)(*a) for a in args
+                    )
+                    for frame in results:
+                        done.append(frame)
+                        bar.update()
         bar.close()
-    if not done:
-        return pd.DataFrame(columns=list(COLUMNS))
     table = pd.concat(done, ignore_index=True)[list(COLUMNS)]
     return table.sort_values(["model", "robot", "image", "seed", "click"], ignore_index=True)
+
+
+def _absolute(dataset: Dataset) -> Dataset:
+    """``dataset`` with absolute file paths (the same object when they already are)."""
+    pairs = getattr(dataset, "_pairs", None)
+    if pairs is None or (
+        dataset.folder.is_absolute() and all(Path(p).is_absolute() for _, p, _ in pairs)
+    ):
+        return dataset
+    out = copy.copy(dataset)  # keeps a subclass and its mask rule
+    out.folder = dataset.folder.absolute()
+    out._pairs = [(stem, Path(i).absolute(), Path(m).absolute()) for stem, i, m in pairs]
+    return out
+
+
+def _client(scheduler: Any) -> tuple[Any, bool]:
+    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it."""
+    try:
+        from distributed import Client
+    except ImportError as e:
+        raise ValueError(
+            'scheduler= needs Dask distributed: pip install "iislib[cluster]" '
+            '(or "dask[distributed]")'
+        ) from e
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if isinstance(scheduler, str) or hasattr(scheduler, "scheduler_address"):
+        try:
+            return Client(scheduler, set_as_default=False), True
+        except (OSError, TimeoutError) as e:
+            raise ValueError(f"cannot reach the Dask scheduler {scheduler!r}: {e}") from e
+    raise ValueError(
+        "scheduler must be an address such as 'tcp://host:8786', a distributed.Client or a "
+        f"Dask cluster object, got {type(scheduler).__name__}"
+    )
+
+
+def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list[pd.DataFrame]:
+    """Run ``_job(*a)`` for every ``a`` on a Dask cluster; the frames in completion order.
+
+    A failed job (an exception, or its worker killed more often than the scheduler's
+    ``allowed-failures``) does not cancel the others; once all have finished, a RuntimeError
+    names the failures.
+    """
+    from distributed import as_completed
+
+    client, owned = _client(scheduler)
+    try:
+        futures = {client.submit(_job, *a, pure=False): a for a in args}
+        frames: list[pd.DataFrame] = []
+        failed: list[tuple[tuple, BaseException]] = []
+        for fut in as_completed(list(futures), loop=client.loop):
+            try:
+                frames.append(fut.result())
+            except Exception as e:  # reported below, with every other failure
+                failed.append((futures[fut], e))
+            bar.update()
+            fut.release()
+    finally:
+        if owned:
+            client.close()
+    if failed:
+        (spec, robots, dataset, index, seed, *_), err = failed[0]
+        rest = "their results are cached: a rerun computes only what failed" if cached else ""
+        raise RuntimeError(
+            f"{len(failed)} of {len(args)} jobs failed on the Dask cluster; the others finished"
+            f"{', ' + rest if rest else ''}. First failure: model {spec.label}, image "
+            f"{dataset.names[index]}, seed {seed}, robots {','.join(robots)}: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    return frames
 
 
 def _n_workers(n_jobs: int) -> int:

@@ -20,8 +20,11 @@ Figures built from a sweep table (``iislib.experiment.evaluate``):
 
 Figures built from an ``Episode`` (one image, a few trajectories with their probability maps):
 ``fig_robot_maps`` (what each robot would do next), ``fig_robot_divergence`` (rgto99 vs rritm),
-``fig_qualitative`` (the paper's Figures 5, 8 and 9: ``fig5``, ``fig8``, ``fig9``), and
-``fig_robot_cost`` (milliseconds per robot call).
+``fig_qualitative`` (rows of input, prediction and error map), and the paper's qualitative
+figures, each with its own robot and click count (``QUALITATIVE``): ``fig5`` (4 clicks of
+rgto99), ``fig8`` (20 clicks of r01, the same places for every model) and ``fig9`` (2 clicks of
+r01). ``qualitative_image`` picks the image of Figures 8 and 9 from a sweep: where the two
+paper models differ most in that setting. ``fig_robot_cost``: milliseconds per robot call.
 
 Every figure carries its caption (dataset, images, settings, models, robots) as a small title.
 Functions that need two models, or models that are not registered, return None and print why.
@@ -194,8 +197,9 @@ class Episode:
         """The first ``k`` clicks of a trajectory."""
         return list(self.trajs[key].clicks[:k])
 
-    def caption(self, extra: str = "") -> str:
-        keys = list(self.trajs)
+    def caption(self, extra: str = "", keys: Sequence[Key] | None = None) -> str:
+        """The caption of a figure that shows ``keys`` (default: every trajectory)."""
+        keys = list(keys) if keys is not None else list(self.trajs)
         t = pd.DataFrame({"dataset": self.dataset, "image": self.name, "settings": self.settings,
                           "model": [m for m, _ in keys], "robot": [r for _, r in keys],
                           "seed": 0})  # fmt: skip
@@ -405,12 +409,97 @@ def fig_robot_cost(cost: pd.DataFrame, caption: str = "") -> Figure:
 # qualitative panels (the paper's Figures 5, 8 and 9)
 
 
+QUALITATIVE: dict[str, tuple[str, int]] = {"fig5": ("rgto99", 4), "fig8": ("r01", 20),
+                                           "fig9": ("r01", 2)}  # fmt: skip
+"""The paper's qualitative figures: name -> (robot, clicks shown). Figure 5: 4 clicks of the gto99
+procedure; Figure 8: 20 random clicks, the same for both models; Figure 9: 2 random clicks."""
+
+QUALITATIVE_NOTES: dict[str, str] = {
+    "fig5": "each model after 4 clicks of rgto99 (gto99's click procedure)",
+    "fig8": ("20 clicks of r01 (uniform over the image), at the same places for every model: "
+             "r01 ignores the prediction and its generator depends on the seed, image and robot "
+             "only. In the paper one model does terribly and the other terrifically"),
+    "fig9": ("2 clicks of r01 (uniform over the image). In the paper one model keeps the "
+             "symmetry around the positive click and the other does not"),
+}  # fmt: skip
+
+
+def qualitative_pairs(models: Sequence[str], figure: str) -> list[Key]:
+    """(model, robot) for every model under the robot of ``figure`` (``QUALITATIVE``)."""
+    if figure not in QUALITATIVE:
+        raise ValueError(f"unknown qualitative figure {figure!r}; known: {sorted(QUALITATIVE)}")
+    return [(m, QUALITATIVE[figure][0]) for m in dict.fromkeys(models)]
+
+
+def contrast_pair(models: Sequence[str]) -> tuple[str, str] | None:
+    """The two models a qualitative figure contrasts: the paper's pair (ritm-compact,
+    gto99-compact) when both are there, else the first two models, None with fewer."""
+    models = list(dict.fromkeys(models))
+    paper = (stats.PAPER_MODELS["ritm"], stats.PAPER_MODELS["gto99"])
+    if all(m in models for m in paper):
+        return paper
+    return (models[0], models[1]) if len(models) >= 2 else None
+
+
+def qualitative_image(table: pd.DataFrame, figure: str) -> str:
+    """The image of the paper's Figure 8 or 9 (or 5): where the two contrasted models
+    (``contrast_pair``) differ most in IoU under the figure's robot at its click count.
+
+    ``table`` is a sweep with that robot (its clicks are clipped to the table's last click).
+    Figure 9 prefers images with a positive click among the first two (the paper's case); when
+    there is none it says so and takes any image. With fewer than two models the first image of
+    the table is returned, with a printed reason.
+    """
+    if figure not in QUALITATIVE:
+        raise ValueError(f"unknown qualitative figure {figure!r}; known: {sorted(QUALITATIVE)}")
+    robot, k = QUALITATIVE[figure]
+    t = table[table["robot"] == robot]
+    if t.empty:
+        raise ValueError(f"{figure} needs a sweep with {robot}; the table has "
+                         f"{sorted(table['robot'].unique())}")  # fmt: skip
+    k = min(k, int(t["click"].max()))
+    pair = contrast_pair(_models(t))
+    if pair is None:
+        first = str(t["image"].iloc[0])
+        print(f"{figure}: one model only ({_models(t)}), nothing to contrast: image {first}")
+        return first
+    if figure == "fig9":
+        try:
+            return stats.contrast_image(t, *pair, robot, k, positive=True)
+        except ValueError as e:
+            print(f"{figure}: {e}; taking the largest difference without one")
+    return stats.contrast_image(t, *pair, robot, k)
+
+
+def _keys_under(ep: Episode, robot: str, keys: Sequence[Key] | None, figure: str) -> list[Key]:
+    if keys is not None:
+        return list(keys)
+    keys = [key for key in ep.trajs if key[1] == robot]
+    if not keys:
+        raise ValueError(f"{figure} shows {robot}, but the episode has only {list(ep.trajs)}; "
+                         f"run it with pairs=figures.qualitative_pairs(models, {figure!r})")  # fmt: skip
+    return keys
+
+
+def _same_clicks_note(ep: Episode, keys: Sequence[Key], k: int) -> str:
+    """Whether the first ``k`` clicks of every trajectory are the same (r01's promise)."""
+    first = [stats.first_divergence(ep.clicks(keys[0], k), ep.clicks(key, k)) for key in keys[1:]]
+    first = [f for f in first if f is not None]
+    if not first:
+        return f"the {k} clicks are the same in every row"
+    return (f"the clicks differ from click {min(first)} on (a model with no error left ends "
+            "the sequence)")  # fmt: skip
+
+
 @styled
-def fig_qualitative(ep: Episode, k: int, keys: Sequence[Key] | None = None) -> Figure:
+def fig_qualitative(
+    ep: Episode, k: int, keys: Sequence[Key] | None = None, extra: str = ""
+) -> Figure:  # fmt: skip
     """One row per (model, robot): input, thresholded prediction with clicks, TP/TN/FP/FN map.
 
     Clicks: green positive, red negative, larger = more recent. Confusion map: TP white,
     TN black, FP blue, FN red, soft predictions in between (the probability, not its threshold).
+    ``extra`` is added to the caption.
     """
     keys = list(keys) if keys is not None else list(ep.trajs)
     k = int(np.clip(k, 1, ep.max_clicks))
@@ -420,20 +509,48 @@ def fig_qualitative(ep: Episode, k: int, keys: Sequence[Key] | None = None) -> F
         _show_image(row[0], ep.image, ep.gt)
         row[0].set_title(f"{key[0]} / {key[1]}\ninput, object outlined")
         plots.show_overlay(row[1], ep.image, prob, clicks, ep.threshold)
-        row[1].set_title(f"prediction after click {k}\nIoU {ep.trajs[key].iou[k - 1]:.2f}")
+        n_pos = sum(c.positive for c in clicks)
+        row[1].set_title(f"prediction after {_plural(len(clicks), 'click')} ({n_pos}+, "
+                         f"{len(clicks) - n_pos}−)\nIoU {ep.trajs[key].iou[k - 1]:.2f}")  # fmt: skip
         plots.show_confusion(row[2], prob, ep.gt, clicks, ep.ignore)
         row[2].set_title("TP white, TN black\nFP blue, FN red")
-    return finish(fig, ep.caption())
+    return finish(fig, ep.caption(extra, keys))
 
 
-@styled
-def fig5(ep: Episode, k: int, keys: Sequence[Key] | None = None) -> Figure:
-    """The paper's Figure 5 layout (``fig_qualitative``): each model under its own robot."""
-    return fig_qualitative(ep, k, keys)
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-fig8 = fig5
-fig9 = fig5
+def _paper_qualitative(figure: str, ep: Episode, k: int | None, keys: Sequence[Key] | None
+                       ) -> Figure:  # fmt: skip
+    robot, default_k = QUALITATIVE[figure]
+    keys = _keys_under(ep, robot, keys, figure)
+    k = int(np.clip(default_k if k is None else k, 1, ep.max_clicks))
+    note = QUALITATIVE_NOTES[figure]
+    if robot == "r01" and len(keys) > 1:
+        note += f"; {_same_clicks_note(ep, keys, k)}"
+    if k != default_k:
+        note += f" (shown after {_plural(k, 'click')}: this run has only {ep.max_clicks})"
+    return fig_qualitative(ep, k, keys, extra=note)
+
+
+def fig5(ep: Episode, k: int | None = None, keys: Sequence[Key] | None = None) -> Figure:
+    """The paper's Figure 5: every model after ``k`` (default 4) clicks of rgto99.
+
+    ``ep`` needs trajectories under rgto99 (``qualitative_pairs(models, "fig5")``).
+    """
+    return _paper_qualitative("fig5", ep, k, keys)
+
+
+def fig8(ep: Episode, k: int | None = None, keys: Sequence[Key] | None = None) -> Figure:
+    """The paper's Figure 8: every model after ``k`` (default 20) clicks of r01, at the same
+    places for every model (the caption says whether they are)."""
+    return _paper_qualitative("fig8", ep, k, keys)
+
+
+def fig9(ep: Episode, k: int | None = None, keys: Sequence[Key] | None = None) -> Figure:
+    """The paper's Figure 9: every model after ``k`` (default 2) clicks of r01."""
+    return _paper_qualitative("fig9", ep, k, keys)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -441,14 +558,25 @@ fig9 = fig5
 
 
 @styled
-def fig4(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
+def fig4(
+    table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, few_clicks: int = stats.FEW_CLICKS
+) -> Figure:  # fmt: skip
     """Six metrics vs clicks, each model under its own paper's robot (ritm* under rritm, gto99*
-    under rgto99, any other model under both)."""
+    under rgto99, any other model under both). A grey band marks clicks 1..``few_clicks``,
+    the "few clicks" of the paper's claim that the winner depends on the metric."""
     sub = _subset(table, own_pairs(_models(table)))
     if sub.empty:
         raise ValueError("the table has no (model, own robot) pair: include rgto99 and/or rritm")
     fig = _integer_clicks(plots.fig_metric_grid(sub, metrics))
-    return finish(fig, _caption(sub, "each model under its own paper's robot"))
+    few = min(few_clicks, int(sub["click"].max()))
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_lines():
+            ax.axvspan(1, few, color="0.9", lw=0, zorder=0)
+    return finish(fig, _caption(sub, (
+        "Each model under its own paper's robot. Grey band: clicks 1-"
+        f"{few}, the few clicks over which the paper finds gto99 ahead on precision and Dice and "
+        "ritm ahead on accuracy and recall (the paper's 'accuracy' is recall; ours is pixel "
+        "accuracy)")))  # fmt: skip
 
 
 @styled
@@ -458,7 +586,10 @@ def fig6a(table: pd.DataFrame, metric: str = "iou") -> Figure:
     if sub.empty:
         raise ValueError("the table has neither rgto99 nor rritm")
     fig = _integer_clicks(plots.fig_metric_curves(sub, metric))
-    return finish(fig, _caption(sub, "every model under both deterministic robots"))
+    return finish(fig, _caption(sub, (
+        "Every model under both deterministic robots; colour: robot, line style: model. The "
+        "paper finds gto99's curve above ritm's under both robots, even under rritm, the robot "
+        "of ritm's own training procedure")))  # fmt: skip
 
 
 def _band_curves(ax: Axes, table: pd.DataFrame, metric: str, n_boot: int, level: float) -> None:
@@ -483,24 +614,43 @@ def _band_curves(ax: Axes, table: pd.DataFrame, metric: str, n_boot: int, level:
 def fig6b(
     table: pd.DataFrame, metric: str = "iou", n_boot: int = 1000, level: float = 0.95
 ) -> Figure:
-    """``metric`` vs clicks under the paper's five random robots, with bootstrap bands."""
+    """``metric`` vs clicks under the paper's five random robots, with bootstrap bands: one
+    panel per model (shared y), so the width of a model's fan of curves is its dependence on
+    the robot; each title gives that spread (max - min over the robots of the mean over
+    clicks, ``stats.robot_spread``) and the mean."""
     sub = table[table["robot"].isin(PAPER_RANDOM_ROBOTS)]
     if sub.empty:
         raise ValueError("the table has none of the random robots r01..r05")
-    fig, axes = plots.new_figure(size=(4.8, 3.4))
-    _band_curves(axes[0, 0], sub, metric, n_boot, level)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    n_models = sub["model"].nunique()
-    fig.legend(handles, labels, loc="outside lower center", frameon=False,
-               ncols=n_models if n_models > 1 else min(len(labels), 3))  # fmt: skip
-    _integer_clicks(fig)
-    return finish(fig, _caption(sub, f"bands: {level:.0%} bootstrap interval over images"))
+    models = _models(sub)
+    robots = list(sub["robot"].unique())
+    fig, axes = plots.new_figure(1, len(models), size=(min(6.9, 2.4 * len(models) + 0.6), 3.0),
+                                 sharey=True)  # fmt: skip
+    spread = stats.robot_spread(sub, metric).set_index("model")
+    for ax, model in zip(axes[0], models, strict=True):
+        _band_curves(ax, sub[sub["model"] == model], metric, n_boot, level)
+        ax.set_title(f"{model}\nspread {spread.loc[model, 'spread']:.2f}, "
+                     f"mean {spread.loc[model, 'mean']:.2f}")  # fmt: skip
+        if ax is not axes[0, 0]:
+            ax.set_ylabel("")
+    from matplotlib.lines import Line2D
+
+    colors = plots.robot_colors(robots)
+    fig.legend(handles=[Line2D([], [], color=colors[r], label=r) for r in robots],
+               loc="outside lower center", frameon=False, ncols=len(robots))  # fmt: skip
+    _integer_clicks(fig, nbins=5)
+    return finish(fig, _caption(sub, (
+        f"Bands: {level:.0%} bootstrap interval over images. Titles: the spread (max - min) and "
+        f"the mean over these {len(robots)} robots of the mean "
+        f"{plots.METRIC_LABELS.get(metric, metric)} over clicks. The paper finds ritm's fan "
+        "narrower (more robust to the clicking procedure)")))  # fmt: skip
 
 
 @styled
 def fig7(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
     """Every metric x every robot x every model (line colour: robot; line style: model)."""
-    return finish(_integer_clicks(plots.fig_metric_grid(table, metrics)), _caption(table))
+    return finish(_integer_clicks(plots.fig_metric_grid(table, metrics)), _caption(table, (
+        "Colour: robot; line style: model. How far apart one model's curves (one per robot) lie "
+        "is its dependence on the clicking procedure; the paper finds ritm's closer together")))  # fmt: skip
 
 
 @styled

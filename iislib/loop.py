@@ -37,6 +37,36 @@ def make_rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words)))
 
 
+def check_max_clicks(max_clicks: object) -> int:
+    """``max_clicks`` as an int >= 1, or ValueError naming it (2.5, "3", True and 0 are refused)."""
+    if isinstance(max_clicks, (bool, np.bool_)) or not isinstance(max_clicks, (int, np.integer)):
+        raise ValueError(
+            f"max_clicks must be a whole number >= 1, got {max_clicks!r} "
+            f"({type(max_clicks).__name__})"
+        )
+    if max_clicks < 1:
+        raise ValueError(f"max_clicks must be at least 1, got {max_clicks}")
+    return int(max_clicks)
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """``image`` as an array, or ValueError when it holds NaN or inf.
+
+    Models do not fail on such values: they return a map (random_walker scored 0.157 and
+    ritm-compact 0.0 on an image with one NaN), so the number would be reported as a result.
+    """
+    a = np.asarray(image)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"image must be uint8 or float, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating):
+        bad = a.size - int(np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise ValueError(
+                f"image has {bad} NaN or infinite value(s); every pixel must be finite"
+            )
+    return a
+
+
 @dataclass
 class Trajectory:
     """The outcome of one run of Algorithm 1 on one image.
@@ -80,11 +110,11 @@ def run(
     """Run Algorithm 1: ``robot`` clicks, ``model`` predicts, ``max_clicks`` times.
 
     Args:
-        model: anything with ``predict(image, clicks, prev) -> prob``.
+        model: an ``IISModel`` (``predict``, and ``start``/``finish`` for its state).
         robot: a robot (see ``iislib.robots``).
-        image: uint8 (H, W, 3), or float32 (H, W, 3) in [0, 1].
+        image: uint8 (H, W, 3), or float32 (H, W, 3) in [0, 1]; NaN or inf raise ValueError.
         gt: bool (H, W) ground truth.
-        max_clicks: number of steps; the scores always have this length.
+        max_clicks: number of steps (an int >= 1); the scores always have this length.
         seed, key: the generator is ``make_rng(seed, key, robot name)``; pass the image name as
             ``key`` so that each image gets its own independent stream.
         ignore: bool (H, W) pixels that are neither scored nor clickable, or None.
@@ -125,14 +155,16 @@ def run_many(
     Each (robot, rng) pair runs its own Algorithm 1; the results are the same as separate
     ``run`` calls with those generators, but networks see one batch of active trajectories per
     step (``model.predict_batch``). The model time of a step is shared equally in the batch.
+    Each trajectory has its own model state (``model.start(image)``, e.g. RITM's zoom-in box),
+    passed back with each of its calls and closed (``model.finish``) when the run ends.
     """
+    max_clicks = check_max_clicks(max_clicks)
     gt = np.asarray(gt)
     if gt.dtype != np.bool_ or gt.ndim != 2:
         raise ValueError(f"gt must be a bool (H, W) mask, got dtype {gt.dtype}, shape {gt.shape}")
-    if np.asarray(image).shape[:2] != gt.shape:
-        raise ValueError(f"image is {np.asarray(image).shape[:2]} but gt is {gt.shape}")
-    if max_clicks < 1:
-        raise ValueError(f"max_clicks must be at least 1, got {max_clicks}")
+    image = check_image(image)
+    if image.shape[:2] != gt.shape:
+        raise ValueError(f"image is {image.shape[:2]} but gt is {gt.shape}")
 
     n = len(robots)
     out = [{m: np.zeros(max_clicks) for m in METRIC_NAMES} for _ in range(n)]
@@ -147,43 +179,58 @@ def run_many(
     empty = scores(pred[0], gt, ignore).as_dict()
     last = [empty] * n
     ended_at: list[int | None] = [None] * n
-
-    for k in range(max_clicks):
-        active = []
-        for i, (robot, rng) in enumerate(robots):
-            if ended_at[i] is not None:
-                continue
+    states = [model.start(image) for _ in range(n)]  # one per trajectory, closed below
+    try:
+        for k in range(max_clicks):
+            active = []
+            for i, (robot, rng) in enumerate(robots):
+                if ended_at[i] is not None:
+                    continue
+                t0 = time.perf_counter()
+                click = robot(pred[i], gt, clicks[i], rng, ignore=ignore)
+                robot_s[i, k] = time.perf_counter() - t0
+                if click is None:
+                    ended_at[i] = k
+                    for m in METRIC_NAMES:
+                        out[i][m][k:] = last[i][m]
+                    if probs[i] is not None and k > 0:
+                        probs[i][k:] = probs[i][k - 1]
+                    continue
+                clicks[i].append(click)
+                active.append(i)
+            if not active:
+                break
             t0 = time.perf_counter()
-            click = robot(pred[i], gt, clicks[i], rng, ignore=ignore)
-            robot_s[i, k] = time.perf_counter() - t0
-            if click is None:
-                ended_at[i] = k
+            # A model that keeps no state (most do) is called without one: its predict and
+            # predict_batch need not know the argument.
+            kw: dict = {}
+            if len(active) == 1:
+                i = active[0]
+                if states[i] is not None:
+                    kw["state"] = states[i]
+                new = [model.predict(image, clicks[i], prev[i], **kw)]
+            else:
+                if any(states[i] is not None for i in active):
+                    kw["states"] = [states[i] for i in active]
+                new = model.predict_batch(
+                    [image] * len(active),
+                    [clicks[i] for i in active],
+                    [prev[i] for i in active],
+                    **kw,
+                )
+            dt = (time.perf_counter() - t0) / len(active)
+            for i, prob in zip(active, new, strict=True):
+                model_s[i, k] = dt
+                prev[i] = prob
+                pred[i] = prob > threshold
+                last[i] = scores(pred[i], gt, ignore).as_dict()
                 for m in METRIC_NAMES:
-                    out[i][m][k:] = last[i][m]
-                if probs[i] is not None and k > 0:
-                    probs[i][k:] = probs[i][k - 1]
-                continue
-            clicks[i].append(click)
-            active.append(i)
-        if not active:
-            break
-        t0 = time.perf_counter()
-        if len(active) == 1:
-            new = [model.predict(image, clicks[active[0]], prev[active[0]])]
-        else:
-            new = model.predict_batch(
-                [image] * len(active), [clicks[i] for i in active], [prev[i] for i in active]
-            )
-        dt = (time.perf_counter() - t0) / len(active)
-        for i, prob in zip(active, new, strict=True):
-            model_s[i, k] = dt
-            prev[i] = prob
-            pred[i] = prob > threshold
-            last[i] = scores(pred[i], gt, ignore).as_dict()
-            for m in METRIC_NAMES:
-                out[i][m][k] = last[i][m]
-            if probs[i] is not None:
-                probs[i][k] = prob
+                    out[i][m][k] = last[i][m]
+                if probs[i] is not None:
+                    probs[i][k] = prob
+    finally:
+        for state in states:
+            model.finish(state)
     return [
         Trajectory(
             clicks=clicks[i],

@@ -46,14 +46,40 @@ class Scores:
         return asdict(self)
 
 
+def as_binary(mask: np.ndarray, name: str = "mask") -> np.ndarray:
+    """``mask`` as a bool array: bool, or integers that are all 0 or 1; ValueError otherwise.
+
+    Casting anything else to bool would count every non-zero value as foreground: a probability
+    map (0.3 -> True), NaN (True) or a 0/255 mask read as 0/1 would all be scored silently.
+    """
+    a = np.asarray(mask)
+    if a.dtype == np.bool_:
+        return a
+    if np.issubdtype(a.dtype, np.integer):
+        outside = (a != 0) & (a != 1)
+        if not outside.any():
+            return a.astype(bool)
+        found = ", ".join(str(v) for v in np.unique(a[outside])[:3])
+        raise ValueError(
+            f"{name} must be bool or integers 0/1, got {a.dtype} values such as {found}"
+        )
+    raise ValueError(
+        f"{name} must be bool (or integers 0/1), got dtype {a.dtype}; threshold a probability "
+        f"map first (prob > 0.5)"
+    )
+
+
 def confusion(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> Confusion:
-    """Confusion counts of bool (H, W) ``pred`` against bool (H, W) ``gt``, outside ``ignore``."""
-    pred = np.asarray(pred, dtype=bool)
-    gt = np.asarray(gt, dtype=bool)
+    """Confusion counts of bool (H, W) ``pred`` against bool (H, W) ``gt``, outside ``ignore``.
+
+    Each of the three may also be integers 0/1; floats and other values raise ValueError.
+    """
+    pred = as_binary(pred, "pred")
+    gt = as_binary(gt, "gt")
     if pred.shape != gt.shape:
         raise ValueError(f"pred has shape {pred.shape} but gt has shape {gt.shape}")
     if ignore is not None:
-        ignore = np.asarray(ignore, dtype=bool)
+        ignore = as_binary(ignore, "ignore")
         if ignore.shape != gt.shape:
             raise ValueError(f"ignore has shape {ignore.shape} but gt has shape {gt.shape}")
         keep = ~ignore
@@ -95,9 +121,10 @@ def scores(
     """Accuracy, precision, recall, Dice, IoU and F-beta of a binary prediction.
 
     Args:
-        pred: bool (H, W) prediction.
-        gt: bool (H, W) ground truth.
-        ignore: bool (H, W) pixels left out of every count, or None.
+        pred: bool (H, W) prediction (integers 0/1 accepted; floats, NaN or other values raise
+            ValueError: threshold a probability map first).
+        gt: bool (H, W) ground truth (same rule).
+        ignore: bool (H, W) pixels left out of every count, or None (same rule).
         beta: weight of recall in the F-score. With beta=1 the F-score equals Dice for binary masks
             (2PR/(P+R) = 2TP/(2TP+FP+FN)); the two are kept apart for other betas.
 

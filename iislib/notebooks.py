@@ -12,6 +12,10 @@ From the shell (``make figures`` / ``make notebooks``)::
     python -m iislib.notebooks --smoke      # tiny run: build/notebooks/smoke/*.ipynb, figures/smoke/
     python -m iislib.notebooks --only 03 -p n_jobs=2 -p max_clicks=10
 
+Before the notebooks, the runner prints the plan (``figure_plan``: every sweep the notebooks
+will request, from the same ``*_sweeps`` functions they call; ``make_plan``: the jobs missing
+from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes them all in
+one pass with one progress bar (``compute``), so the notebooks only read the cache.
 Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
 executed by papermill (kernel python3, working directory ``notebooks/``) with the parameters
 passed through. Smoke runs write their figures to ``figures/smoke/`` so that they never replace
@@ -22,19 +26,22 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
+import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from iislib import paths
-from iislib.figures import FAMILY_PROCEDURE, Episode, own_pairs
+from iislib.figures import FAMILY_PROCEDURE, Episode, contrast_pair, own_pairs
 from iislib.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 
 SMOKE_IMAGES = 2
@@ -143,6 +150,79 @@ def config(
 # computing
 
 
+@dataclass(frozen=True)
+class SweepRequest:
+    """One sweep a notebook asks for: ``models`` x ``robots`` x the first ``n_images`` images of
+    ``cfg``'s dataset (all of them when None) x ``seeds``, with ``cfg``'s clicks and settings,
+    cached in ``paths.CACHE``. ``notebook`` and ``purpose`` only label it in the plan."""
+
+    cfg: Config
+    models: tuple[str, ...]
+    robots: tuple[str, ...]
+    seeds: tuple[int, ...]
+    n_images: int | None = None
+    notebook: str = ""
+    purpose: str = ""
+
+    @property
+    def data(self):
+        """The images of this sweep (a ``Dataset``)."""
+        data = self.cfg.data
+        return data if self.n_images is None else data.subset(min(self.n_images, len(data)))
+
+    def run(self, progress: bool = True) -> pd.DataFrame:
+        """``experiment.evaluate`` on this request (cached results are read, not recomputed).
+
+        With ``$IISLIB_SWEEP_LOG`` set, first appends one JSON line to that file: the cache
+        files the sweep reads (relative to the cache) and how many are missing (to be computed
+        now); the tests use it to check that the runner's plan is what the notebooks request.
+        """
+        from iislib.experiment import evaluate
+
+        log = os.environ.get("IISLIB_SWEEP_LOG")
+        if log:
+            plan = make_plan([self])
+            line = {"request": str(self), "missing": plan.missing_trajectories,
+                    "entries": sorted(str(p.relative_to(plan.cache)) for p in plan.entries)}  # fmt: skip
+            with open(log, "a") as f:
+                f.write(json.dumps(line) + "\n")
+        return evaluate(
+            list(self.models), list(self.robots), self.data, max_clicks=self.cfg.max_clicks,
+            seeds=list(self.seeds), settings=self.cfg.settings, n_jobs=self.cfg.n_jobs,
+            cache_dir=paths.CACHE, progress=progress,
+        )  # fmt: skip
+
+    def __str__(self) -> str:
+        n = (
+            len(self.cfg.names)
+            if self.n_images is None
+            else min(self.n_images, len(self.cfg.names))
+        )
+        label = " ".join(x for x in (self.notebook, self.purpose) if x)
+        return (f"{label + ': ' if label else ''}{self.cfg.dataset_name}, models "
+                f"{','.join(self.models)} x robots {','.join(self.robots)} x {n} images x seeds "
+                f"{','.join(map(str, self.seeds))}, {self.cfg.max_clicks} clicks, {self.cfg.settings}")  # fmt: skip
+
+
+def request(
+    cfg: Config,
+    *,
+    models: Sequence[str] | None = None,
+    robots: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    n_images: int | None = None,
+    notebook: str = "",
+    purpose: str = "",
+) -> SweepRequest:
+    """The sweep ``sweep`` runs with these arguments (defaults: ``cfg``'s), not run yet."""
+    return SweepRequest(
+        cfg, tuple(models if models is not None else cfg.models),
+        tuple(robots if robots is not None else cfg.robots),
+        tuple(int(s) for s in (seeds if seeds is not None else cfg.seeds)),
+        None if n_images is None else int(n_images), notebook, purpose,
+    )  # fmt: skip
+
+
 def sweep(
     cfg: Config,
     *,
@@ -157,17 +237,7 @@ def sweep(
     Every notebook calls it with the same arguments, so the second one reads the first one's
     results. ``n_images`` takes the first images of ``cfg`` (at most cfg's count).
     """
-    from iislib.experiment import evaluate
-
-    data = cfg.data
-    if n_images is not None:
-        data = data.subset(min(n_images, len(data)))
-    return evaluate(
-        list(models) if models is not None else cfg.models,
-        list(robots) if robots is not None else cfg.robots,
-        data, max_clicks=cfg.max_clicks, seeds=list(seeds) if seeds is not None else cfg.seeds,
-        settings=cfg.settings, n_jobs=cfg.n_jobs, cache_dir=paths.CACHE, progress=progress,
-    )  # fmt: skip
+    return request(cfg, models=models, robots=robots, seeds=seeds, n_images=n_images).run(progress)
 
 
 def random_robots(cfg: Config) -> list[str]:
@@ -175,17 +245,88 @@ def random_robots(cfg: Config) -> list[str]:
     return [r for r in cfg.robots if r in RANDOM_ROBOTS]
 
 
+def family_request(cfg: Config, notebook: str = "", purpose: str = "2x2") -> SweepRequest | None:
+    """The sweep of the four 2x2 models, or None when one of them cannot be built (not
+    registered, or no weights)."""
+    from iislib.models import ready_models
+
+    if any(m not in ready_models() for m in FAMILY_PROCEDURE):
+        return None
+    return request(cfg, models=list(FAMILY_PROCEDURE), notebook=notebook, purpose=purpose)
+
+
 def family_sweep(cfg: Config) -> pd.DataFrame | None:
     """The sweep of the four 2x2 models when all of them can be built (registered, weights
     present), else None, saying which are missing."""
     from iislib.models import ready_models
 
-    missing = [m for m in FAMILY_PROCEDURE if m not in ready_models()]
-    if missing:
+    req = family_request(cfg)
+    if req is None:
+        missing = [m for m in FAMILY_PROCEDURE if m not in ready_models()]
         print("The 2x2 family x training-procedure experiment is SKIPPED: these models are not "
               "registered or have no weights: " + ", ".join(missing))  # fmt: skip
         return None
-    return sweep(cfg, models=list(FAMILY_PROCEDURE))
+    return req.run()
+
+
+# Each notebook's sweeps, by one function that both the notebook and the runner's plan call.
+
+
+def qualitative_sweeps(cfg: Config) -> dict[str, SweepRequest]:
+    """Notebook 02: ``r01``, the paper pair (else the first model) under r01, which picks the
+    images of Figures 8 and 9."""
+    pair = contrast_pair(cfg.models)
+    r01 = request(cfg, models=list(pair or cfg.models[:1]), robots=["r01"], notebook="02",
+                  purpose="r01 (Figures 8, 9)")  # fmt: skip
+    return {"r01": r01}
+
+
+def quantitative_sweeps(cfg: Config) -> dict[str, SweepRequest]:
+    """Notebook 03: ``main``, every model x robot x image x seed."""
+    return {"main": request(cfg, notebook="03", purpose="main")}
+
+
+def robustness_sweeps(
+    cfg: Config,
+    variance_seeds: Sequence[int],
+    variance_images: int,
+    findings_datasets: Sequence[str],
+) -> dict[str, SweepRequest | None]:
+    """Notebook 04: ``main`` (notebook 03's), ``variance`` (the random robots with
+    ``variance_seeds`` on the first ``variance_images`` images), ``family`` (the 2x2; None when
+    skipped) and ``findings DATASET`` per findings dataset (the 2x2 models when they all
+    exist, else the main sweep's models, on that dataset)."""
+    out: dict[str, SweepRequest | None] = {
+        "main": request(cfg, notebook="04", purpose="main"),
+        "variance": request(
+            cfg,
+            robots=random_robots(cfg),
+            seeds=variance_seeds,
+            n_images=variance_images,
+            notebook="04",
+            purpose="seed variance",
+        ),  # fmt: skip
+        "family": family_request(cfg, "04"),
+    }
+    for ds in findings_datasets:
+        # what nb.config(ds, ...) gives with the notebook's other parameters
+        fcfg = replace(cfg, dataset_name=ds)
+        purpose = f"findings {ds}"
+        out[purpose] = family_request(fcfg, "04", purpose) or request(fcfg, notebook="04",
+                                                                      purpose=purpose)  # fmt: skip
+    return out
+
+
+def _robustness_from_params(cfg: Config, p: Mapping[str, Any]) -> dict[str, SweepRequest | None]:
+    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"])
+
+
+NOTEBOOK_SWEEPS: dict[str, Callable[[Config, Mapping[str, Any]], Mapping[str, SweepRequest | None]]] = {
+    "02": lambda cfg, p: qualitative_sweeps(cfg),
+    "03": lambda cfg, p: quantitative_sweeps(cfg),
+    "04": _robustness_from_params,
+}  # fmt: skip
+"""Notebook prefix -> its sweeps from (config, every parameter). 01 and 05 run no sweep."""
 
 
 def episode(cfg: Config, image: int | str, pairs: Sequence[tuple[str, str]] | None = None,
@@ -296,6 +437,263 @@ def save(fig: Figure | None, name: str, cfg: Config) -> Figure | None:
 
 
 # ----------------------------------------------------------------------------------------------
+# the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
+
+CONFIG_PARAMETERS = ("dataset", "models", "robots", "n_images", "max_clicks", "seeds", "settings",
+                     "n_jobs", "smoke")  # fmt: skip
+"""The parameters every notebook passes to ``config``, in its order."""
+
+SECONDS_PER_CLICK: dict[str, float] = {
+    "random_walker": 0.257,
+    "ritm-compact": 0.0296,
+    "gto99-compact": 0.0441,
+    "ritm-compact-gto99proc": 0.0296,
+    "gto99-compact-ritmproc": 0.0441,
+}
+"""Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
+robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. Measured on this
+2-core VM by ``python benchmarks/bench_sweep.py --images 100 --jobs 2`` (compact models, full
+Berkeley grid, 2026-11-26: 3.3-3.6 and 4.8-5.5 min) and its ~30 min for ``random_walker`` (an
+older figure: ``bench_figures.py --images 4`` on 2026-12-01 measured about half, on a busy
+machine). The cross-trained controls share their family's network: in that run each cost within
+6% of it per trajectory, so they take its value. ``bench_sweep.py`` prints each model's value in
+its ``s/click`` column; refresh these on a quiet machine. Models not listed are estimated as
+unknown."""
+
+
+def notebook_parameters(src: Path) -> dict[str, Any]:
+    """The default parameters of a notebook: the literal assignments of its 'parameters' cell."""
+    import jupytext
+
+    cells = [c for c in jupytext.read(src).cells
+             if "parameters" in c.get("metadata", {}).get("tags", [])]  # fmt: skip
+    if len(cells) != 1:
+        raise ValueError(f"{src}: expected one cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            out[target.id] = ast.literal_eval(value)
+    return out
+
+
+def figure_plan(
+    smoke: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+) -> list[SweepRequest]:
+    """Every sweep the notebooks (``only``: those prefixes) request when run with ``parameters``
+    (over each notebook's defaults) and ``smoke``, in notebook order.
+
+    Built by the functions the notebooks call (``NOTEBOOK_SWEEPS``) on the configuration each
+    notebook builds, so it is what they will ask ``evaluate`` for.
+    """
+    requests: list[SweepRequest] = []
+    for src in notebook_sources(only):
+        sweeps_of = NOTEBOOK_SWEEPS.get(src.stem[:2])
+        if sweeps_of is None:
+            continue
+        p = {**notebook_parameters(src), **dict(parameters or {})}
+        # as each notebook does: smoke = smoke or "CI" in os.environ
+        p["smoke"] = bool(p.get("smoke")) or smoke or "CI" in os.environ
+        cfg = config(*(p[k] for k in CONFIG_PARAMETERS))
+        requests += [r for r in sweeps_of(cfg, p).values() if r is not None]
+    return requests
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One (model, image, seed) to compute: its missing ``robots`` run in lockstep, as in
+    ``experiment.evaluate``; ``index`` is the image's position in ``dataset``."""
+
+    spec: Any  # experiment.ModelSpec
+    dataset: Any  # data.Dataset
+    index: int
+    image: str
+    seed: int
+    settings: Any  # settings.Settings
+    max_clicks: int
+    robots: tuple[str, ...]
+
+    @property
+    def model(self) -> str:
+        return self.spec.label
+
+    @property
+    def clicks(self) -> int:
+        """Planned clicks: trajectories x max_clicks (a trajectory may stop early)."""
+        return len(self.robots) * self.max_clicks
+
+
+@dataclass
+class Plan:
+    """What ``requests`` read from ``cache``: every cache file (path -> present) and the jobs
+    that compute the missing ones, grouped by model (in order of first appearance)."""
+
+    requests: list[SweepRequest]
+    cache: Path
+    entries: dict[Path, bool]
+    jobs: list[PlannedJob]
+
+    @property
+    def missing_trajectories(self) -> int:
+        return sum(len(j.robots) for j in self.jobs)
+
+    def by_model(self) -> pd.DataFrame:
+        """Per model: jobs, trajectories and planned clicks still missing (index: model)."""
+        rows = [{"model": j.model, "jobs": 1, "trajectories": len(j.robots), "clicks": j.clicks}
+                for j in self.jobs]  # fmt: skip
+        frame = pd.DataFrame(rows, columns=["model", "jobs", "trajectories", "clicks"])
+        return frame.groupby("model", sort=False).sum()
+
+
+def make_plan(requests: Sequence[SweepRequest], cache: Path | None = None) -> Plan:
+    """The cache files ``requests`` read and the jobs missing from ``cache`` (default
+    ``paths.CACHE``). A file counts as present when it exists; one that fails verification is
+    recomputed by ``evaluate`` when read. Robots of one (model, image, seed) asked by several
+    requests are merged into one job, so they run in lockstep once."""
+    from iislib.experiment import _cache_entry, as_specs
+    from iislib.settings import get_settings
+
+    cache = Path(cache if cache is not None else paths.CACHE)
+    entries: dict[Path, bool] = {}
+    groups: dict[tuple, dict[str, Any]] = {}
+    for req in requests:
+        data, settings, mc = req.data, get_settings(req.cfg.settings), req.cfg.max_clicks
+        folder = str(data.folder.resolve())
+        for spec in as_specs(list(req.models)):
+            for index, image in enumerate(data.names):
+                for seed in req.seeds:
+                    for robot in req.robots:
+                        path = _cache_entry(cache, spec, settings, data, image, robot, seed,
+                                            mc).path  # fmt: skip
+                        if path in entries:
+                            continue
+                        entries[path] = path.is_file()
+                        if entries[path]:
+                            continue
+                        key = (spec, settings.name, folder, data.name, image, seed, mc)
+                        group = groups.setdefault(key, {"spec": spec, "dataset": data,
+                                                        "index": index, "image": image,
+                                                        "seed": seed, "settings": settings,
+                                                        "max_clicks": mc, "robots": []})  # fmt: skip
+                        group["robots"].append(robot)
+    order = {name: i for i, name in enumerate(ROBOT_NAMES)}
+    models = list(dict.fromkeys(g["spec"].label for g in groups.values()))
+    jobs = [PlannedJob(**{**g, "robots": tuple(sorted(g["robots"], key=lambda r: order.get(r, 99)))})
+            for g in groups.values()]  # fmt: skip
+    jobs.sort(key=lambda j: models.index(j.model))  # stable: images and seeds stay in order
+    return Plan(list(requests), cache, entries, jobs)
+
+
+def estimate_seconds(
+    clicks: Mapping[str, int], workers: int, costs: Mapping[str, float] | None = None
+) -> dict[str, float | None]:
+    """Estimated wall seconds per model: planned clicks x worker-seconds per click (``costs``,
+    default ``SECONDS_PER_CLICK``) / ``workers``; None for a model without a measured cost."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    costs = SECONDS_PER_CLICK if costs is None else costs
+    return {m: (n * costs[m] / workers if m in costs else None) for m, n in clicks.items()}
+
+
+def _workers(n_jobs: int) -> int:
+    """Processes that share the sweep (``evaluate``'s rule), at most one per core."""
+    from iislib.experiment import _n_workers
+
+    return max(1, min(_n_workers(n_jobs), os.cpu_count() or 1))
+
+
+def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
+    """The plan as text: each request, then per model the missing jobs, trajectories, clicks
+    and estimated minutes with ``n_jobs`` workers."""
+    lines = [f"[notebooks] plan: {len(plan.requests)} sweep(s), {len(plan.entries)} "
+             f"trajectories, cache {plan.cache}"]  # fmt: skip
+    lines += [f"  {r}" for r in plan.requests]
+    if not plan.jobs:
+        lines.append("  nothing to compute: every trajectory is cached")
+        return "\n".join(lines)
+    table = plan.by_model()
+    workers = _workers(n_jobs)
+    est = estimate_seconds(table["clicks"].to_dict(), workers, costs)
+    lines.append(f"  missing, computed by {workers} worker(s):")
+    lines.append(f"  {'model':24s} {'jobs':>6s} {'traj.':>7s} {'clicks':>8s} {'est. min':>9s}")
+    for model, row in table.iterrows():
+        e = est[model]
+        lines.append(f"  {model:24s} {row.jobs:6d} {row.trajectories:7d} {row.clicks:8d} "
+                     f"{'unknown' if e is None else f'{e / 60:.1f}':>9s}")  # fmt: skip
+    known = sum(e for e in est.values() if e is not None)
+    unknown = [m for m, e in est.items() if e is None]
+    total = f"{known / 60:.1f}" + (f" + unknown ({', '.join(unknown)})" if unknown else "")
+    lines.append(f"  {'total':24s} {int(table.jobs.sum()):6d} {int(table.trajectories.sum()):7d} "
+                 f"{int(table.clicks.sum()):8d} {total:>9s}")  # fmt: skip
+    return "\n".join(lines)
+
+
+@dataclass
+class ComputeReport:
+    """What ``compute`` did: wall seconds of the pass, jobs, workers, and per model the seconds
+    its jobs ran in the workers (``busy``)."""
+
+    wall: float
+    jobs: int
+    workers: int
+    busy: dict[str, float]
+
+    def model_wall(self) -> dict[str, float]:
+        """The pass's wall time split among the models in proportion to their busy seconds."""
+        total = sum(self.busy.values())
+        return {m: self.wall * s / total if total else 0.0 for m, s in self.busy.items()}
+
+
+def _timed_job(*args: Any) -> tuple[str, float]:
+    """``experiment._job`` (which writes the cache) returning (model label, seconds) only: the
+    frames are read back from the cache by the notebooks, not sent through the pipe."""
+    from iislib.experiment import _job
+
+    t0 = time.perf_counter()
+    _job(*args)
+    return args[0].label, time.perf_counter() - t0
+
+
+def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport:
+    """Compute every missing job of ``plan`` into its cache in one pass with one progress bar:
+    ``n_jobs`` worker processes as in ``experiment.evaluate`` (joblib/loky; 1: this process),
+    each with its share of the cores, the costliest jobs first. The notebooks then only read
+    the cache."""
+    workers = _workers(n_jobs)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # Longest first (by the measured costs; unknown ones last): the pass ends on short jobs,
+    # so one worker does not finish a long job alone while the other core idles.
+    jobs = sorted(plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * j.clicks)
+    args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
+             plan.cache, threads) for j in jobs]  # fmt: skip
+    busy: dict[str, float] = {m: 0.0 for m in dict.fromkeys(j.model for j in plan.jobs)}
+    t0 = time.perf_counter()
+    if args:
+        bar = tqdm(total=len(args), desc="figure sweeps", unit="job", disable=not progress)
+        if workers == 1:
+            results: Iterable[tuple[str, float]] = (_timed_job(*a) for a in args)
+        else:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
+                delayed(_timed_job)(*a) for a in args
+            )
+        for model, seconds in results:
+            busy[model] += seconds
+            bar.set_postfix_str(model, refresh=False)
+            bar.update()
+        bar.close()
+    return ComputeReport(time.perf_counter() - t0, len(args), workers, busy)
+
+
+# ----------------------------------------------------------------------------------------------
 # the runner
 
 
@@ -321,9 +719,7 @@ def to_ipynb(src: Path, folder: Path) -> Path:
 SMOKE_CELL_TIMEOUT = 300
 FULL_CELL_TIMEOUT = 5400
 """Seconds per cell of a full run: the longest cell (a fresh full-Berkeley sweep with
-``random_walker``) takes ~40 min here; a kernel that stops answering is retried after it. (The
-full-run hang after ``02_qualitative``'s widget cell was the client sleeping through the reply:
-``iislib.kernel_client``.)"""
+``random_walker``) takes ~40 min here; a kernel that stops answering is retried after it."""
 
 
 def execute(
@@ -339,13 +735,11 @@ def execute(
     Raises papermill's PapermillExecutionError (naming the cell) when a cell fails; the output
     notebook is still written, with the error in it. A notebook whose kernel stopped answering
     (cell timeout, dead kernel) is run once more; a rerun is cheap because results are cached.
-    A cell that raises is never retried. The kernel client polls its sockets in slices
-    (``iislib.kernel_client``), so a missed wake-up costs a second instead of the cell timeout.
+    A cell that raises is never retried. The stock papermill client is used: what any reader
+    or CI runs is what is tested (the widgets avoid Output widgets, see ``iislib.widgets``).
     """
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    from iislib.kernel_client import SlicedPollKernelManager
 
     ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -356,7 +750,6 @@ def execute(
                 str(ipynb), str(out), parameters=dict(parameters or {}), kernel_name="python3",
                 language="python", cwd=str(paths.NOTEBOOKS), progress_bar=False,
                 log_output=log_output, execution_timeout=timeout,
-                kernel_manager_class=SlicedPollKernelManager,
             )  # fmt: skip
             break
         except (CellTimeoutError, DeadKernelError) as e:
@@ -367,6 +760,16 @@ def execute(
     return out
 
 
+@dataclass
+class RunReport:
+    """What ``run_all`` did: the plan, the sweep pass (None when skipped or nothing was missing)
+    and (executed notebook, seconds) per notebook."""
+
+    plan: Plan
+    compute: ComputeReport | None
+    notebooks: list[tuple[Path, float]]
+
+
 def run_all(
     smoke: bool = False,
     parameters: Mapping[str, Any] | None = None,
@@ -374,8 +777,11 @@ def run_all(
     out_dir: Path | None = None,
     log_output: bool = False,
     timeout: int | None = None,
-) -> list[tuple[Path, float]]:
-    """Execute every notebook; returns (executed notebook, seconds) for each.
+    precompute: bool = True,
+    progress: bool = True,
+) -> RunReport:
+    """Print the plan, compute every missing sweep of the notebooks in one pass (``precompute``;
+    ``compute``), then execute every notebook, whose sweeps then only read the cache.
 
     ``timeout``: seconds per cell (default: ``SMOKE_CELL_TIMEOUT`` in smoke mode,
     ``FULL_CELL_TIMEOUT`` in a full run), so that a kernel that stops answering is noticed (and
@@ -386,16 +792,28 @@ def run_all(
     params = dict(parameters or {})
     if smoke:
         params["smoke"] = True
+    data = os.environ.get("IISLIB_DATA")
+    if data and not Path(data).is_absolute():
+        # the kernels run in notebooks/: they must find the data (and its cache keys) here
+        os.environ["IISLIB_DATA"] = str(Path(data).absolute())
     out_dir = out_dir or paths.BUILD / "notebooks" / ("smoke" if smoke else "full")
-    done = []
+    plan = make_plan(figure_plan(smoke, params, only))
+    n_jobs = max((r.cfg.n_jobs for r in plan.requests), default=1)
+    print(format_plan(plan, n_jobs), flush=True)
+    report = RunReport(plan, None, [])
+    if precompute and plan.jobs:
+        report.compute = done = compute(plan, n_jobs, progress)
+        split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
+        print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with {done.workers} "
+              f"worker(s) ({split})", flush=True)  # fmt: skip
     for src in notebook_sources(only):
         t0 = time.perf_counter()
         print(f"[notebooks] {src.name} ...", flush=True)
         out = execute(src, out_dir, params, log_output=log_output, timeout=timeout)
         dt = time.perf_counter() - t0
         print(f"[notebooks] {src.name}: {dt:.1f} s -> {out}", flush=True)
-        done.append((out, dt))
-    return done
+        report.notebooks.append((out, dt))
+    return report
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -418,17 +836,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="NAME=VALUE notebook parameter (Python literal or bare string)")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="folder of the executed notebooks")
     p.add_argument("--log-output", action="store_true", help="stream cell output")
+    p.add_argument("--no-precompute", action="store_true",
+                   help="let each notebook compute its own sweeps (no shared pass first)")  # fmt: skip
+    p.add_argument("--plan", action="store_true", help="print the plan and exit")
     args = p.parse_args(argv)
     params = dict(args.param)
     if args.jobs is not None:
         params["n_jobs"] = args.jobs
+    if args.plan:
+        if args.smoke:
+            params["smoke"] = True
+        plan = make_plan(figure_plan(args.smoke, params, args.only))
+        print(format_plan(plan, max((r.cfg.n_jobs for r in plan.requests), default=1)))
+        return 0
     t0 = time.perf_counter()
     try:
-        done = run_all(args.smoke, params, args.only, args.out, args.log_output)
+        done = run_all(args.smoke, params, args.only, args.out, args.log_output,
+                       precompute=not args.no_precompute)  # fmt: skip
     except Exception as e:  # papermill's error names the notebook cell that failed
         print(f"[notebooks] FAILED: {e}", file=sys.stderr)
         return 1
-    print(f"[notebooks] {len(done)} notebook(s) in {time.perf_counter() - t0:.1f} s")
+    print(f"[notebooks] {len(done.notebooks)} notebook(s) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

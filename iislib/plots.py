@@ -107,6 +107,8 @@ def plot_metric_curves(
     robots = list(robots) if robots is not None else list(table["robot"].unique())
     curves = mean_curves(table[table["model"].isin(models) & table["robot"].isin(robots)], metric)
     colors = robot_colors(robots)
+    # styles by the models actually drawn, as ``curve_legend`` numbers them
+    models = [m for m in models if m in curves.index.get_level_values("model")]
     for mi, model in enumerate(models):
         for robot in robots:
             if (model, robot) not in curves.index:
@@ -118,13 +120,74 @@ def plot_metric_curves(
     ax.set_ylabel(f"mean {METRIC_LABELS.get(metric, metric)}")
     ax.set_xlim(1, table["click"].max())
     if legend:
-        ax.legend(ncols=2 if len(models) * len(robots) > 8 else 1, frameon=False)
+        curve_legend(ax, [(m, r) for m in models for r in robots if (m, r) in curves.index])
+
+
+COMBINED_LEGEND_MAX = 6
+"""Up to this many (model, robot) lines the legend names each line; beyond, it has one entry
+per robot (colour) and one per model (line style)."""
+
+
+def curve_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (model, robot) pairs of ``table``, models then robots in order of appearance."""
+    present = set(zip(table["model"], table["robot"], strict=True))
+    return [(m, r) for m in table["model"].unique() for r in table["robot"].unique()
+            if (m, r) in present]  # fmt: skip
+
+
+def curve_legend(
+    target: Axes | Figure, pairs: Sequence[tuple[str, str]], below: bool = False, **kw
+) -> None:  # fmt: skip
+    """A legend for curves coloured by robot and styled by model (``plot_metric_curves``).
+
+    With at most ``COMBINED_LEGEND_MAX`` (model, robot) ``pairs`` each line gets its own entry
+    ("model / robot"); with more, the legend separates the two codes: a coloured solid line per
+    robot (labelled with its name) and a grey line per model in its style, so 7 robots x 3
+    models need 10 entries, not 21. ``below``: laid out in rows under the axes (robots on the first row, models on the
+    second), otherwise in one column.
+    """
+    from matplotlib.lines import Line2D
+
+    models = list(dict.fromkeys(m for m, _ in pairs))
+    robots = list(dict.fromkeys(r for _, r in pairs))
+    colors = robot_colors(robots)
+    style = {m: LINESTYLES[i % len(LINESTYLES)] for i, m in enumerate(models)}
+    if len(pairs) <= COMBINED_LEGEND_MAX:
+        handles = [Line2D([], [], ls=style[m], color=colors[r], label=f"{m} / {r}")
+                   for m, r in pairs]  # fmt: skip
+        ncols = min(len(handles), 3) if below else 1
+    else:
+        first = [Line2D([], [], color=colors[r], label=r) for r in robots]
+        second = [Line2D([], [], ls=style[m], color="0.35", label=m) for m in models]
+        if below:
+            # legends fill column by column: interleave so robots make row 1, models row 2
+            ncols = max(len(first), len(second))
+            blank = Line2D([], [], alpha=0.0, label=" ")
+            first += [blank] * (ncols - len(first))
+            second += [blank] * (ncols - len(second))
+            handles = [h for pair in zip(first, second, strict=True) for h in pair]
+            kw = {"handlelength": 1.8, "columnspacing": 1.2, **kw}
+        else:
+            handles, ncols = first + second, 1
+    target.legend(handles=handles, frameon=False, ncols=ncols, **kw)
+
+
+def _shown(table: pd.DataFrame, kw: dict) -> list[tuple[str, str]]:
+    """The (model, robot) pairs ``plot_metric_curves`` draws, in its order (``models`` and
+    ``robots`` of ``kw``, else the table's)."""
+    models = kw.get("models")
+    robots = kw.get("robots")
+    models = list(models) if models is not None else list(table["model"].unique())
+    robots = list(robots) if robots is not None else list(table["robot"].unique())
+    present = set(curve_pairs(table))
+    return [(m, r) for m in models for r in robots if (m, r) in present]
 
 
 def fig_metric_curves(table: pd.DataFrame, metric: str = "iou", **kw) -> Figure:
     """One panel: ``metric`` against clicks for every model x robot in ``table``."""
     fig, axes = new_figure(size=(4.5, 3.2))
-    plot_metric_curves(axes[0, 0], table, metric, **kw)
+    plot_metric_curves(axes[0, 0], table, metric, legend=False, **kw)
+    curve_legend(fig, _shown(table, kw), loc="outside right center")
     return fig
 
 
@@ -137,10 +200,7 @@ def fig_metric_grid(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, 
         plot_metric_curves(ax, table, metric, legend=False, **kw)
     for ax in axes.ravel()[len(metrics) :]:
         ax.set_visible(False)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False
-    )
+    curve_legend(fig, _shown(table, kw), below=True, loc="outside lower center")
     return fig
 
 

@@ -29,16 +29,15 @@ One difference from RITM, where its code misbehaves: when the previous predictio
 RITM feeds the whole image but then squeezes the output into the stale box of an earlier step;
 here the whole-image prediction is returned as it is (the box is kept for later steps).
 
-The zoom-in box depends on the trajectory's history, so the predictor remembers the box after
-each call, keyed by the image and the clicks so far: a call whose clicks extend the clicks of
-an earlier call on the same image continues that trajectory; anything else starts afresh.
+The zoom-in box depends on the trajectory's history: it lives in the trajectory's state
+(``start``), which the loop opens before the first click and passes back with every call.
+A call without a state has no history: the box is chosen afresh from ``prev``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -122,6 +121,14 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
+@dataclass
+class ZoomState:
+    """One trajectory's history as the zoom-in needs it: the box of the last call (None: no
+    zoom-in yet)."""
+
+    box: Box | None = None
+
+
 class ZoomInFlipPredictor(IISModel):
     """RITM's evaluation protocol around ``model`` (see the module docstring).
 
@@ -134,6 +141,9 @@ class ZoomInFlipPredictor(IISModel):
         recompute_iou: keep the previous box while its IoU with the new one is at least this.
         prob_thresh: threshold of the previous prediction that defines the object.
         zoom_in, flip: switch either part off.
+
+    The wrapped model is called without trajectory states: it sees crops that change with the
+    box, not the trajectory's image.
     """
 
     def __init__(
@@ -148,7 +158,6 @@ class ZoomInFlipPredictor(IISModel):
         prob_thresh: float = 0.5,
         zoom_in: bool = True,
         flip: bool = True,
-        max_states: int = 4096,
     ) -> None:
         if target_size < 1:
             raise ValueError(f"target_size must be positive, got {target_size}")
@@ -162,36 +171,28 @@ class ZoomInFlipPredictor(IISModel):
         self.prob_thresh = float(prob_thresh)
         self.zoom_in = zoom_in
         self.flip = flip
-        self.max_states = max_states
-        # (image digest, clicks so far) -> zoom-in box after that call (None: not zoomed yet)
-        self._boxes: OrderedDict[tuple[bytes, tuple[Click, ...]], Box | None] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"ZoomInFlipPredictor({self.model!r}, target_size={self.target_size})"
 
     # -- state --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _digest(image: np.ndarray) -> bytes:
-        h = hashlib.blake2b(digest_size=16)
-        h.update(repr((image.shape, image.dtype.str)).encode())
-        h.update(np.ascontiguousarray(image).tobytes())
-        return h.digest()
+    def start(self, image: np.ndarray) -> ZoomState:
+        """A trajectory on ``image`` begins: no box yet."""
+        return ZoomState()
 
-    def reset(self) -> None:
-        """Forget every trajectory."""
-        self._boxes.clear()
-
-    def _predict(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> np.ndarray:
+    def _predict(
+        self,
+        image: np.ndarray,
+        clicks: list[Click],
+        prev: np.ndarray,
+        state: ZoomState | None = None,
+    ) -> np.ndarray:
         clicks = [Click(int(c.row), int(c.col), bool(c.positive)) for c in clicks]
-        digest = self._digest(image)
-        box = self._boxes.get((digest, tuple(clicks[:-1])))
+        box = state.box if state is not None else None
         prob, box = self._step(image, clicks, prev, prev, box)
-        key = (digest, tuple(clicks))
-        self._boxes[key] = box
-        self._boxes.move_to_end(key)
-        while len(self._boxes) > self.max_states:
-            self._boxes.popitem(last=False)
+        if state is not None:
+            state.box = box
         return prob
 
     # -- one click ----------------------------------------------------------------------------

@@ -27,6 +27,9 @@ rgto99   centre (first DT maximum, row-major) of the largest 8-connected FN or F
 rritm    separate DTs of FN and FP with clicked pixels excluded; positive iff max FN > max FP;
          first maximum in row-major order
 ======== ==================================================================================
+
+rgto99 and rritm decide every maximum and comparison on exact squared distances (``exact_sq``),
+so their clicks are bit-stable across CPUs, threads and calls.
 """
 
 from __future__ import annotations
@@ -114,6 +117,19 @@ def border_dt(mask: np.ndarray) -> np.ndarray:
         dt, top, left = _dt_box(mask)
         out[top : top + dt.shape[0], left : left + dt.shape[1]] = dt
     return out
+
+
+def exact_sq(dt: np.ndarray) -> np.ndarray:
+    """Exact squared distances (int64) from an exact Euclidean distance transform ``dt``.
+
+    cv2's float32 precise DT (IPP builds) differs in the last bit between pixels at exactly the
+    same distance, depending on buffer alignment, geometry and threads, so a float argmax over
+    tied pixels picks one from call to call. The squared distances are integers, and float32
+    holds ``dt`` to far better than the 0.5 rounding needs for images up to several thousand
+    pixels a side, so ``rint(dt**2)`` recovers them exactly; deterministic robots decide on them
+    (docs/decisions.md, "tie rules").
+    """
+    return np.rint(np.asarray(dt, dtype=np.float64) ** 2).astype(np.int64)
 
 
 def _sample_proportional(weights: np.ndarray, rng: np.random.Generator) -> int:
@@ -292,25 +308,26 @@ def rgto99(
     sub, top, left, _ = region
     # The box holds the whole component, so the first maximum in the box is the first overall.
     dt = cv2.distanceTransform(np.pad(sub, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    r, c = _first_argmax(dt[1:-1, 1:-1])
+    r, c = _first_argmax(exact_sq(dt[1:-1, 1:-1]))
     return _click_at(gt, top + r, left + c)
 
 
 def rritm(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
     """RITM's robot: furthest from the border of FN or of FP, clicked pixels excluded."""
     gt, fn, fp = _prepare(pred, gt, ignore)
-    best: list[tuple[float, int, int]] = []  # per type: (max DT, row, col)
+    best: list[tuple[int, int, int]] = []  # per type: (max squared DT, row, col)
     for region in (fn, fp):
         if not region.any():
-            best.append((0.0, 0, 0))
+            best.append((0, 0, 0))
             continue
         dt, top, left = _dt_box(region)
+        d2 = exact_sq(dt)  # exact ties decide both the argmax and the FN-vs-FP comparison
         for c in clicks:
             r, k = c.row - top, c.col - left
-            if 0 <= r < dt.shape[0] and 0 <= k < dt.shape[1]:
-                dt[r, k] = 0.0
-        r, k = _first_argmax(dt)
-        best.append((float(dt[r, k]), top + r, left + k))
+            if 0 <= r < d2.shape[0] and 0 <= k < d2.shape[1]:
+                d2[r, k] = 0
+        r, k = _first_argmax(d2)
+        best.append((int(d2[r, k]), top + r, left + k))
     (fn_max, fn_r, fn_c), (fp_max, fp_r, fp_c) = best
     if fn_max <= 0 and fp_max <= 0:
         return None

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from iislib.clicks import Click
-from iislib.robots import _dt_box, rgto99
+from iislib.robots import _dt_box, exact_sq, rgto99
 
 PROCEDURES: tuple[str, ...] = ("ritm", "gto99")
 
@@ -100,11 +100,13 @@ def ritm_next_click(
             found[positive] = _dt_box(region)
     if not found:
         return None
-    fn_max = float(found[True][0].max()) if True in found else 0.0
-    fp_max = float(found[False][0].max()) if False in found else 0.0
+    # Exact squared distances: float32 DT values of exactly tied pixels differ in the last bit.
+    d2 = {k: (exact_sq(dt), top, left) for k, (dt, top, left) in found.items()}
+    fn_max = int(d2[True][0].max()) if True in d2 else 0
+    fp_max = int(d2[False][0].max()) if False in d2 else 0
     positive = fn_max > fp_max  # strict, as RITM: a tie gives a negative click
-    dt, top, left = found[positive]
-    r, c = _uniform_pixel(dt > dt.max() / 2, rng)
+    sq, top, left = d2[positive]
+    r, c = _uniform_pixel(4 * sq > sq.max(), rng)  # DT > max / 2, exactly
     return Click(top + r, left + c, positive)
 
 

@@ -12,13 +12,16 @@ image x seed x click) or plain arrays, and returns numbers or small DataFrames:
 ``image_rank_tau``          robot x robot: tau between the per-image scores of one model (which
                             images are hard), defined with a single model
 ``sign_flips``              robot x robot: fraction of images where sign(A - B) flips
-``bootstrap_ci``            percentile bootstrap over images
+``bootstrap_ci``            percentile bootstrap over images (``bootstrap_stat``: any statistic)
 ``seed_variance``           spread over seeds of a random robot's benchmark number
 ``robot_cost``              milliseconds per robot call
 ``first_divergence``        first click at which two click sequences differ
 ``metric_quirks``           our scores beside the reference code's for one prediction
 ``robot_spread``            per model: mean, range and std over robots of its benchmark number
 ``factor_effects``          2x2 family x procedure: main effects on the spread, bootstrap CIs
+``contrast_image``          the image where two models differ most under one robot at click k
+``findings``                the paper's five claims: measured margin, interval, verdict
+``paper_vs_compact``        what differs between the paper's models and the compact ones
 =========================== ========================================================================
 
 ``k`` is a 1-based click index; ``k=None`` means the mean over all clicks (the per-image area
@@ -249,6 +252,35 @@ def bootstrap_ci(
     return (float(v.mean()), float(lo), float(hi))
 
 
+def bootstrap_stat(
+    values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray | float], n_boot: int = 2000,
+    level: float = 0.95, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Any statistic of per-image values with a percentile bootstrap interval over images.
+
+    Args:
+        values: array whose axis 0 is the image (e.g. image x model x robot); the images are
+            resampled together, so paired values stay paired.
+        stat: maps an array shaped like ``values`` to a float or an array (the same shape for
+            every resample).
+    Returns:
+        (point, low, high): ``stat(values)`` and the interval, each a float64 array shaped like
+        the statistic (0-d for a scalar).
+    """
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 0 or a.shape[0] == 0:
+        raise ValueError(f"values need at least one image on axis 0, got shape {a.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    point = np.asarray(stat(a), dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    boot = np.stack([np.asarray(stat(a[i]), dtype=np.float64) for i in idx])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    return point, lo, hi
+
+
 def bootstrap_curves(
     curves: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -342,6 +374,38 @@ def robot_cost(times: pd.DataFrame, column: str = "robot_seconds") -> pd.DataFra
     return out.reset_index()
 
 
+def contrast_image(
+    table: pd.DataFrame, model_a: str, model_b: str, robot: str, k: int, metric: str = "iou",
+    positive: bool = False,
+) -> str:  # fmt: skip
+    """The image where ``model_a`` and ``model_b`` differ most in ``metric`` at click ``k``
+    under ``robot`` (largest absolute difference, seeds averaged; ties: the first image in the
+    table's order).
+
+    ``positive``: only images where at least one of the first ``k`` clicks of both models is
+    positive (as the paper's Figure 9, which shows what a model makes of a positive click).
+    Raises ValueError when the table has no image scored for both models under ``robot``.
+    """
+    s = per_image(table, metric, k)
+    for m in (model_a, model_b):
+        if (m, robot) not in s.index.droplevel("image"):
+            raise ValueError(f"the table has no {m} under {robot}")
+    a, b = s.loc[(model_a, robot)], s.loc[(model_b, robot)]
+    d = (a - b).dropna().abs()
+    if positive:
+        t = table[(table["robot"] == robot) & table["model"].isin([model_a, model_b])
+                  & (table["click"] <= k)]  # fmt: skip
+        both = t.groupby(["image", "model"])["positive"].max().unstack("model")
+        ok = both[(both == 1).all(axis=1)].index
+        d = d[d.index.isin(ok)]
+    if d.empty:
+        extra = " with a positive click among the first clicks" if positive else ""
+        raise ValueError(f"no image scored for both {model_a} and {model_b} under {robot}{extra}")
+    order = list(dict.fromkeys(table["image"]))
+    d = d.reindex(sorted(d.index, key=order.index))
+    return str(d.idxmax())
+
+
 def first_divergence(a: Sequence[Click], b: Sequence[Click]) -> int | None:
     """The first 1-based click index at which two click sequences differ, None if never.
 
@@ -414,6 +478,13 @@ def robot_spread(
     return out.reset_index()
 
 
+def _spread_and_mean(x: np.ndarray) -> np.ndarray:
+    """x: (..., image, model, robot) -> (..., model, 2): the range over robots and the mean over
+    robots of each model's mean over images."""
+    per_robot = x.mean(axis=-3)
+    return np.stack([per_robot.max(-1) - per_robot.min(-1), per_robot.mean(-1)], -1)
+
+
 def factor_effects(
     table: pd.DataFrame, design: dict[str, tuple[str, str]], metric: str = "iou",
     k: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
@@ -447,16 +518,10 @@ def factor_effects(
 
     def effects(x: np.ndarray) -> np.ndarray:
         """x: (..., image, model, robot) -> (..., quantity, factor)."""
-        per_robot = x.mean(axis=-3)  # mean over images: (..., model, robot)
-        q = np.stack([per_robot.max(-1) - per_robot.min(-1), per_robot.mean(-1)], -2)
+        q = np.moveaxis(_spread_and_mean(x), -1, -2)  # (..., quantity, model)
         return np.stack([q @ sign["family"], q @ sign["procedure"]], -1)
 
-    point = effects(a)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
-    boot = np.stack([effects(a[i]) for i in idx])
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    point, lo, hi = bootstrap_stat(a, effects, n_boot, level, seed)
     rows = [{"quantity": q, "factor": f, "effect": point[i, j], "low": lo[i, j],
              "high": hi[i, j], "images": len(a)}
             for i, q in enumerate(("spread", "mean"))
@@ -483,3 +548,353 @@ def factor_verdict(effects: pd.DataFrame) -> str:
             parts.append(f"{name} changes the spread by {e:+.3f}, an interval [{lo:.3f}, {hi:.3f}] "
                          "that includes 0")  # fmt: skip
     return "; ".join(parts) + "."
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper's findings, each checked on a sweep table
+
+VERDICTS: tuple[str, str, str] = ("reproduced", "not reproduced", "these data cannot tell")
+PAPER_MODELS: dict[str, str] = {"ritm": "ritm-compact", "gto99": "gto99-compact"}
+"""The compact stand-ins of the paper's two models: family -> model label in the table."""
+OWN_ROBOT: dict[str, str] = {"ritm": "rritm", "gto99": "rgto99"}
+"""Each paper's own robot, which mimics the click procedure its model was trained with."""
+FEW_CLICKS = 5
+"""Claim 1 is about "few clicks": each metric is averaged over clicks 1..FEW_CLICKS."""
+MIN_IMAGES = 10
+"""With fewer images a finding gets "these data cannot tell" whatever its interval: a
+bootstrap over a handful of images gives intervals too narrow to trust."""
+
+CLAIMS: dict[int, tuple[str, str]] = {
+    1: ("The winner depends on the metric: under each paper's own robot (gto99 under rgto99, "
+        "ritm under rritm), gto99 leads on precision and Dice while ritm leads on accuracy and "
+        "recall, for few clicks (here: each metric averaged over clicks 1-{few}). The paper's "
+        "'accuracy' is its code's TP/(TP+FN), i.e. recall, so the verdict uses precision, Dice "
+        "and recall.", "Figure 4"),
+    2: ("Under the sophisticated robots, rgto99 and rritm, gto99 surpasses ritm in IoU (averaged "
+        "over clicks 1-{last}), under each of the two.", "Figure 6a"),
+    3: ("ritm is more robust to the clicking procedure: the spread (max - min) over the seven "
+        "robots of its mean IoU (averaged over clicks 1-{last}) is smaller than gto99's. Read "
+        "it with the mean over robots: a model that is poor under every robot has a small "
+        "spread too.", "Figures 6b and 7"),
+    4: ("The training procedure shapes robustness: in the 2x2 family x procedure experiment, "
+        "training with RITM's click procedure narrows the spread over the seven robots (IoU "
+        "averaged over clicks 1-{last}; the procedure effect, ritm procedure minus gto99 "
+        "procedure, is negative).", "the 2x2 experiment"),
+    5: ("Training with a robot does not guarantee the best score under that robot: under at "
+        "least one of rritm and rgto99, the paper model trained with that robot's procedure "
+        "(ritm for rritm, gto99 for rgto99) has a lower IoU (averaged over clicks 1-{last}) "
+        "than the other paper model.", "Figure 6a"),
+}  # fmt: skip
+"""Claim id -> (statement, where the paper shows it). ``{few}`` and ``{last}`` are filled in
+with the clicks actually used (``{last}``: the table's last click)."""
+
+FINDINGS_COLUMNS: tuple[str, ...] = (
+    "claim", "dataset", "figure", "statement", "quantity", "measured", "margin", "low", "high",
+    "images", "verdict",
+)  # fmt: skip
+
+
+def verdict(low: float, high: float, tol: float = 1e-12) -> str:
+    """The verdict on a margin that is positive when a claim holds, from its interval.
+
+    "reproduced" when the whole interval is above 0, "not reproduced" when it is below 0,
+    "these data cannot tell" when it includes 0 or is NaN. Ends within ``tol`` of 0 count as
+    0 (rounding must not decide a verdict).
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return VERDICTS[2]
+    if low > tol:
+        return VERDICTS[0]
+    if high < -tol:
+        return VERDICTS[1]
+    return VERDICTS[2]
+
+
+def _label(metric: str) -> str:
+    return {"iou": "IoU", "dice": "Dice"}.get(metric, metric)
+
+
+def _fmt(ci: Sequence[float]) -> str:
+    mean, low, high = ci
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _columns(
+    t: pd.DataFrame, metric: str, cols: Sequence[tuple[str, str]], last: int
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """image x ``cols`` ((model, robot)) of ``metric`` averaged over clicks 1..``last``, or
+    (None, the missing pairs). Rows with a missing value are dropped."""
+    w = _wide(t[t["click"] <= last], metric, None)
+    missing = [f"{m} under {r}" for m, r in cols if (m, r) not in w]
+    if missing:
+        return None, missing
+    return w[list(cols)].dropna(), []
+
+
+def _finding(claim: int, quantity: str, missing: Sequence[str] = ()) -> dict:
+    """A findings row without numbers yet ("these data cannot tell" if ``missing``)."""
+    row = {"claim": claim, "quantity": quantity, "measured": "", "margin": np.nan,
+           "low": np.nan, "high": np.nan, "images": 0}  # fmt: skip
+    if missing:
+        row["measured"] = "missing from the table: " + ", ".join(dict.fromkeys(missing))
+    return row
+
+
+def _margin(row: dict, a: np.ndarray, stat: Callable[[np.ndarray], float], boot: dict) -> None:
+    """Fill ``row``'s margin ``stat(a)`` (positive when the claim holds) and its interval."""
+    point, lo, hi = bootstrap_stat(a, stat, **boot)
+    row.update(margin=float(point), low=float(lo), high=float(hi), images=len(a))
+
+
+def _parts(row: dict, parts: dict[str, tuple[np.ndarray, float]], need: str, boot: dict) -> str:
+    """Fill ``row`` from a claim made of parts; return the parts as text.
+
+    ``parts``: name -> (per-image values (images,), sign); sign * value is positive when the
+    part holds. ``need`` "all": the claim holds when every part does, so margin, low and high
+    are the smallest of the parts' signed means and interval ends (reproduced when every
+    part's interval is above 0, not reproduced when one is below 0); "any": the largest (a
+    claim that one counterexample proves). The text gives each part unsigned: mean [interval].
+    """
+    cis = {name: bootstrap_ci(v, **boot) for name, (v, _) in parts.items()}
+    signed = np.array([sorted(sign * c for c in cis[name][1:])
+                       for name, (_, sign) in parts.items()])  # fmt: skip
+    means = np.array([sign * cis[name][0] for name, (_, sign) in parts.items()])
+    pick = np.min if need == "all" else np.max
+    row.update(margin=float(pick(means)), low=float(pick(signed[:, 0])),
+               high=float(pick(signed[:, 1])),
+               images=len(next(iter(parts.values()))[0]))  # fmt: skip
+    return "; ".join(f"{name} {_fmt(ci)}" for name, ci in cis.items())
+
+
+def _claim_metrics(t: pd.DataFrame, few: int, boot: dict) -> dict:
+    """Claim 1: gto99 - ritm under their own robots, per metric, over clicks 1..few."""
+    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    cols = [(g, OWN_ROBOT["gto99"]), (r, OWN_ROBOT["ritm"])]
+    quantity = "smallest of: precision gto99 - ritm, Dice gto99 - ritm, recall ritm - gto99"
+    diffs = {}
+    for metric in ("precision", "dice", "recall", "accuracy"):
+        w, missing = _columns(t, metric, cols, few)
+        if w is None:
+            return _finding(1, quantity, missing)
+        diffs[metric] = w[cols[0]] - w[cols[1]]
+    d = pd.DataFrame(diffs).dropna()  # image x metric: gto99 - ritm
+    row = _finding(1, quantity)
+    # gto99 leads on precision and Dice, ritm on recall
+    parts = {"precision": (d["precision"].to_numpy(), 1.0), "Dice": (d["dice"].to_numpy(), 1.0),
+             "recall": (d["recall"].to_numpy(), -1.0)}  # fmt: skip
+    text = _parts(row, parts, "all", boot)
+    acc = _fmt(bootstrap_ci(d["accuracy"].to_numpy(), **boot))
+    row["measured"] = (f"gto99 - ritm: {text} (pixel accuracy {acc} is not the paper's "
+                       "'accuracy' and does not enter the verdict)")  # fmt: skip
+    return row
+
+
+def _claim_gto99_wins(t: pd.DataFrame, last: int, metric: str, boot: dict) -> dict:
+    """Claim 2: gto99 - ritm under rgto99 and under rritm, both positive."""
+    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    robots = (OWN_ROBOT["gto99"], OWN_ROBOT["ritm"])
+    quantity = f"smaller of: {_label(metric)} gto99 - ritm under rgto99, under rritm"
+    w, missing = _columns(t, metric, [(m, rb) for rb in robots for m in (g, r)], last)
+    if w is None:
+        return _finding(2, quantity, missing)
+    row = _finding(2, quantity)
+    parts = {f"under {rb}": ((w[(g, rb)] - w[(r, rb)]).to_numpy(), 1.0) for rb in robots}
+    row["measured"] = f"{_label(metric)} gto99 - ritm: " + _parts(row, parts, "all", boot)
+    return row
+
+
+def _claim_own_robot(t: pd.DataFrame, last: int, metric: str, boot: dict) -> dict:
+    """Claim 5: under rritm gto99 - ritm, under rgto99 ritm - gto99; at least one positive."""
+    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    # (robot, the model trained with its procedure, the other model)
+    cases = ((OWN_ROBOT["ritm"], r, g), (OWN_ROBOT["gto99"], g, r))
+    quantity = f"larger of: {_label(metric)} gto99 - ritm under rritm, ritm - gto99 under rgto99"
+    w, missing = _columns(t, metric, [(m, rb) for rb, own, other in cases for m in (own, other)],
+                          last)  # fmt: skip
+    if w is None:
+        return _finding(5, quantity, missing)
+    row = _finding(5, quantity)
+    parts = {f"under {rb}, {other} - {own} (trained with its procedure)":
+             ((w[(other, rb)] - w[(own, rb)]).to_numpy(), 1.0) for rb, own, other in cases}  # fmt: skip
+    row["measured"] = f"{_label(metric)}: " + _parts(row, parts, "any", boot)
+    return row
+
+
+def _claim_spread(t: pd.DataFrame, last: int, metric: str, robots: Sequence[str],
+                  boot: dict) -> dict:  # fmt: skip
+    """Claim 3: range over robots of each paper model's mean, gto99's minus ritm's."""
+    models = (PAPER_MODELS["ritm"], PAPER_MODELS["gto99"])
+    row = _finding(3, f"spread over the {len(robots)} robots of the mean {_label(metric)}, "
+                      "gto99 - ritm")  # fmt: skip
+    w, missing = _columns(t, metric, [(m, rb) for m in models for rb in robots], last)
+    if w is None:
+        return _finding(3, row["quantity"], missing)
+    a = w.to_numpy().reshape(len(w), len(models), len(robots))  # image x model x robot
+    _margin(row, a, lambda x: float(np.diff(_spread_and_mean(x)[:, 0])[0]), boot)
+    q = _spread_and_mean(a)  # model x (spread, mean)
+    std = a.mean(axis=0).std(axis=1)
+    dm = bootstrap_ci(a[:, 0].mean(axis=1) - a[:, 1].mean(axis=1), **boot)
+    row["measured"] = (
+        "; ".join(f"{m}: spread {q[i, 0]:.3f}, std {std[i]:.3f}, mean {q[i, 1]:.3f}"
+                  for i, m in enumerate(models))
+        + f"; spread gto99 - ritm {_fmt((row['margin'], row['low'], row['high']))}; mean over "
+        f"robots ritm - gto99 {_fmt(dm)}"
+    )  # fmt: skip
+    return row
+
+
+def _claim_procedure(t: pd.DataFrame, last: int, metric: str, robots: Sequence[str],
+                     design: dict[str, tuple[str, str]], boot: dict) -> dict:  # fmt: skip
+    """Claim 4: minus the procedure effect on the spread (``factor_effects``)."""
+    row = _finding(4, "minus the procedure effect on the spread over robots (ritm procedure - "
+                      "gto99 procedure)")  # fmt: skip
+    cols = [(m, rb) for m in design for rb in robots]
+    w, missing = _columns(t, metric, cols, last)
+    if w is None:
+        return _finding(4, row["quantity"], missing)
+    sub = t[t["model"].isin(list(design)) & t["robot"].isin(list(robots)) & (t["click"] <= last)]
+    e = factor_effects(sub, design, metric, None, **boot).set_index(["quantity", "factor"])
+    eff, lo, hi = e.loc[("spread", "procedure"), ["effect", "low", "high"]]
+    row.update(margin=-float(eff), low=-float(hi), high=-float(lo), images=int(len(w)))
+    fam = e.loc[("spread", "family")]
+    mean = e.loc[("mean", "procedure")]
+    row["measured"] = (
+        f"procedure effect on the spread {_fmt((eff, lo, hi))}; family effect on the spread "
+        f"{_fmt(fam[['effect', 'low', 'high']])}; procedure effect on the mean over robots "
+        f"{_fmt(mean[['effect', 'low', 'high']])}"
+    )
+    return row
+
+
+def findings(
+    table: pd.DataFrame, datasets: Sequence[str] | None = None, *, metric: str = "iou",
+    few_clicks: int = FEW_CLICKS, robots: Sequence[str] | None = None,
+    design: dict[str, tuple[str, str]] | None = None, min_images: int = MIN_IMAGES,
+    n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+) -> pd.DataFrame:  # fmt: skip
+    """The paper's five findings checked on a sweep table: one row per (claim, dataset).
+
+    The paper's models are ``PAPER_MODELS`` (ritm -> ritm-compact, gto99 -> gto99-compact),
+    their own robots rritm and rgto99. Each claim is reduced to a **margin** that is positive
+    when the claim holds, with a percentile bootstrap interval over images (the images are
+    resampled together, so every comparison stays paired); ``verdict`` turns the interval
+    into "reproduced" (above 0), "not reproduced" (below 0) or "these data cannot tell" (it
+    includes 0, a model, robot or dataset is missing, or fewer than ``min_images`` images).
+
+    1. Figure 4, clicks 1..``few_clicks``, each model under its own robot: the smallest of
+       precision gto99 - ritm, Dice gto99 - ritm and recall ritm - gto99 (the paper's
+       "accuracy" is recall; our pixel accuracy is reported beside it, outside the verdict).
+    2. Figure 6a: the smaller of ``metric`` gto99 - ritm under rgto99 and under rritm.
+    3. Figures 6b and 7: gto99's spread minus ritm's, the spread being max - min over
+       ``robots`` of the mean ``metric`` (as in ``robot_spread``); the means are reported.
+    4. The 2x2: minus the procedure effect on the spread (``factor_effects``; ``design``
+       defaults to ``iislib.models.compact.DESIGN``; all four models are needed).
+    5. The larger of gto99 - ritm under rritm and ritm - gto99 under rgto99: positive when the
+       model trained with a robot's procedure is beaten under that robot at least once.
+
+    Claims 2-5 average ``metric`` over every click of the table (1..its last click). Seeds are
+    averaged per image; images missing for one of the compared (model, robot) pairs are left
+    out of that claim.
+
+    Args:
+        table: a sweep table (``iislib.experiment.COLUMNS``), one settings name per dataset.
+        datasets: the datasets to check (default: every one in the table); one that the table
+            lacks gives five "these data cannot tell" rows.
+        robots: the robots of claims 3 and 4 (default: the paper's seven, ``ROBOT_NAMES``).
+    Returns:
+        ``FINDINGS_COLUMNS``: claim (1-5), dataset, figure, statement, quantity (what the
+        margin is), measured (the numbers behind it as text: means and 95% intervals), margin,
+        low, high (floats; NaN when not measured), images, verdict.
+    """
+    from iislib.models.compact import DESIGN
+    from iislib.robots import ROBOT_NAMES
+
+    needed = {"dataset", "settings", "model", "robot", "image", "seed", "click", *METRIC_NAMES}
+    if not needed <= set(table.columns):
+        raise ValueError(f"not a sweep table: it lacks columns {sorted(needed - set(table))}")
+    _check_metric(table, metric)
+    if few_clicks < 1:
+        raise ValueError(f"few_clicks must be at least 1, got {few_clicks}")
+    robots = list(robots) if robots is not None else list(ROBOT_NAMES)
+    design = dict(design) if design is not None else dict(DESIGN)
+    datasets = list(datasets) if datasets is not None else list(dict.fromkeys(table["dataset"]))
+    boot = {"n_boot": n_boot, "level": level, "seed": seed}
+    rows = []
+    for ds in datasets:
+        t = table[table["dataset"] == ds]
+        if t.empty:
+            found = [_finding(c, "", [f"dataset {ds}"]) for c in CLAIMS]
+            last = few = 0
+        else:
+            settings_ = sorted(t["settings"].unique())
+            if len(settings_) > 1:
+                raise ValueError(f"dataset {ds} was run with several settings {settings_}; "
+                                 "check one settings name at a time")  # fmt: skip
+            last = int(t["click"].max())
+            few = min(few_clicks, last)
+            found = [
+                _claim_metrics(t, few, boot),
+                _claim_gto99_wins(t, last, metric, boot),
+                _claim_spread(t, last, metric, robots, boot),
+                _claim_procedure(t, last, metric, robots, design, boot),
+                _claim_own_robot(t, last, metric, boot),
+            ]
+        for row in found:
+            statement, figure = CLAIMS[row["claim"]]
+            row["verdict"] = verdict(row["low"], row["high"])
+            if 0 < row["images"] < min_images:
+                row["verdict"] = VERDICTS[2]
+                row["measured"] += f" (only {row['images']} images: too few for a verdict)"
+            row.update(dataset=ds, figure=figure,
+                       statement=statement.format(few=few or "k", last=last or "K"))  # fmt: skip
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(FINDINGS_COLUMNS))
+
+
+PAPER_SETUP: dict[str, dict[str, str]] = {
+    "ritm": {
+        "network": "HRNet-18 + OCR, IT-M (sbd_h18_itermask.pth, a 38.8 MB file)",
+        "training data": "SBD",
+        "training": "crops 320x480, batch 28, 220 epochs",
+    },
+    "gto99": {
+        "network": "ResNet-50 GN+WS with guided filter (InterSegSynthFT.pth, a 144 MB file)",
+        "training data": "synthetic pre-training, then SBD",
+        "training": "not published (the training code was not released)",
+    },
+}
+"""The paper's two models as the reference implementations describe them (one reading of the
+public code; see the project's reference notes)."""
+
+
+_SET_NAMES = {"horses": "Weizmann horses", "bsds": "BSDS500"}
+
+
+def paper_vs_compact(models: dict[str, str] | None = None) -> pd.DataFrame:
+    """What differs between the paper's models and the compact stand-ins this table measures.
+
+    Rows (family, aspect) for network, training data and training; columns ``paper``
+    (``PAPER_SETUP``) and ``here`` (read from the shipped weights' training config, so it
+    follows a retraining; "no shipped weights" when absent). ``models``: family -> compact
+    model (default ``PAPER_MODELS``).
+    """
+    from iislib.models import compact
+
+    rows = []
+    for family, name in (models or PAPER_MODELS).items():
+        if compact.shipped_weights(name).is_file():
+            c = compact.training_config(name)
+            r = c.get("recipe", {})
+            here = {
+                "network": f"{name}: {c.get('parameters', 0):,} parameters",
+                "training data": ", ".join(_SET_NAMES.get(x, x) for x in c.get("sets", []))
+                + " (never a benchmark image)",
+                "training": f"crops {r.get('crop')}x{r.get('crop')}, batch {r.get('batch_size')}, "
+                            f"{r.get('steps')} steps (recipe {c.get('recipe_name', '?')})",
+            }  # fmt: skip
+        else:
+            here = dict.fromkeys(PAPER_SETUP[family], f"{name}: no shipped weights")
+        for aspect, paper in PAPER_SETUP[family].items():
+            rows.append({"family": family, "aspect": aspect, "paper": paper,
+                         "here": here[aspect]})  # fmt: skip
+    return pd.DataFrame(rows).set_index(["family", "aspect"])

@@ -43,14 +43,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from iislib.clicks import Click
 from iislib.loop import make_rng
-from iislib.models.checkpoint import state_dict_problems
-from iislib.models.compact import DESIGN, WEIGHTS_DIR
+from iislib.models.base import Family
+from iislib.models.compact import (
+    DESIGN,
+    WEIGHTS_DIR,
+    annotate,
+    compare_weights,
+    export,
+    load_compact,
+    save_atomic,
+)
+from iislib.models.families import get_family
 from iislib.runtime import set_threads
 from iislib.samplers import PROCEDURES, initial_clicks, next_click
 from iislib.train_data import TrainItem, augment, load_training_set
@@ -97,132 +105,6 @@ COMPACT: dict[str, CompactSpec] = {name: CompactSpec(*fp) for name, fp in DESIGN
 
 
 # ----------------------------------------------------------------------------------------------
-# the two families: building, a training forward pass, the loss, and the inference wrapper
-
-
-def family_arch(family: str) -> dict[str, Any]:
-    """Architecture arguments of the compact member of ``family``."""
-    if family == "ritm":
-        from iislib.models.ritm import VARIANTS
-
-        return dict(VARIANTS["compact"])
-    if family == "gto99":
-        from iislib.models.gto99 import COMPACT_GTO99
-
-        return dict(COMPACT_GTO99)
-    raise ValueError(f"unknown model family {family!r}; known: ritm, gto99")
-
-
-def build_net(family: str, arch: dict[str, Any]) -> nn.Module:
-    if family == "ritm":
-        from iislib.models.ritm import build_ritm
-
-        return build_ritm(None, **arch)
-    from iislib.models.gto99 import build_gto99
-
-    return build_gto99(**arch)
-
-
-def _ritm_forward(net: nn.Module, images: np.ndarray, clicks: list[list[Click]], prev: np.ndarray):
-    from iislib.models.ritm import points_tensor
-
-    device = next(net.parameters()).device
-    x = torch.from_numpy(images).permute(0, 3, 1, 2)
-    x = torch.cat([x, torch.from_numpy(prev)[:, None]], 1).to(device)
-    pts = points_tensor([[(c.row, c.col, c.positive) for c in cl] for cl in clicks], device)
-    out = net(x, pts)
-    return out["instances"], out.get("instances_aux")
-
-
-def _gto99_inputs(images: np.ndarray, clicks: list[list[Click]], prev: np.ndarray):
-    from iislib.models.gto99 import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        click_map,
-        gaussian_click_maps,
-        remove_non_fg_connected,
-    )
-
-    h, w = images.shape[1:3]
-    cmaps = [click_map((h, w), cl) for cl in clicks]
-    gauss = np.stack([gaussian_click_maps(c) for c in cmaps]).transpose(0, 3, 1, 2)
-    prevs = np.stack(
-        [remove_non_fg_connected(p, c[:, :, 1]) for p, c in zip(prev, cmaps, strict=True)]
-    )
-    img = (images - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
-    t = torch.from_numpy
-    return (
-        t(np.ascontiguousarray(img.transpose(0, 3, 1, 2), dtype=np.float32)),
-        t(np.ascontiguousarray(gauss, dtype=np.float32)),
-        t(np.ascontiguousarray(prevs[:, None], dtype=np.float32)),
-        t(np.ascontiguousarray(np.stack(cmaps).transpose(0, 3, 1, 2), dtype=np.float32)),
-    )
-
-
-def forward_train(family: str, net: nn.Module, images, clicks, prev):
-    """Raw outputs of a training forward pass: (main (B,1,H,W), aux or None).
-
-    ritm: logits. gto99: the alpha before its final clamps (so that wrong pixels beyond [0, 1]
-    still get a gradient).
-    """
-    if family == "ritm":
-        return _ritm_forward(net, images, clicks, prev)
-    device = next(net.parameters()).device
-    inputs = [t.to(device) for t in _gto99_inputs(images, clicks, prev)]
-    return net(*inputs, clamp=False), None
-
-
-def probabilities(family: str, main: torch.Tensor) -> np.ndarray:
-    """float32 (B, H, W) probabilities from the raw main output."""
-    p = torch.sigmoid(main) if family == "ritm" else main.clamp(0, 1)
-    return p[:, 0].detach().float().cpu().numpy()
-
-
-def normalized_focal_loss(logits: torch.Tensor, gt: torch.Tensor, gamma: float = 2.0,
-                          alpha: float = 0.5, eps: float = 1e-8) -> torch.Tensor:  # fmt: skip
-    """RITM's NormalizedFocalLoss (per image, the focal weights normalised to sum to the area)."""
-    p = torch.sigmoid(logits)
-    pt = torch.where(gt > 0.5, p, 1 - p)
-    a = torch.where(gt > 0.5, alpha, 1 - alpha)
-    beta = (1 - pt) ** gamma
-    norm = beta.sum(dim=(-2, -1), keepdim=True).detach() + eps
-    beta = beta * (gt[0, 0].numel() / norm)
-    loss = -a * beta * torch.log(pt.clamp(min=eps))
-    return loss.mean()
-
-
-def loss_fn(family: str, main: torch.Tensor, aux: torch.Tensor | None, gt: torch.Tensor,
-            ritm_loss: str = "bce") -> torch.Tensor:  # fmt: skip
-    """ritm: NFL ("nfl", as RITM) or BCE on the logits, + 0.4 BCE(aux).
-
-    gto99 (whose training code is unreleased): L1 + MSE on the unclamped alpha.
-    """
-    if family == "ritm":
-        if ritm_loss == "nfl":
-            loss = normalized_focal_loss(main, gt)
-        else:
-            loss = F.binary_cross_entropy_with_logits(main, gt)
-        if aux is not None:
-            loss = loss + 0.4 * F.binary_cross_entropy_with_logits(aux, gt)
-        return loss
-    return F.l1_loss(main, gt) + F.mse_loss(main, gt)
-
-
-def wrap(family: str, net: nn.Module):
-    """An IISModel around a trained network (frozen, in the wrappers' channels_last layout)."""
-    net.eval().requires_grad_(False)
-    if family == "ritm":
-        from iislib.models.ritm import RITM
-
-        model = RITM(pretrained=False, variant=None, **net.arch)
-        model.net = net.to(memory_format=torch.channels_last)
-        return model
-    from iislib.models.gto99 import GTO99
-
-    return GTO99(net=net)
-
-
-# ----------------------------------------------------------------------------------------------
 # one step
 
 
@@ -266,16 +148,18 @@ def step_input(items, recipe: Recipe, procedure: str, seed: int, step: int) -> S
 
 
 def train_step(
-    net, opt, family: str, procedure: str, items, recipe: Recipe, seed: int, step: int,
+    net, opt, family: str | Family, procedure: str, items, recipe: Recipe, seed: int, step: int,
     prepared: StepInput | None = None,
 ) -> float:  # fmt: skip
     """One optimisation step; all its randomness is derived from (seed, step).
 
-    ``prepared``: this step's ``step_input`` when it was made ahead (e.g. by a worker process).
+    ``family``: its name or adapter. ``prepared``: this step's ``step_input`` when it was made
+    ahead (e.g. by a worker process).
     """
     s = prepared if prepared is not None else step_input(items, recipe, procedure, seed, step)
     if s.step != step:
         raise ValueError(f"step input of step {s.step} given to step {step}")
+    fam = get_family(family) if isinstance(family, str) else family
     torch.manual_seed(s.torch_seed)
     images, gts, clicks, rng = s.images, s.gts, s.clicks, s.rng
     prev = np.zeros(gts.shape, np.float32)
@@ -284,16 +168,16 @@ def train_step(
         net.eval()
         with torch.no_grad():
             for _ in range(n_iters):
-                main, _ = forward_train(family, net, images, clicks, prev)
-                prev = probabilities(family, main)
+                main, _ = fam.forward_train(net, images, clicks, prev)
+                prev = fam.probabilities(main)
                 for b in range(len(clicks)):
                     c = next_click(procedure, prev[b], gts[b], clicks[b], rng)
                     if c is not None:
                         clicks[b] = clicks[b] + [c]
     net.train()
-    main, aux = forward_train(family, net, images, clicks, prev)
+    main, aux = fam.forward_train(net, images, clicks, prev)
     target = torch.from_numpy(gts[:, None].astype(np.float32)).to(main.device)
-    loss = loss_fn(family, main, aux, target, recipe.ritm_loss)
+    loss = fam.loss(main, aux, target, recipe)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -384,11 +268,38 @@ def _cpu(obj: Any) -> Any:
     return obj
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _plain(obj: Any) -> Any:
+    """``obj`` with tuples turned into lists (compares configs whatever their sequence types)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+CHECKPOINT_KEYS = ("net", "opt", "step", "losses", "wall_seconds", "config")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A resumable training checkpoint, read with ``weights_only=True`` (no code runs from it).
+
+    A checkpoint holds only tensors (CPU) and plain types: the network's and Adam's state dicts,
+    the step, the losses (floats), the wall time and the config. Anything else, e.g. a pickle
+    that would run code, is refused with a ValueError naming the file.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path}: not a resumable iislib training checkpoint ({first}); nothing from it was "
+            "run. Remove it, or pass --fresh to start over."
+        ) from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path}: not a resumable iislib training checkpoint (no {missing})")
+    return state
 
 
 def _optimizer(net: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -443,19 +354,20 @@ def train(
         torch.backends.cudnn.benchmark = True  # fixed crop size: the fastest kernels, found once
     out_dir = Path(out_dir)
     ckpt_path = out_dir / f"{name}.ckpt"
-    arch = family_arch(spec.family)
+    family = get_family(spec.family)
+    arch = family.compact_arch()
     torch.manual_seed(seed)
-    net = build_net(spec.family, arch)
-    if spec.family == "gto99":
-        # NHWC weights make a gto99 training step ~15% faster on CPU (no gain measured for ritm).
-        net.to(memory_format=torch.channels_last)
+    net = family.train_net(family.build_net(arch))
     net.to(dev)  # before the optimiser: a resumed Adam state then loads onto ``dev`` as well
     opt = _optimizer(net, recipe)
     start, losses, wall = 0, [], 0.0
     runs: list[dict[str, Any]] = []  # where each stretch of steps ran (a resume may move machines)
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["config"]["recipe"] != asdict(recipe) or state["config"]["seed"] != seed:
+        state = load_checkpoint(ckpt_path)
+        if (
+            _plain(state["config"]["recipe"]) != _plain(asdict(recipe))
+            or state["config"]["seed"] != seed
+        ):
             raise ValueError(f"{ckpt_path} was written with another recipe or seed; remove it")
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
@@ -485,8 +397,9 @@ def train(
         here = {"steps": [start, step], "device": config["device"], "threads": config["threads"],
                 "wall_seconds": round(wall - wall_before, 1)}  # fmt: skip
         config["runs"] = [*runs, here]
-        _save_atomic({"net": _cpu(net.state_dict()), "opt": _cpu(opt.state_dict()), "step": step,
-                      "losses": losses, "wall_seconds": wall, "config": config}, ckpt_path)  # fmt: skip
+        save_atomic({"net": _cpu(net.state_dict()), "opt": _cpu(opt.state_dict()), "step": step,
+                      "losses": [float(x) for x in losses], "wall_seconds": float(wall),
+                      "config": config}, ckpt_path)  # fmt: skip
 
     bar = tqdm(
         range(start, end), initial=start, total=recipe.steps, desc=name, disable=not progress
@@ -495,7 +408,7 @@ def train(
         t0 = time.perf_counter()
         _set_lr(opt, recipe, step)
         losses.append(
-            train_step(net, opt, spec.family, spec.procedure, items, recipe, seed, step, prepared)
+            train_step(net, opt, family, spec.procedure, items, recipe, seed, step, prepared)
         )
         wall += time.perf_counter() - t0
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
@@ -515,56 +428,6 @@ def train(
             f"mean 1-min load average {config['load_average']:.1f} while it trained",
         )
     return export(net, config, out_dir / f"{name}.pt")
-
-
-def export(net: nn.Module, config: dict[str, Any], path: Path) -> Path:
-    """Write the weights as float16 (half the size) with their config; loads as float32."""
-    sd = {
-        k: (v.half() if v.is_floating_point() else v).detach().cpu()
-        for k, v in net.state_dict().items()
-    }
-    _save_atomic({"state_dict": sd, "config": config}, path)
-    return path
-
-
-def annotate(path: str | Path, **fields: Any) -> None:
-    """Add or replace fields of an exported file's config (e.g. ``machine_note`` for its card)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state["config"].update(fields)
-    _save_atomic(state, Path(path))
-
-
-def load_compact(path: str | Path):
-    """An IISModel from an exported ``.pt`` (weights_only: no code runs from the file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such weights file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        config, sd = state["config"], state["state_dict"]
-    except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
-        raise ValueError(f"{path}: not an iislib compact-model file ({e})") from None
-    net = build_net(config["family"], config["arch"])
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
-    problems = state_dict_problems(net.state_dict(), sd)
-    if problems:
-        raise ValueError(
-            f"{path}: the weights do not fit {config['family']}: " + "; ".join(problems)
-        )
-    net.load_state_dict(sd)
-    model = wrap(config["family"], net)
-    model.config = config
-    return model
-
-
-def compare_weights(a: str | Path, b: str | Path) -> list[tuple[str, float]]:
-    """Per tensor, the largest absolute difference between two exported files (sorted, largest first)."""
-    sa = torch.load(a, map_location="cpu", weights_only=True)["state_dict"]
-    sb = torch.load(b, map_location="cpu", weights_only=True)["state_dict"]
-    if sa.keys() != sb.keys():
-        raise ValueError(f"{a} and {b} hold different tensors")
-    diffs = [(k, float((sa[k].double() - sb[k].double()).abs().max())) for k in sa]
-    return sorted(diffs, key=lambda kv: -kv[1])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -634,3 +497,21 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = [
+    "COMPACT",
+    "RECIPES",
+    "Recipe",
+    "StepInput",
+    "annotate",
+    "compare_weights",
+    "export",
+    "load_checkpoint",
+    "load_compact",
+    "main",
+    "step_input",
+    "step_inputs",
+    "train",
+    "train_step",
+]

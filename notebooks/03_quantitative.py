@@ -71,7 +71,7 @@ print(cfg)
 # notebook 4 (same arguments) reads them instead of recomputing.
 
 # %%
-table = nb.sweep(cfg)
+table = nb.quantitative_sweeps(cfg)["main"].run()
 print(plots.caption(table))
 print(f"{len(table)} rows (one per model x robot x image x seed x click)")
 

@@ -33,6 +33,7 @@ from iislib.demo import (
 )
 from iislib.loop import Trajectory
 from iislib.metrics import METRIC_NAMES, scores
+from iislib.models.base import IISModel
 
 H, W = 96, 128
 
@@ -457,3 +458,224 @@ def test_app_dataset_sample(data_root):
     assert app.results[0].name == "101087"
     assert np.array_equal(app.results[0].gt, expected.gt)
     assert np.array_equal(app.results[0].image, expected.image)
+
+
+# ----------------------------------------------------------------------------------------------
+# the CLI: checks before work, one line for every failure, limits, reproducible scores.csv
+
+
+def _no_computing(monkeypatch) -> None:
+    """Make any model run fail the test: the checks below must come before the work."""
+
+    def computed(*args, **kwargs):
+        raise AssertionError("the demo computed before refusing")
+
+    monkeypatch.setattr("iislib.demo.run_demo", computed)
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder in which no file can be created, for real (root ignores permission bits)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    for cand in (locked, Path("/sys")):
+        try:
+            (cand / ".probe").touch()
+        except OSError:
+            return cand
+        (cand / ".probe").unlink()
+    pytest.skip("no folder here refuses new files")
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err  # one line, no traceback
+    return err[0]
+
+
+@pytest.mark.parametrize("case", ["file", "under_file", "unwritable", "panel_click"])
+def test_cli_demo_checks_out_before_computing(tmp_path, files, capsys, monkeypatch, case):
+    img, msk = files
+    _no_computing(monkeypatch)
+    extra: list[str] = []
+    if case == "file":
+        out = tmp_path / "taken"
+        out.write_text("a file")
+        words = f"output folder {out} is a file"
+    elif case == "under_file":
+        (tmp_path / "taken").write_text("a file")
+        out = tmp_path / "taken" / "sub" / "out"
+        words = f"lies under the file {tmp_path / 'taken'}"
+    elif case == "unwritable":
+        out = _unwritable_folder(tmp_path) / "new" / "out"
+        words = "cannot be written"
+    else:
+        out = tmp_path / "out"
+        extra, words = ["--panel-click", "4"], "--panel-click must be in 1..3"
+    rc = main(["demo", str(img), str(msk), "--clicks", "3", "--out", str(out), *extra])
+    assert rc == 2
+    assert words in _one_error_line(capsys)
+    assert case == "file" or not out.exists()
+    if case == "file":
+        assert out.read_text() == "a file"
+
+
+@pytest.fixture(scope="module")
+def bomb_png(tmp_path_factory) -> Path:
+    """A 24 kB PNG of 14000 x 14000 one-bit pixels: over PIL's decompression-bomb limit."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    Image.new("1", (14000, 14000)).save(path)
+    return path
+
+
+def test_cli_demo_refuses_a_decompression_bomb(tmp_path, files, bomb_png, capsys, monkeypatch):
+    _, msk = files
+    _no_computing(monkeypatch)
+    out = tmp_path / "out"
+    rc = main(["demo", str(bomb_png), str(msk), "--out", str(out)])
+    assert rc == 2
+    assert "bomb.png: refused as a decompression bomb" in _one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_cli_demo_out_of_memory_is_one_line(tmp_path, files, capsys, monkeypatch):
+    img, msk = files
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("iislib.demo.run_demo", exhausted)
+    out = tmp_path / "out"
+    rc = main(["demo", str(img), str(msk), "--clicks", "2", "--out", str(out)])
+    assert rc == 1
+    line = _one_error_line(capsys)
+    assert "out of memory" in line and "--max-side" in line
+    assert not out.exists()
+
+
+def test_cli_demo_write_failure_is_one_line_and_leaves_nothing(
+    tmp_path, files, capsys, monkeypatch
+):
+    img, msk = files
+    out = tmp_path / "out"
+    written: list[Path] = []
+
+    def disk_full(self, data):
+        written.append(self)
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    rc = main(["demo", str(img), str(msk), "--clicks", "2", "--out", str(out)])
+    assert rc == 1
+    assert "No space left on device" in _one_error_line(capsys)
+    assert written and all(p.parent == out and p.name.startswith(".") for p in written)
+    assert not out.exists()  # the temporary files and the folder made for them are gone
+
+
+def _big_pair(tmp_path: Path, w: int, h: int) -> tuple[Path, Path]:
+    """A smooth w x h image (small PNG) with a disk as its mask."""
+    rr, cc = np.mgrid[:h, :w]
+    disk = (rr - h / 2) ** 2 + (cc - w / 2) ** 2 <= (min(h, w) / 4) ** 2
+    image = np.where(disk[..., None], [200, 120, 40], [30, 60, 90]).astype(np.uint8)
+    img, msk = tmp_path / "big.png", tmp_path / "big_mask.png"
+    Image.fromarray(image).save(img)
+    Image.fromarray((disk * 255).astype(np.uint8)).save(msk)
+    return img, msk
+
+
+def test_cli_demo_pixel_limit_and_max_side(tmp_path, capsys, monkeypatch):
+    from iislib.demo import MAX_PIXELS, load_inputs
+
+    assert MAX_PIXELS == 4_000_000
+    img, msk = _big_pair(tmp_path, 2001, 2000)  # 4 002 000 pixels
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        _no_computing(m)
+        assert main(["demo", str(img), str(msk), "--clicks", "2", "--out", str(out)]) == 2
+        line = _one_error_line(capsys)
+        # 2000 -> 2000 x 1999 = 3 998 000 pixels fits; 2001 is the image itself
+        assert "2001x2000 is 4 megapixels, over the limit of 4 megapixels" in line
+        assert "--max-side 2000" in line
+        assert not out.exists()
+        assert main(["demo", str(img), str(msk), "--max-side", "0", "--out", str(out)]) == 2
+        assert "--max-side must be a whole number of pixels >= 1" in _one_error_line(capsys)
+    sample, note = load_inputs(img, msk, max_side=64)
+    assert sample.image.shape == (64, 64, 3) and set(np.unique(sample.gt)) == {False, True}
+    assert note is not None and "downscaled from 2001x2000 to 64x64" in note
+    assert load_inputs(img, msk, max_side=2000)[0].image.shape == (1999, 2000, 3)
+    rc = main(["demo", str(img), str(msk), "--clicks", "2", "--max-side", "64", "--out", str(out)])
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert "note: " in captured.err and "to 64x64 (--max-side 64)" in captured.err
+    assert len(pd.read_csv(out / "scores.csv")) == 2
+
+
+def test_run_demo_refuses_arrays_over_the_limit(monkeypatch):
+    image = np.zeros((2000, 2001, 3), np.uint8)
+    gt = np.zeros((2000, 2001), bool)
+    gt[500:1500, 500:1500] = True
+
+    class Refuse(IISModel):
+        name = "refuse"
+
+        def _predict(self, image, clicks, prev):
+            raise AssertionError("the model ran on an image over the limit")
+
+    with pytest.raises(DataError, match=r"over the limit of 4 megapixels.*--max-side 2000"):
+        run_demo(image, gt, Refuse(), "rritm", clicks=1)
+
+
+def test_cli_demo_scores_csv_is_byte_identical_and_timings_are_apart(tmp_path, files):
+    img, msk = files
+    args = ["demo", str(img), str(msk), "--robot", "rritm", "--clicks", "4"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    a, b = (tmp_path / d / "scores.csv" for d in "ab")
+    assert a.read_bytes() == b.read_bytes()
+    header = a.read_text().splitlines()[0].split(",")
+    assert not {"model_seconds", "robot_seconds"} & set(header)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(OUTPUT_FILES)
+    assert main([*args, "--timings", "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t" / "scores.csv").read_bytes() == a.read_bytes()
+    timings = pd.read_csv(tmp_path / "t" / "timings.csv")
+    assert list(timings.columns) == [
+        "model", "robot", "image", "seed", "settings", "click", "model_seconds", "robot_seconds"
+    ]  # fmt: skip
+    assert list(timings["click"]) == [1, 2, 3, 4] and (timings["model_seconds"] > 0).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# the app: the same decoding, limits and errors for uploads
+
+
+def test_app_decodes_16bit_images_and_01_masks(pair):
+    from iislib.demo_app import DemoApp
+
+    image, gt = pair
+    grey16 = (image[..., 0].astype(np.uint16) * 257).astype(np.uint16)  # v * 257: exact 16-bit
+    app = DemoApp(clicks=2)
+    _upload(app.image_upload, "deep.png", png_bytes(grey16))
+    _upload(app.mask_upload, "labels.png", png_bytes(gt.astype(np.uint8)))
+    assert app.error.value == "", app.error.value
+    got, mask, _, _ = app.inputs()
+    np.testing.assert_array_equal(got, np.repeat(image[..., :1], 3, axis=-1))
+    np.testing.assert_array_equal(mask, gt)
+    assert app.run(), app.error.value
+
+
+def test_app_refuses_oversized_uploads_and_bombs(tmp_path, pair, bomb_png):
+    from iislib.demo_app import DemoApp
+
+    image, gt = pair
+    big_img, big_msk = _big_pair(tmp_path, 2001, 2000)
+    app = DemoApp(clicks=2)
+    _upload(app.image_upload, "big.png", big_img.read_bytes())
+    _upload(app.mask_upload, "big_mask.png", big_msk.read_bytes())
+    assert "over the limit of 4 megapixels" in app.error.value
+    assert not app.run() and "4 megapixels" in app.error.value
+    _upload(app.image_upload, "bomb.png", bomb_png.read_bytes())
+    assert "decompression bomb" in app.error.value
+    assert not app.run() and "decompression bomb" in app.error.value
+    _upload(app.image_upload, "img.png", png_bytes(image))  # the app still works
+    _upload(app.mask_upload, "mask.png", png_bytes((gt * 255).astype(np.uint8)))
+    assert app.run() and app.error.value == ""

@@ -11,6 +11,7 @@ from iislib import figures, plots, stats
 from iislib.experiment import COLUMNS
 from iislib.loop import make_rng
 from iislib.metrics import METRIC_NAMES
+from iislib.models.base import IISModel
 from iislib.robots import ROBOT_NAMES, border_dt, get_robot, largest_component
 
 
@@ -241,3 +242,158 @@ def test_caption_counts_images_and_seeds() -> None:
     )
     many = pd.DataFrame([{**row, "image": i, "seed": s} for i in "abc" for s in (0, 1)])
     assert "; 3 images;" in caption(many) and caption(many).endswith("; 2 seeds")
+
+
+# ----------------------------------------------------------------------------------------------
+# the paper's qualitative figures: their robot, click count and image
+
+
+class DiskModel(IISModel):
+    """A stand-in model for the qualitative figures: a disk of ``radius`` px around each
+    positive click, cleared around each negative click (different radii, different IoU)."""
+
+    def __init__(self, radius: float):
+        self.radius = radius
+
+    def _predict(self, image, clicks, prev):
+        rr, cc = np.indices(image.shape[:2])
+        out = np.zeros(image.shape[:2], np.float32)
+        for c in clicks:
+            out[(rr - c.row) ** 2 + (cc - c.col) ** 2 <= self.radius**2] = float(c.positive)
+        return out
+
+
+@pytest.fixture(scope="module")
+def paper_episode():
+    """ritm-compact (small disks) and gto99-compact (large disks) stand-ins under rgto99 and r01,
+    8 clicks, on a synthetic ellipse."""
+    from iislib.loop import run_many
+
+    from .conftest import synthetic_pair
+
+    image, gt = synthetic_pair(40, 50)
+    ep = figures.Episode("toy", "synthetic", "direct", image, gt, None, 0.5)
+    for model, radius in (("ritm-compact", 3), ("gto99-compact", 9)):
+        robots = ("rgto99", "r01")
+        trajs = run_many(DiskModel(radius), [(get_robot(r), make_rng(0, "toy", r)) for r in robots],
+                         image, gt, max_clicks=8, keep_probs=True)  # fmt: skip
+        ep.trajs.update({(model, r): t for r, t in zip(robots, trajs, strict=True)})
+    return ep
+
+
+def titles(fig: Figure) -> list[str]:
+    return [ax.get_title() for ax in visible_axes(fig)]
+
+
+def test_qualitative_figures_use_their_robot_and_clicks(paper_episode):
+    ep = paper_episode
+    fig = figures.fig5(ep)  # 4 clicks of rgto99, both models
+    assert len(visible_axes(fig)) == 2 * 3
+    assert titles(fig)[0].startswith("ritm-compact / rgto99")
+    assert titles(fig)[3].startswith("gto99-compact / rgto99")
+    iou = ep.trajs[("ritm-compact", "rgto99")].iou[3]
+    assert "after 4 clicks" in titles(fig)[1] and f"IoU {iou:.2f}" in titles(fig)[1]
+    cap = fig._suptitle.get_text()
+    assert "4 clicks of rgto99" in cap and "robots: rgto99." in cap.replace("\n", " ")
+    fig9 = figures.fig9(ep)
+    assert all("/ r01" in t for t in titles(fig9)[::3]) and "after 2 clicks" in titles(fig9)[1]
+    # Figure 8 asks for 20 clicks; the episode has 8, and the caption says so
+    fig8 = figures.fig8(ep)
+    n = len(ep.clicks(("ritm-compact", "r01"), 8))
+    assert f"after {n} clicks" in titles(fig8)[1]
+    assert "this run has only 8" in fig8._suptitle.get_text().replace("\n", " ")
+    assert "after 3 clicks" in titles(figures.fig8(ep, 3))[1]
+
+
+def test_fig8_clicks_are_the_same_for_both_models(paper_episode):
+    ep = paper_episode
+    a = ep.clicks(("ritm-compact", "r01"), 8)
+    b = ep.clicks(("gto99-compact", "r01"), 8)
+    n = min(len(a), len(b))
+    assert n >= 2 and a[:n] == b[:n]  # r01 ignores the prediction (until a model is perfect)
+    cap = figures.fig8(ep, 2)._suptitle.get_text().replace("\n", " ")
+    assert "the 2 clicks are the same in every row" in cap
+
+
+def test_qualitative_figures_need_their_robot(paper_episode):
+    ep = figures.Episode("toy", "synthetic", "direct", paper_episode.image, paper_episode.gt,
+                         None, 0.5, {k: v for k, v in paper_episode.trajs.items()
+                                     if k[1] == "rgto99"})  # fmt: skip
+    with pytest.raises(ValueError, match="fig8 shows r01"):
+        figures.fig8(ep)
+    assert figures.qualitative_pairs(["a", "b"], "fig9") == [("a", "r01"), ("b", "r01")]
+    with pytest.raises(ValueError, match="unknown qualitative figure"):
+        figures.qualitative_pairs(["a"], "fig6")
+
+
+def test_contrast_pair_prefers_the_paper_models():
+    assert figures.contrast_pair(["random_walker", "gto99-compact", "ritm-compact"]) == (
+        "ritm-compact", "gto99-compact")  # fmt: skip
+    assert figures.contrast_pair(["random_walker", "gto99-compact"]) == (
+        "random_walker", "gto99-compact")  # fmt: skip
+    assert figures.contrast_pair(["random_walker"]) is None
+
+
+def test_qualitative_image_is_the_largest_difference_under_the_figure_setting():
+    t = random_table(models=("ritm-compact", "gto99-compact", "random_walker"),
+                     robots=("r01", "rritm"), images=6, clicks=20, seed=3)  # fmt: skip
+    for fig, k in (("fig8", 20), ("fig9", 2)):
+        s = stats.per_image(t, "iou", k)
+        d = (s.loc[("ritm-compact", "r01")] - s.loc[("gto99-compact", "r01")]).abs()
+        assert figures.qualitative_image(t, fig) == d.idxmax()  # random_walker is not compared
+    # Figure 9 keeps to images with a positive click among the first two when there is one
+    d2 = (stats.per_image(t, "iou", 2).loc[("ritm-compact", "r01")]
+          - stats.per_image(t, "iou", 2).loc[("gto99-compact", "r01")]).abs()  # fmt: skip
+    t2 = t.assign(positive=np.where(t["image"] == d2.idxmax(), 0, 1))
+    assert figures.qualitative_image(t2, "fig9") == d2.drop(d2.idxmax()).idxmax()
+    with pytest.raises(ValueError, match="needs a sweep with r01"):
+        figures.qualitative_image(t[t.robot == "rritm"], "fig8")
+
+
+def test_qualitative_image_with_one_model(capsys):
+    t = random_table(models=("random_walker",), robots=("r01",), images=3)
+    assert figures.qualitative_image(t, "fig8") == "img0"
+    assert "nothing to contrast" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------
+# legends and captions of the curve figures
+
+
+def legend_labels(fig: Figure) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts() if t.get_text().strip()]
+
+
+def test_many_curves_get_a_legend_per_code():
+    # 2 models x 7 robots: one entry per robot (colour) and one per model (line style)
+    labels = legend_labels(figures.fig7(random_table()))
+    assert sorted(labels) == sorted([*ROBOT_NAMES, "A", "B"])
+    # few curves: one entry per line, only the (model, robot) pairs drawn
+    t = random_table(models=("ritm-compact", "gto99-compact"))
+    assert sorted(legend_labels(figures.fig4(t))) == [
+        "gto99-compact / rgto99", "ritm-compact / rritm"]  # fmt: skip
+
+
+def test_fig4_marks_the_few_clicks_and_says_why():
+    t = random_table(models=("ritm-compact", "gto99-compact"), clicks=8)
+    fig = figures.fig4(t)
+    bands = [p for ax in visible_axes(fig) for p in ax.patches]
+    assert len(bands) == len(METRIC_NAMES)
+    box = bands[0].get_window_extent().transformed(visible_axes(fig)[0].transData.inverted())
+    assert (box.x0, box.x1) == pytest.approx((1, stats.FEW_CLICKS))
+    cap = fig._suptitle.get_text().replace("\n", " ")
+    assert f"clicks 1-{stats.FEW_CLICKS}" in cap and "'accuracy' is recall" in cap
+    assert "clicks 1-3" in figures.fig4(t[t.click <= 3])._suptitle.get_text().replace("\n", " ")
+
+
+def test_fig6b_one_panel_per_model_with_its_spread():
+    t = random_table(models=("A", "B"), clicks=5)
+    fig = figures.fig6b(t, n_boot=20)
+    axes = visible_axes(fig)
+    assert len(axes) == 2
+    s = stats.robot_spread(t[t.robot.isin(figures.PAPER_RANDOM_ROBOTS)]).set_index("model")
+    assert axes[1].get_title() == (
+        f"B\nspread {s.loc['B', 'spread']:.2f}, mean {s.loc['B', 'mean']:.2f}"
+    )
+    assert {line.get_label() for line in axes[1].get_lines()} == {f"B / r0{i}" for i in range(1, 6)}
+    assert legend_labels(fig) == [f"r0{i}" for i in range(1, 6)]

@@ -101,3 +101,101 @@ def test_bad_arguments():
         run(Recorder(gt), get_robot("r02"), image[:-1], gt)
     with pytest.raises(ValueError, match="max_clicks"):
         run(Recorder(gt), get_robot("r02"), image, gt, max_clicks=0)
+
+
+@pytest.mark.parametrize("bad", [2.5, "3", True, None, 0, -1])
+def test_max_clicks_must_be_a_whole_number(bad):
+    image, gt = synthetic_pair()
+    with pytest.raises(ValueError, match="max_clicks") as e:
+        run(Recorder(gt), get_robot("r02"), image, gt, max_clicks=bad)
+    assert repr(bad) in str(e.value) or str(bad) in str(e.value)
+    with pytest.raises(ValueError, match="max_clicks"):
+        run_many(Recorder(gt), [(get_robot("r02"), make_rng(0))], image, gt, max_clicks=bad)
+    assert run(Recorder(gt), get_robot("r02"), image, gt, max_clicks=np.int64(2)).iou.shape == (2,)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_images_are_refused_before_any_click(value):
+    image, gt = synthetic_pair()
+    bad = image.astype(np.float32) / 255
+    bad[3, 4, 1] = value
+    model = Recorder(gt)
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        run(model, get_robot("r02"), bad, gt, max_clicks=2)
+    assert model.calls == []  # refused before the model ran
+
+
+def test_random_walker_on_a_nan_image_is_an_error_not_a_score():
+    # The reported case: random_walker returned a map (IoU 0.157) for an image with NaN.
+    from iislib.models import get_model
+
+    image, gt = synthetic_pair()
+    bad = image.astype(np.float32) / 255
+    bad[gt] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        run(get_model("random_walker"), get_robot("rgto99"), bad, gt, max_clicks=1)
+
+
+class Stateful(Recorder):
+    """Records which state each call gets; the state counts its trajectory's calls."""
+
+    def __init__(self, gt: np.ndarray, fail_at: int | None = None):
+        super().__init__(gt, perfect_after=99)
+        self.opened: list[dict] = []
+        self.closed: list[dict] = []
+        self.fail_at = fail_at
+
+    def start(self, image):
+        state = {"calls": 0, "image": image}
+        self.opened.append(state)
+        return state
+
+    def finish(self, state):
+        self.closed.append(state)
+
+    def _predict(self, image, clicks, prev, state=None):
+        assert state is not None and state["image"] is not None
+        state["calls"] += 1
+        assert state["calls"] == len(clicks)  # one state per trajectory, in click order
+        if self.fail_at is not None and len(self.calls) == self.fail_at:
+            raise RuntimeError("model failed")
+        return super()._predict(image, clicks, prev)
+
+
+def test_each_trajectory_gets_its_own_state_opened_and_closed():
+    image, gt = synthetic_pair()
+    model = Stateful(gt)
+    names = ["r01", "r04", "rgto99"]
+    many = run_many(model, [(get_robot(n), make_rng(1, "k", n)) for n in names], image, gt,
+                    max_clicks=4)  # fmt: skip
+    assert len(model.opened) == 3 and [s["calls"] for s in model.opened] == [
+        len(t.clicks) for t in many
+    ]
+    assert [id(s) for s in model.closed] == [id(s) for s in model.opened]
+    # single runs (predict, not predict_batch) pass the state too
+    one = Stateful(gt)
+    run(one, get_robot("r02"), image, gt, max_clicks=3)
+    assert len(one.opened) == 1 and one.opened[0]["calls"] == 3 and one.closed == one.opened
+
+
+def test_states_are_closed_when_the_model_fails():
+    image, gt = synthetic_pair()
+    model = Stateful(gt, fail_at=2)
+    with pytest.raises(RuntimeError, match="model failed"):
+        run_many(model, [(get_robot(n), make_rng(0, n)) for n in ("r01", "r02")], image, gt)
+    assert len(model.closed) == 2
+
+
+def test_a_model_without_state_is_called_without_one():
+    # a network written before states existed: its predict_batch takes no ``states``
+    class Batched(Recorder):
+        def predict_batch(self, images, clicks, prevs):
+            self.batches = getattr(self, "batches", 0) + 1
+            return [self.predict(i, c, p) for i, c, p in zip(images, clicks, prevs, strict=True)]
+
+    image, gt = synthetic_pair()
+    model = Batched(gt, 99)
+    assert model.start(image) is None
+    run_many(model, [(get_robot(n), make_rng(0, n)) for n in ("r01", "r02")], image, gt,
+             max_clicks=2)  # fmt: skip
+    assert model.batches == 2 and len(model.calls) == 4

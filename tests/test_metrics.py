@@ -109,3 +109,39 @@ def test_miou_and_auc():
     assert auc(ious) == pytest.approx(0.5)
     with pytest.raises(ValueError):
         miou_at(ious, 3)
+
+
+# -- only binary predictions are scored -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pred", "words"),
+    [
+        (PRED.astype(np.float32) * 0.4, "pred must be bool.*float32"),  # a probability map
+        (np.where(PRED, np.nan, 0.0), "pred must be bool.*float64"),  # NaN was foreground
+        (PRED.astype(np.float64), "threshold"),  # even exact 0.0/1.0 floats: no silent cast
+        (PRED.astype(np.uint8) * 255, "pred must be bool or integers 0/1.*255"),
+        (PRED.astype(np.int64) - 1, r"pred .*-1"),
+    ],
+)
+def test_non_binary_predictions_are_refused(pred, words):
+    with pytest.raises(ValueError, match=words):
+        scores(pred, GT)
+    with pytest.raises(ValueError, match=words):
+        reference_scores(pred, GT)
+
+
+def test_gt_and_ignore_follow_the_same_rule():
+    with pytest.raises(ValueError, match="gt must be bool"):
+        scores(PRED, GT.astype(np.float32))
+    with pytest.raises(ValueError, match="ignore must be bool"):
+        scores(PRED, GT, np.zeros(GT.shape, np.float32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), shape=st.tuples(st.integers(1, 6), st.integers(1, 6)))
+def test_integer_01_masks_score_as_bool(data, shape):
+    pred = data.draw(arrays(np.bool_, shape))
+    gt = data.draw(arrays(np.bool_, shape))
+    dtype = data.draw(st.sampled_from([np.uint8, np.int32, np.int64, np.uint16]))
+    assert scores(pred.astype(dtype), gt.astype(dtype)) == scores(pred, gt)

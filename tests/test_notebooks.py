@@ -3,11 +3,14 @@
 The smoke run executes every ``notebooks/NN_*.py`` with papermill (``smoke=True``: 2 images, 4
 clicks) into ``build/notebooks/smoke/`` (where ``make test`` then runs nbval on them) and checks
 that each figure a notebook promises (``figures.NOTEBOOK_FIGURES``) was written as a valid PNG
-and PDF into ``figures/smoke/``.
+and PDF into ``figures/smoke/``. Two more runs go through the stock ``papermill.execute_notebook``
+API, as a reader or a CI system would run a notebook: widget cells must not wait out the cell
+timeout (see ``iislib.widgets`` for why an Output widget made them do so).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -79,8 +82,28 @@ def _valid_pdf(path: Path) -> None:
     assert data[:5] == b"%PDF-" and data.rstrip().endswith(b"%%EOF"), path
 
 
+@pytest.fixture(scope="module")
+def smoke_sweeps(data_root: Path):
+    """The runner's smoke plan, computed into the cache first as ``run_all`` does."""
+    from iislib import notebooks
+
+    with pytest.MonkeyPatch.context() as mp:
+        # the kernel runs in notebooks/: a relative IISLIB_DATA (../shared/data) must not break it
+        mp.setenv("IISLIB_DATA", str(data_root.resolve()))
+        plan = notebooks.make_plan(notebooks.figure_plan(smoke=True))
+        notebooks.compute(plan, progress=False)
+        yield plan
+
+
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
-def test_notebook_smoke_run(src: Path, data_root: Path):
+def test_notebook_smoke_run(src: Path, smoke_sweeps, data_root: Path, monkeypatch, tmp_path):
+    """Each notebook runs, writes its figures, and its sweeps are exactly the runner's plan for
+    it and were all cached by the runner's pass: no evaluate job runs inside the kernel."""
+    from iislib import notebooks
+
+    monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
+    log = tmp_path / "sweeps.jsonl"
+    monkeypatch.setenv("IISLIB_SWEEP_LOG", str(log))
     folder = paths.FIGURES / "smoke"
     promised = NOTEBOOK_FIGURES.get(src.stem, ())
     for name in promised:  # stale files from an earlier run must not pass the test
@@ -93,6 +116,13 @@ def test_notebook_smoke_run(src: Path, data_root: Path):
     for name in promised:
         _valid_png(folder / f"{name}.png")
         _valid_pdf(folder / f"{name}.pdf")
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    planned = notebooks.make_plan(notebooks.figure_plan(smoke=True, only=[src.stem[:2]]))
+    assert {e for c in calls for e in c["entries"]} == {
+        str(p.relative_to(planned.cache)) for p in planned.entries
+    }
+    assert [c["missing"] for c in calls] == [0] * len(calls), "a sweep computed in the kernel"
+    assert not planned.jobs
 
 
 def test_every_run_has_a_cell_timeout(monkeypatch, tmp_path):
@@ -109,3 +139,139 @@ def test_every_run_has_a_cell_timeout(monkeypatch, tmp_path):
         notebooks.SMOKE_CELL_TIMEOUT,
         7,
     ]
+
+
+def _code_durations(nb) -> list[tuple[str, float]]:
+    return [(c.source, c.metadata["papermill"]["duration"]) for c in nb.cells
+            if c.cell_type == "code"]  # fmt: skip
+
+
+def _widget_images(nb) -> list[bytes]:
+    """The PNG bytes of every Image widget stored in an executed notebook's widget state."""
+    import base64
+
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    return [base64.b64decode(b["data"]) for m in state.values() if m["model_name"] == "ImageModel"
+            for b in m.get("buffers", []) if b["path"] == ["value"]]  # fmt: skip
+
+
+# Large PNGs make nbclient's iopub handling slow enough that the execute_reply is always waiting
+# on the shell socket when the mirror of an Output widget would be sent: with the former
+# interact-style sliders every such cell waited out the whole cell timeout (measured 10/10).
+_BIG_FIGURE_SLIDER = """\
+import numpy as np
+from matplotlib.figure import Figure
+from iislib import widgets
+
+def draw(k):
+    fig = Figure(figsize=(12, 8))
+    fig.subplots().imshow(np.random.default_rng(k).random((600, 900)))
+    return fig
+
+widgets.click_slider(draw, 10, start=3)
+"""
+
+
+def test_widget_cells_do_not_stall_stock_papermill(tmp_path: Path):
+    import papermill as pm
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(_BIG_FIGURE_SLIDER) for _ in range(2)])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    timeout = 30
+    out = pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"),
+                              kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+                              execution_timeout=timeout)  # fmt: skip
+    durations = [d for _, d in _code_durations(out)]
+    assert len(durations) == 2 and all(d < timeout / 3 for d in durations), durations
+    pngs = _widget_images(out)
+    assert len(pngs) == 2 and all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_stock_papermill_runs_a_notebook(data_root: Path, tmp_path: Path, monkeypatch):
+    """01 in smoke mode through ``papermill.execute_notebook`` itself (not iislib's runner)."""
+    import papermill as pm
+
+    monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))  # the kernel runs in notebooks/
+
+    src = next(s for s in SOURCES if s.stem.startswith("01_"))
+    timeout = 120
+    out = pm.execute_notebook(
+        str(to_ipynb(src, tmp_path)), str(tmp_path / "out.ipynb"), parameters={"smoke": True},
+        kernel_name="python3", cwd=str(paths.NOTEBOOKS), progress_bar=False,
+        execution_timeout=timeout,
+    )  # fmt: skip
+    code = [c for c in out.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "a cell did not run"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    sliders = [(s, d) for s, d in _code_durations(out) if "widgets.click_slider" in s]
+    assert len(sliders) == 2, "01 has two click sliders"
+    assert all(d < timeout / 4 for _, d in sliders), sliders  # no wait for the cell timeout
+    assert len(_widget_images(out)) == 2  # each slider's figure is stored in the widget state
+
+
+def test_estimate_arithmetic():
+    from iislib.notebooks import estimate_seconds
+
+    costs = {"a": 0.1, "b": 0.04}
+    # 200 clicks x 0.1 s / 2 workers; 50 x 0.04 / 2; c has no measured cost
+    assert estimate_seconds({"a": 200, "b": 50, "c": 7}, 2, costs) == pytest.approx(
+        {"a": 10.0, "b": 1.0, "c": None}
+    )
+    assert estimate_seconds({"a": 30}, 1, costs) == pytest.approx({"a": 3.0})
+    with pytest.raises(ValueError, match="workers"):
+        estimate_seconds({"a": 1}, 0, costs)
+
+
+def test_plan_merges_requests_and_compute_fills_the_cache(tiny_dataset, tmp_path, monkeypatch):
+    """Two requests sharing (model, image, seed) give one job per image with both robots; after
+    ``compute`` the requests read every trajectory from the cache (nothing missing)."""
+    from iislib import notebooks
+
+    cfg = notebooks.config(str(tiny_dataset.folder), "random_walker", "r01,r02", n_images=3,
+                           max_clicks=2, settings="direct")  # fmt: skip
+    reqs = [notebooks.request(cfg, robots=["r02"], n_images=2), notebooks.request(cfg)]
+    plan = notebooks.make_plan(reqs, cache=tmp_path / "cache")
+    assert len(plan.entries) == 6 and not any(plan.entries.values())
+    assert [(j.image, j.robots) for j in plan.jobs] == [
+        ("img0", ("r01", "r02")), ("img1", ("r01", "r02")), ("img2", ("r01", "r02"))
+    ]  # fmt: skip
+    assert plan.by_model().loc["random_walker"].tolist() == [3, 6, 12]
+    assert "random_walker" in notebooks.format_plan(plan, 1)
+    report = notebooks.compute(plan, n_jobs=1, progress=False)
+    assert report.jobs == 3 and set(report.busy) == {"random_walker"}
+    assert report.model_wall()["random_walker"] == pytest.approx(report.wall)
+    again = notebooks.make_plan(reqs, cache=tmp_path / "cache")
+    assert not again.jobs and all(again.entries.values())
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv("IISLIB_SWEEP_LOG", str(log))
+    table = reqs[1].run(progress=False)
+    assert len(table) == 3 * 2 * 2
+    (line,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert line["missing"] == 0 and len(line["entries"]) == 6
+
+
+def test_figure_plan_follows_the_notebook_parameters(data_root: Path, monkeypatch):
+    from iislib import notebooks
+
+    monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
+    monkeypatch.delenv("CI", raising=False)
+    assert notebooks.figure_plan(only=["01"]) == []
+    params = {"robots": "r01,rritm", "variance_seeds": [5], "findings_datasets": ["grabcut"],
+              "n_images": 3}  # fmt: skip
+    reqs = notebooks.figure_plan(parameters=params, only=["04"])
+    by = {r.purpose: r for r in reqs}
+    assert by["seed variance"].robots == ("r01",) and by["seed variance"].seeds == (5,)
+    assert {r.cfg.dataset_name for r in reqs} == {"berkeley", "grabcut"}
+    assert all(r.cfg.max_clicks == 20 and len(r.data) == 3 for r in reqs)  # 04's default clicks
+    (smoke,) = notebooks.figure_plan(smoke=True, only=["03"])
+    assert (smoke.cfg.max_clicks, len(smoke.data)) == (
+        notebooks.SMOKE_CLICKS,
+        notebooks.SMOKE_IMAGES,
+    )

@@ -142,57 +142,88 @@ def test_box_kept_updated_and_empty_prev() -> None:
     prev = np.zeros((300, 450), np.float32)
     prev[100:150, 200:280] = 0.9
     clicks = [Click(120, 230, True), Click(140, 250, False)]
-    pred.predict(img, clicks[:1])
-    pred.predict(img, clicks, prev)
+    state = pred.start(img)  # the trajectory's history: the box of its last call
+    assert state.box is None
+    pred.predict(img, clicks[:1], state=state)
+    pred.predict(img, clicks, prev, state=state)
     assert model.calls[-1][0] == (1, 400, 400, 3)
+    assert state.box == (24, 224, 140, 340)
     # slightly larger object: its box (30, 230, 144, 344) has IoU 0.905 with the old one
     # (24, 224, 140, 340), so the old box is kept (the clicks are placed relative to it)
     prev2 = np.zeros_like(prev)
     prev2[100:160, 200:290] = 0.9
     assert object_roi(prev2 > 0.5, clicks, 1.4, 200) == (30, 230, 144, 344)
-    pred.predict(img, clicks + [Click(145, 285, True)], prev2)
+    pred.predict(img, clicks + [Click(145, 285, True)], prev2, state=state)
     shape, lists = model.calls[-1]
     assert shape == (1, 400, 400, 3)
     np.testing.assert_allclose(lists[0][0][:2], (400 * 96 / 201, 400 * 90 / 201))
+    # without the trajectory's state the call has no history: the new box is taken
+    pred.predict(img, clicks + [Click(145, 285, True)], prev2)
+    np.testing.assert_allclose(model.calls[-1][1][0][0][:2], (400 * 90 / 201, 400 * 86 / 201))
     # a positive click outside the box forces a new one: rows 10..159 (x1.4 = 210 about 84.5:
     # round(-20.5) = -20 -> 0 .. round(189.5) = 190), cols 200..440 (337.4 about 320: 151..489)
     far = clicks + [Click(145, 285, True), Click(10, 440, True)]
-    pred.predict(img, far, prev2)
+    pred.predict(img, far, prev2, state=state)
     assert object_roi(prev2 > 0.5, far, 1.4, 200) == (0, 190, 151, 449)
     shape, lists = model.calls[-1]
     assert shape == (1, 256, 400, 3)  # 191 x 299 -> round(191 * 400 / 299) = 256 x 400
     np.testing.assert_allclose(lists[0][0][:2], (256 * 120 / 191, 400 * (230 - 151) / 299))
     # an empty previous prediction: the whole image, returned as it is
-    out = pred.predict(img, far + [Click(5, 5, False)], np.zeros_like(prev))
+    out = pred.predict(img, far + [Click(5, 5, False)], np.zeros_like(prev), state=state)
     assert model.calls[-1][0] == (1, 300, 450, 3)
     assert out.shape == (300, 450) and out[0, 0] > 0
+    assert state.box == (0, 190, 151, 449)  # kept for later clicks
 
 
 def test_history_is_per_trajectory() -> None:
-    """Interleaving two trajectories gives what running them one after the other gives."""
+    """Interleaving two trajectories, each with its own state, gives what running them one after
+    the other gives; and so does the loop, which opens the states itself."""
     img_a, img_b = scene(), scene()[::-1].copy()
     traj_a = [Click(120, 230, True), Click(140, 250, True), Click(20, 20, False)]
     traj_b = [Click(180, 230, True), Click(160, 270, True), Click(299, 0, False)]
 
-    def run(pred, img, traj, k, prev):
-        return pred.predict(img, traj[: k + 1], prev)
+    def run(pred, img, traj, k, prev, state):
+        return pred.predict(img, traj[: k + 1], prev, state=state)
 
     sep = ZoomInFlipPredictor(LogitDummy())
-    ref_a, ref_b, prev = [], [], None
+    ref_a, ref_b = [], []
+    prev, state = None, sep.start(img_a)
     for k in range(3):
-        prev = run(sep, img_a, traj_a, k, prev)
+        prev = run(sep, img_a, traj_a, k, prev, state)
         ref_a.append(prev)
-    prev = None
+    prev, state = None, sep.start(img_b)
     for k in range(3):
-        prev = run(sep, img_b, traj_b, k, prev)
+        prev = run(sep, img_b, traj_b, k, prev, state)
         ref_b.append(prev)
     inter = ZoomInFlipPredictor(LogitDummy())
     pa = pb = None
+    sa, sb = inter.start(img_a), inter.start(img_b)
     for k in range(3):
-        pa = run(inter, img_a, traj_a, k, pa)
-        pb = run(inter, img_b, traj_b, k, pb)
+        pa = run(inter, img_a, traj_a, k, pa, sa)
+        pb = run(inter, img_b, traj_b, k, pb, sb)
         np.testing.assert_array_equal(pa, ref_a[k])
         np.testing.assert_array_equal(pb, ref_b[k])
+    # the two states hold different boxes: one shared state would have mixed them up
+    assert sa.box is not None and sb.box is not None and sa.box != sb.box
+
+
+def test_the_loop_gives_each_trajectory_its_own_zoom_state() -> None:
+    from iislib.loop import make_rng, run_many
+    from iislib.robots import get_robot
+
+    img = scene()
+    gt = img[..., 0] > 0
+    robots = ["rgto99", "r02", "rritm"]
+    pairs = [(get_robot(r), make_rng(0, "s", r)) for r in robots]
+    many = run_many(ZoomInFlipPredictor(LogitDummy()), pairs, img, gt, max_clicks=4,
+                    keep_probs=True)  # fmt: skip
+    for t in many:
+        # each trajectory is what a click-by-click replay with one state of its own gives
+        alone = ZoomInFlipPredictor(LogitDummy())
+        state, prev = alone.start(img), None
+        for k in range(len(t.clicks)):
+            prev = alone.predict(img, t.clicks[: k + 1], prev, state=state)
+            np.testing.assert_array_equal(prev, t.probs[k])
 
 
 # -- flip averaging -----------------------------------------------------------------------------
@@ -282,8 +313,8 @@ def test_wraps_a_ritm_network() -> None:
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
     clicks = [Click(30, 40, True), Click(10, 10, False), Click(50, 80, True)]
-    prev = None
+    prev, state = None, pred.start(img)
     for k in range(len(clicks)):
-        prev = pred.predict(img, clicks[: k + 1], prev)
+        prev = pred.predict(img, clicks[: k + 1], prev, state=state)
         assert prev.shape == (60, 90) and prev.dtype == np.float32
         assert np.all((prev >= 0) & (prev <= 1))

@@ -315,3 +315,94 @@ def test_rritm_never_clicks_a_clicked_pixel(gt, data):
             break
         assert (c.row, c.col) not in {(k.row, k.col) for k in clicks}
         clicks.append(c)
+
+
+# ---------------------------------------------------------------------------------------------
+# exact ties: decided on exact squared distances, whatever the last bit of cv2's float32 DT
+
+
+def _noisy_distance_transform(real):
+    """cv2.distanceTransform whose LAST maximum is one ulp larger than the tied first one.
+
+    This is what cv2's IPP build does from call to call on exactly tied pixels.
+    """
+
+    def noisy(src, *args, **kwargs):
+        dt = real(src, *args, **kwargs)
+        flat = dt.ravel()
+        ties = np.flatnonzero(flat == flat.max())
+        if ties.size > 1:
+            flat[ties[-1]] = np.nextafter(flat[ties[-1]], np.float32(np.inf))
+        return dt
+
+    return noisy
+
+
+def _block(shape, top, left, h, w) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[top : top + h, left : left + w] = True
+    return m
+
+
+@pytest.fixture
+def noisy_dt(monkeypatch):
+    import cv2
+
+    from iislib import robots
+
+    monkeypatch.setattr(
+        robots.cv2, "distanceTransform", _noisy_distance_transform(cv2.distanceTransform)
+    )
+
+
+def test_exact_ties_go_to_the_first_pixel_in_row_major_order(noisy_dt):
+    import cv2
+
+    # A 3x5 FN block: its middle row (6, 7..9) is tied at distance 2 from the border.
+    gt = _block((12, 16), 5, 6, 3, 5)
+    pred = np.zeros_like(gt)
+    dt = cv2.distanceTransform(np.pad(gt, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    assert divmod(int(np.argmax(dt[1:-1, 1:-1])), 16) == (6, 9)  # the noise has teeth
+    for name in ("rgto99", "rritm"):
+        assert get_robot(name)(pred, gt, [], rng()) == Click(6, 7, True), name
+
+
+@pytest.fixture
+def fn_dt_one_ulp_high(monkeypatch):
+    """The first distance transform of each call (FN's, in rritm and RITM's training clicker)
+    comes out one ulp high at its maxima: an exact FN-FP tie then looks like FN > FP."""
+    import cv2
+
+    from iislib import robots
+
+    real, calls = cv2.distanceTransform, []
+
+    def noisy(src, *args, **kwargs):
+        dt = real(src, *args, **kwargs)
+        calls.append(1)
+        if len(calls) % 2 == 1:
+            top = dt == dt.max()
+            dt[top] = np.nextafter(dt[top], np.float32(np.inf))
+        return dt
+
+    monkeypatch.setattr(robots.cv2, "distanceTransform", noisy)
+    return calls
+
+
+def test_rritm_fn_fp_tie_stays_negative_under_noise(fn_dt_one_ulp_high):
+    # FN and FP blocks of the same size: exactly tied maxima, a tie goes to FP (negative).
+    gt = _block((12, 30), 2, 2, 3, 5)
+    pred = _block((12, 30), 2, 20, 3, 5)
+    assert get_robot("rritm")(pred, gt, [], rng()) == Click(3, 21, False)
+    assert len(fn_dt_one_ulp_high) == 2  # FN then FP: the noise hit FN's transform
+
+
+def test_ritm_training_click_fn_fp_tie_stays_negative_under_noise(fn_dt_one_ulp_high):
+    from iislib.samplers import ritm_next_click
+
+    gt = _block((12, 30), 2, 2, 3, 5)
+    prob = _block((12, 30), 2, 20, 3, 5).astype(np.float32)
+    for seed in range(5):
+        click = ritm_next_click(prob, gt, rng(seed))
+        # negative, in the FP block's pixels with DT > max / 2 (its middle row)
+        assert not click.positive and click.row == 3 and 21 <= click.col <= 23

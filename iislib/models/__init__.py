@@ -14,6 +14,12 @@ ritm-compact-gto99proc, gto99-compact-ritmproc: the cross-trained pair (family x
 
 The compact models load the weights shipped in ``iislib/models/weights/`` (``weights=PATH`` loads
 others); their model cards are in ``iislib/models/cards/``.
+
+The networks (``hrnet``, ``ritm``, ``resnet_gn``, ``gto99``) are plain PyTorch modules; a network
+model is built for fast CPU inference (``fast``: channels_last, oneDNN 1x1 convolutions, NHWC
+concatenations, RITM's BatchNorms folded), which ``get_model(name, fast=False)`` turns off to run
+the official computation as written. Each family has one adapter (``families``) that training
+(``iislib.train``) and prediction share; weights files are read and written by ``compact``.
 """
 
 from __future__ import annotations
@@ -69,7 +75,11 @@ def available_models() -> list[str]:
 
 
 def get_model(name: str, **kwargs: Any) -> IISModel:
-    """Build the model registered under ``name``; ``kwargs`` go to its constructor."""
+    """Build the model registered under ``name``; ``kwargs`` go to its constructor.
+
+    The network models (ritm, gto99 and the compact ones) take ``fast`` (default True): False
+    predicts with the plain network (``iislib.models.fast``).
+    """
     try:
         factory = _REGISTRY[name]
     except KeyError:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,14 +60,30 @@ def validate_batch(
 class IISModel(ABC):
     """An interactive segmentation model: image + clicks + previous output -> probability map.
 
-    Subclasses implement ``_predict``; ``predict`` validates the arguments first.
+    Subclasses implement ``_predict``; ``predict`` validates the arguments first. A model that
+    carries something from one click of a trajectory to the next (RITM's zoom-in box, the
+    random walker's graph of the image) returns it from ``start``; the loop opens one state per
+    trajectory, passes it back with every call of that trajectory and closes it with ``finish``
+    after the last click. Such a model's ``_predict`` takes it as a fourth argument, ``state``.
     """
 
     #: registry name, set by ``get_model``
     name: str = "model"
 
+    def start(self, image: np.ndarray) -> Any:
+        """Open a trajectory on ``image``: its state, or None (the default) for a model whose
+        every call depends on its arguments alone."""
+        return None
+
+    def finish(self, state: Any) -> None:  # noqa: B027 - a hook: most models keep nothing
+        """Close a trajectory's state (the default has nothing to release)."""
+
     def predict(
-        self, image: np.ndarray, clicks: Sequence[Click], prev: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        clicks: Sequence[Click],
+        prev: np.ndarray | None = None,
+        state: Any = None,
     ) -> np.ndarray:
         """Foreground probability after ``clicks``.
 
@@ -75,6 +92,8 @@ class IISModel(ABC):
             clicks: every click so far, oldest first, (row, col) in image pixels.
             prev: float32 (H, W) in [0, 1], the previous output (the auxiliary input z of
                 Algorithm 1), or None before the first click.
+            state: the trajectory's state from ``start(image)``; None calls the model as if
+                the trajectory had no history beyond ``clicks`` and ``prev``.
 
         Returns:
             float32 (H, W) in [0, 1].
@@ -82,7 +101,11 @@ class IISModel(ABC):
         img = as_float_image(image)
         shape = img.shape[:2]
         check_clicks(clicks, shape)
-        prob = self._predict(img, list(clicks), check_prev(prev, shape))
+        prev = check_prev(prev, shape)
+        if state is None:
+            prob = self._predict(img, list(clicks), prev)
+        else:
+            prob = self._predict(img, list(clicks), prev, state)  # type: ignore[call-arg]
         return np.clip(np.asarray(prob, dtype=np.float32), 0.0, 1.0)
 
     def predict_batch(
@@ -90,9 +113,20 @@ class IISModel(ABC):
         images: Sequence[np.ndarray],
         clicks: Sequence[Sequence[Click]],
         prevs: Sequence[np.ndarray | None],
+        states: Sequence[Any] | None = None,
     ) -> list[np.ndarray]:
-        """``predict`` for several trajectories at once; networks override it to batch."""
-        return [self.predict(i, c, p) for i, c, p in zip(images, clicks, prevs, strict=True)]
+        """``predict`` for several trajectories at once; networks override it to batch.
+
+        ``states``: one per trajectory (``start``), or None for a model that keeps none.
+        """
+        if states is None:
+            states = [None] * len(images)
+        if len(states) != len(images):
+            raise ValueError(f"got {len(images)} images and {len(states)} states")
+        return [
+            self.predict(i, c, p, s)
+            for i, c, p, s in zip(images, clicks, prevs, states, strict=True)
+        ]
 
     @abstractmethod
     def _predict(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> np.ndarray:
@@ -100,3 +134,66 @@ class IISModel(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Family(ABC):
+    """What a family of networks (one architecture and its click encoding) shares between
+    training (``iislib.train``) and prediction (its ``IISModel``): one adapter per family,
+    so that both feed the network the same inputs.
+
+    Images are float32 (B, H, W, 3) in [0, 1], ``clicks`` per item a list of ``Click`` (or
+    (row, col, positive) with float coordinates where the family allows), ``prevs`` float32
+    (B, H, W) previous probabilities. Tensors are torch tensors (torch is imported by the
+    families' own modules, not here).
+    """
+
+    #: family name, e.g. "ritm"
+    name: str = "family"
+
+    @abstractmethod
+    def compact_arch(self) -> dict[str, Any]:
+        """Architecture arguments of the compact member of the family (trained here)."""
+
+    @abstractmethod
+    def build_net(self, arch: Mapping[str, Any]) -> Any:
+        """A plain network with random weights from architecture arguments."""
+
+    def train_net(self, net: Any) -> Any:
+        """``net`` made ready for training (in place; the default changes nothing)."""
+        return net
+
+    @abstractmethod
+    def inputs(
+        self,
+        net: Any,
+        images: np.ndarray,
+        clicks: Sequence[Sequence[Click]],
+        prevs: np.ndarray,
+        *,
+        channels_last: bool = False,
+    ) -> tuple:
+        """The network's inputs (tensors on ``net``'s device): ``net(*inputs)``.
+
+        ``channels_last``: in the layout of the fast inference path (``iislib.models.fast``);
+        the values are the same either way.
+        """
+
+    @abstractmethod
+    def forward_train(
+        self, net: Any, images: np.ndarray, clicks: Sequence[Sequence[Click]], prevs: np.ndarray
+    ) -> tuple[Any, Any]:
+        """(main output (B, 1, H, W), auxiliary output or None) of a training forward pass."""
+
+    @abstractmethod
+    def probabilities(self, main: Any) -> np.ndarray:
+        """float32 (B, H, W) probabilities from the main output of ``forward_train``."""
+
+    @abstractmethod
+    def loss(self, main: Any, aux: Any, target: Any, recipe: Any) -> Any:
+        """The training loss; ``target`` float (B, 1, H, W) in {0, 1}; ``recipe`` the
+        training recipe (``iislib.train.Recipe``)."""
+
+    @abstractmethod
+    def wrap(self, net: Any, *, fast: bool = True, device: str = "cpu") -> IISModel:
+        """An ``IISModel`` predicting with ``net`` (frozen, in eval mode; ``fast``: through
+        ``iislib.models.fast``)."""

@@ -1,8 +1,17 @@
-"""The compact models trained by this project (``iislib.train``), loaded from shipped weights."""
+"""The compact models trained by this project (``iislib.train``): their 2x2 design, and their
+weights files (export, load, compare).
+
+A weights file (``NAME.pt``) holds ``{"state_dict": float16 tensors, "config": dict}``; the
+config records the family, the architecture and how the weights were trained. It is read with
+``torch.load(weights_only=True)``: no code runs from it. torch is imported only when a file is
+read or written, so that ``import iislib.models`` does not import it.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from iislib.models.base import IISModel
 
@@ -70,21 +79,91 @@ def design_differences(names: tuple[str, ...] = COMPACT_NAMES) -> list[str]:
     return out
 
 
-def load(name: str, weights: str | Path | None = None, device: str = "cpu") -> IISModel:
-    """Compact model ``name`` from ``weights`` (default: the shipped file)."""
-    from iislib.train import load_compact
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a reader never sees half a file."""
+    import torch
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def export(net: Any, config: dict[str, Any], path: str | Path) -> Path:
+    """Write ``net``'s weights as float16 (half the size) with their config; loads as float32."""
+    sd = {
+        k: (v.half() if v.is_floating_point() else v).detach().cpu()
+        for k, v in net.state_dict().items()
+    }
+    path = Path(path)
+    save_atomic({"state_dict": sd, "config": config}, path)
+    return path
+
+
+def annotate(path: str | Path, **fields: Any) -> None:
+    """Add or replace fields of an exported file's config (e.g. ``machine_note`` for its card)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["config"].update(fields)
+    save_atomic(state, Path(path))
+
+
+def load_compact(path: str | Path, *, fast: bool = True, device: str = "cpu") -> IISModel:
+    """An IISModel from an exported ``.pt`` (``fast``: through ``iislib.models.fast``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not such a file, or its weights do not fit its family's network.
+    """
+    import torch
+
+    from iislib.models.checkpoint import state_dict_problems
+    from iislib.models.families import get_family
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        config, sd = state["config"], state["state_dict"]
+        family = get_family(config["family"])
+    except Exception as e:  # noqa: BLE001 - any failure means the file is unusable
+        raise ValueError(f"{path}: not an iislib compact-model file ({e})") from None
+    net = family.build_net(config["arch"])
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    problems = state_dict_problems(net.state_dict(), sd)
+    if problems:
+        raise ValueError(f"{path}: the weights do not fit {family.name}: " + "; ".join(problems))
+    net.load_state_dict(sd)
+    model = family.wrap(net, fast=fast, device=device)
+    model.config = config  # type: ignore[attr-defined]
+    return model
+
+
+def compare_weights(a: str | Path, b: str | Path) -> list[tuple[str, float]]:
+    """Per tensor, the largest absolute difference between two exported files (largest first)."""
+    import torch
+
+    sa = torch.load(a, map_location="cpu", weights_only=True)["state_dict"]
+    sb = torch.load(b, map_location="cpu", weights_only=True)["state_dict"]
+    if sa.keys() != sb.keys():
+        raise ValueError(f"{a} and {b} hold different tensors")
+    diffs = [(k, float((sa[k].double() - sb[k].double()).abs().max())) for k in sa]
+    return sorted(diffs, key=lambda kv: -kv[1])
+
+
+def load(
+    name: str, weights: str | Path | None = None, device: str = "cpu", fast: bool = True
+) -> IISModel:
+    """Compact model ``name`` from ``weights`` (default: the shipped file)."""
     path = Path(weights) if weights is not None else shipped_weights(name)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no weights for {name}; train them with "
             f"`python -m iislib.train {name} --data DATA --ship`"
         )
-    model = load_compact(path)
-    if device != "cpu":
-        model.net.to(device)
-        model.device = __import__("torch").device(device)
-    return model
+    return load_compact(path, fast=fast, device=device)
 
 
 def ritm_compact(**kw) -> IISModel:

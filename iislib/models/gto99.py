@@ -31,7 +31,8 @@ Network (``GTO99Net``; key prefixes ``encoder.`` and ``decoder.``):
   conv net on [RGB, neg sigma1, pos sigma1], clamp.
 
 The constructor arguments of ``build_gto99`` span a family: the official member is the default,
-``COMPACT_GTO99`` a ~1 M parameter one for training on a CPU.
+``COMPACT_GTO99`` a ~1 M parameter one for training on a CPU. ``GTO99`` predicts through
+``iislib.models.fast`` unless built with ``fast=False``, which runs the network as written.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from iislib.clicks import Click, click_arrays
-from iislib.models.base import IISModel, validate_batch
+from iislib.models.base import Family, IISModel, validate_batch
 from iislib.models.checkpoint import state_dict_problems
-from iislib.models.layout import Conv2d, cat_channels
+from iislib.models.fast import accelerate
+from iislib.models.layers import Concat
 from iislib.models.resnet_gn import ResNetGN, WSConv2d, group_norm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -113,7 +115,10 @@ def gaussian_click_maps(cmap: np.ndarray) -> np.ndarray:
             continue
         # OpenCV's mask size 0 (DIST_MASK_PRECISE) is the exact Euclidean transform, as upstream.
         d = cv2.distanceTransform(np.where(clicked, 0, 255).astype(np.uint8), cv2.DIST_L2, 0)
-        neg_d2 = -(d**2)
+        # The squared distances are integers: rounding recovers them exactly, whatever last bit
+        # cv2's float32 transform gave this call (it varies with alignment and threads; the
+        # guided filter amplifies it to flipped pixels). docs/decisions.md, "Tie rules".
+        neg_d2 = -np.rint(d.astype(np.float64) ** 2).astype(np.float32)
         for j, s in enumerate(GAUSS_SCALES):
             out[:, :, 3 * k + j] = np.exp(neg_d2 / (2 * (s * GAUSS_L) ** 2))
     return out
@@ -214,12 +219,12 @@ class UserEncoder(nn.Module):
     def __init__(self, in_channels: int = 7, width: int = 32) -> None:
         super().__init__()
         u = width
-        self.conv1 = Conv2d(in_channels, u, 3, stride=1, padding=1)
-        self.conv2 = Conv2d(u, 2 * u, 3, stride=2, padding=1)
-        self.conv3 = Conv2d(2 * u, 4 * u, 3, stride=1, padding=1)
-        self.conv4 = Conv2d(4 * u, 8 * u, 3, stride=2, padding=1)
-        self.conv5 = Conv2d(8 * u, 8 * u, 3, stride=2, padding=1)
-        self.conv6 = Conv2d(8 * u, 8 * u, 3, stride=1, padding=1)
+        self.conv1 = nn.Conv2d(in_channels, u, 3, stride=1, padding=1)
+        self.conv2 = nn.Conv2d(u, 2 * u, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(2 * u, 4 * u, 3, stride=1, padding=1)
+        self.conv4 = nn.Conv2d(4 * u, 8 * u, 3, stride=2, padding=1)
+        self.conv5 = nn.Conv2d(8 * u, 8 * u, 3, stride=2, padding=1)
+        self.conv6 = nn.Conv2d(8 * u, 8 * u, 3, stride=1, padding=1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = F.leaky_relu(self.conv1(x))
@@ -283,14 +288,15 @@ class GTO99Decoder(nn.Module):
         self.conv_up2 = nn.Sequential(*_ws_gn_block(d + c_l1 + 8 * u, d, 3, gn_groups))
         self.conv_up3 = nn.Sequential(*_ws_gn_block(d + c_stem + 2 * u, d // 4, 3, gn_groups))
         self.conv_up4 = nn.Sequential(
-            Conv2d(d // 4 + 3 + 6, d // 8, 3, padding=1),
+            nn.Conv2d(d // 4 + 3 + 6, d // 8, 3, padding=1),
             nn.LeakyReLU(),
-            Conv2d(d // 8, d // 16, 3, padding=1),
+            nn.Conv2d(d // 8, d // 16, 3, padding=1),
             nn.LeakyReLU(),
-            Conv2d(d // 16, 1, 1),
+            nn.Conv2d(d // 16, 1, 1),
         )
-        self.guided_map_conv1 = Conv2d(3 + 2, guide_width, 1)
-        self.guided_map_conv2 = Conv2d(guide_width, 1, 1)
+        self.guided_map_conv1 = nn.Conv2d(3 + 2, guide_width, 1)
+        self.guided_map_conv2 = nn.Conv2d(guide_width, 1, 1)
+        self.concat = Concat()
 
     def forward(
         self,
@@ -310,21 +316,20 @@ class GTO99Decoder(nn.Module):
         building it again).
         """
         stem, layer1, layer4 = feats[0], feats[1], feats[-1]
+        cat = self.concat
         up = {"mode": "bilinear", "align_corners": False}
         # The guide sees RGB and the sharpest Gaussian of each type (channels 0 and 3).
-        guide = self.guided_map_conv2(
-            F.relu(self.guided_map_conv1(cat_channels([image, gauss[:, ::3]])))
-        )
-        usr, usr4, usr2 = self.usr_encoder(cat_channels([gauss, prev]))
-        c5 = cat_channels([layer4, usr])
+        guide = self.guided_map_conv2(F.relu(self.guided_map_conv1(cat(image, gauss[:, ::3]))))
+        usr, usr4, usr2 = self.usr_encoder(cat(gauss, prev))
+        c5 = cat(layer4, usr)
         size = c5.shape[-2:]
-        x = cat_channels([c5] + [F.interpolate(p(c5), size, **up) for p in self.ppm])
+        x = cat(c5, *[F.interpolate(p(c5), size, **up) for p in self.ppm])
         x = F.interpolate(self.conv_up1(x), scale_factor=2, **up)
-        x = F.interpolate(self.conv_up2(cat_channels([x, layer1, usr4])), scale_factor=2, **up)
-        x = F.interpolate(self.conv_up3(cat_channels([x, stem, usr2])), scale_factor=2, **up)
+        x = F.interpolate(self.conv_up2(cat(x, layer1, usr4)), scale_factor=2, **up)
+        x = F.interpolate(self.conv_up3(cat(x, stem, usr2)), scale_factor=2, **up)
         if image_gauss is None:
-            image_gauss = cat_channels([image, gauss])
-        alpha = self.conv_up4(cat_channels([x, image_gauss]))
+            image_gauss = cat(image, gauss)
+        alpha = self.conv_up4(cat(x, image_gauss))
         if clamp:
             alpha = alpha.clamp(0, 1)
         alpha = torch.where(cmap[:, :1] == 1, torch.zeros_like(alpha), alpha)
@@ -359,6 +364,7 @@ class GTO99Net(nn.Module):
             "pool_scales": tuple(int(s) for s in pool_scales),
             "guide_width": guide_width,
         }
+        self.concat = Concat()
         self.encoder = ResNetGN(layers, 3 + 6, width, gn_groups, output_stride=8)
         self.decoder = GTO99Decoder(
             self.encoder.out_channels,
@@ -390,7 +396,7 @@ class GTO99Net(nn.Module):
         """
         if image.shape[-2] % SIZE_MULTIPLE or image.shape[-1] % SIZE_MULTIPLE:
             raise ValueError(f"input sides must be multiples of 32, got {tuple(image.shape[-2:])}")
-        image_gauss = cat_channels([image, gauss])
+        image_gauss = self.concat(image, gauss)
         feats = self.encoder(image_gauss)
         return self.decoder(feats, image, gauss, prev, cmap, clamp=clamp, image_gauss=image_gauss)
 
@@ -524,11 +530,15 @@ class _Prepared:
         return remove_non_fg_connected(alpha, self.cmap[:, :, 1])
 
 
-def _to_tensor(arrays: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
-    """Stack (H, W, C) or (H, W) arrays into a (B, C, H, W) float32 tensor, channels_last."""
+def _to_tensor(
+    arrays: Sequence[np.ndarray], device: torch.device, channels_last: bool
+) -> torch.Tensor:
+    """Stack (H, W, C) or (H, W) arrays into a (B, C, H, W) float32 tensor; NCHW-contiguous,
+    or channels_last."""
     x = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrays]).astype(np.float32)
     # The NHWC stack viewed as NCHW is already in channels_last layout: no copy.
-    return torch.from_numpy(x).permute(0, 3, 1, 2).to(device)
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    return (t if channels_last else t.contiguous()).to(device)
 
 
 class GTO99(IISModel):
@@ -540,8 +550,13 @@ class GTO99(IISModel):
         pretrained: with no checkpoint, False builds a randomly initialised network (tests,
             training); True raises a ValueError explaining where the official weights are.
         device: "cpu" (default) or "cuda".
-        net: an already built (e.g. trained) ``GTO99Net`` to wrap instead of building one.
+        net: an already built (e.g. trained) ``GTO99Net`` to wrap instead of building one; the
+            model takes it over (with ``fast``, converted in place) and keeps its mode and
+            ``requires_grad`` flags.
         batch_size: most samples per forward pass in ``predict_batch``.
+        fast: predict through ``iislib.models.fast`` (channels_last, oneDNN 1x1 convolutions,
+            NHWC concatenations, standardised weights cached); False runs the plain network,
+            as the official code does.
         **arch: architecture arguments of ``build_gto99`` (e.g. ``**COMPACT_GTO99``).
     """
 
@@ -552,6 +567,7 @@ class GTO99(IISModel):
         device: str | torch.device = "cpu",
         net: GTO99Net | None = None,
         batch_size: int = 8,
+        fast: bool = True,
         **arch: Any,
     ) -> None:
         device = torch.device(device)
@@ -573,20 +589,14 @@ class GTO99(IISModel):
         self.net.to(device)
         if net is None:
             self.net.eval().requires_grad_(False)
-        if not any(p.requires_grad for p in self.net.parameters()):
-            # Inference only: NHWC convolutions are 20-30% faster on CPU (oneDNN); outputs agree
-            # to ~1e-6. A net still being trained keeps its layout.
-            self.net.to(memory_format=torch.channels_last)
+        self.fast = bool(fast)
+        if self.fast:
+            accelerate(self.net)
 
     @torch.no_grad()
     def _forward(self, items: Sequence[_Prepared]) -> list[np.ndarray]:
         """One forward pass on equal-size prepared samples -> network alphas (H1, W1)."""
-        out = self.net(
-            _to_tensor([p.image for p in items], self.device),
-            _to_tensor([p.gauss for p in items], self.device),
-            _to_tensor([p.prev for p in items], self.device),
-            _to_tensor([p.cmap_scaled for p in items], self.device),
-        )
+        out = self.net(*FAMILY.tensors(items, self.device, channels_last=self.fast))
         return list(out[:, 0].float().cpu().numpy())
 
     def _predict(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> np.ndarray:
@@ -598,8 +608,10 @@ class GTO99(IISModel):
         images: Sequence[np.ndarray],
         clicks: Sequence[Sequence[Click]],
         prevs: Sequence[np.ndarray | None],
+        states: Sequence[Any] | None = None,
     ) -> list[np.ndarray]:
-        """``predict`` for several trajectories; equal scaled sizes share forward passes."""
+        """``predict`` for several trajectories; equal scaled sizes share forward passes.
+        gto99 keeps no state between calls (``states`` is accepted and unused)."""
         checked = validate_batch(images, clicks, prevs)
         # The loop passes one image object for all the robots of a step: normalise it once.
         normalised: dict[int, np.ndarray] = {}
@@ -624,3 +636,82 @@ class GTO99(IISModel):
 def gto99(**kwargs: Any) -> GTO99:
     """Registry factory: ``get_model("gto99", checkpoint=PATH)``; kwargs as ``GTO99``."""
     return GTO99(**kwargs)
+
+
+# -- the family adapter (shared by training and prediction) -------------------------------------
+
+
+class GTO99Family(Family):
+    """The gto99 family: ``GTO99Net`` on the prepared inputs of ``_Prepared`` (the official
+    demo's pre-processing: normalised image, Gaussian click maps, cleaned previous alpha).
+
+    Training runs the network with ``accelerate`` applied (channels_last makes a training step
+    ~15% faster on the CPU; the speed-ups step aside when gradients are needed) and without its
+    two clamps (``clamp=False``), so that wrong pixels beyond [0, 1] still get a gradient;
+    gto99's training code is unreleased.
+    """
+
+    name = "gto99"
+
+    def compact_arch(self) -> dict[str, Any]:
+        return dict(COMPACT_GTO99)
+
+    def build_net(self, arch: Mapping[str, Any]) -> GTO99Net:
+        return build_gto99(**arch)
+
+    def train_net(self, net: nn.Module) -> nn.Module:
+        return accelerate(net)
+
+    def tensors(
+        self, items: Sequence[_Prepared], device: torch.device, *, channels_last: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image (B, 3), gauss (B, 6), prev (B, 1), cmap (B, 2)) at the scaled size."""
+        return (
+            _to_tensor([p.image for p in items], device, channels_last),
+            _to_tensor([p.gauss for p in items], device, channels_last),
+            _to_tensor([p.prev for p in items], device, channels_last),
+            _to_tensor([p.cmap_scaled for p in items], device, channels_last),
+        )
+
+    def inputs(
+        self,
+        net: nn.Module,
+        images: np.ndarray,
+        clicks: Sequence[Sequence[Click]],
+        prevs: np.ndarray,
+        *,
+        channels_last: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``tensors`` of the prepared samples (``_Prepared``), on ``net``'s device."""
+        items = [_Prepared(i, list(c), p) for i, c, p in zip(images, clicks, prevs, strict=True)]
+        device = next(net.parameters()).device
+        return self.tensors(items, device, channels_last=channels_last)
+
+    def forward_train(
+        self,
+        net: nn.Module,
+        images: np.ndarray,
+        clicks: Sequence[Sequence[Click]],
+        prevs: np.ndarray,
+    ) -> tuple[torch.Tensor, None]:
+        """(alpha (B, 1, H, W) before its clamps, None). Sides must be multiples of 32."""
+        h, w = images.shape[1:3]
+        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+            raise ValueError(f"gto99 trains on sides that are multiples of 32, got {h}x{w}")
+        return net(*self.inputs(net, images, clicks, prevs), clamp=False), None
+
+    def probabilities(self, main: torch.Tensor) -> np.ndarray:
+        return main.clamp(0, 1)[:, 0].detach().float().cpu().numpy()
+
+    def loss(
+        self, main: torch.Tensor, aux: torch.Tensor | None, target: torch.Tensor, recipe: Any
+    ) -> torch.Tensor:
+        """L1 + MSE on the unclamped alpha (the recipe's loss choice is RITM's alone)."""
+        return F.l1_loss(main, target) + F.mse_loss(main, target)
+
+    def wrap(self, net: nn.Module, *, fast: bool = True, device: str = "cpu") -> GTO99:
+        net.eval().requires_grad_(False)
+        return GTO99(net=net, fast=fast, device=device)
+
+
+FAMILY = GTO99Family()

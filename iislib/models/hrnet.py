@@ -19,8 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iislib.models.layout import Conv2d
-
 NormLayer = Callable[[int], nn.Module]
 
 
@@ -35,9 +33,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, channels: int, norm_layer: NormLayer = nn.BatchNorm2d) -> None:
         super().__init__()
-        self.conv1 = Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn1 = norm_layer(channels)
-        self.conv2 = Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn2 = norm_layer(channels)
         self.relu = nn.ReLU(inplace=True)
 
@@ -55,16 +53,18 @@ class Bottleneck(nn.Module):
     def __init__(self, inplanes: int, planes: int, norm_layer: NormLayer = nn.BatchNorm2d) -> None:
         super().__init__()
         out = planes * self.expansion
-        self.conv1 = Conv2d(inplanes, planes, 1, bias=False)
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
         self.bn1 = norm_layer(planes)
-        self.conv2 = Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = norm_layer(planes)
-        self.conv3 = Conv2d(planes, out, 1, bias=False)
+        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
         self.bn3 = norm_layer(out)
         self.relu = nn.ReLU(inplace=True)
         self.downsample: nn.Module | None = None
         if inplanes != out:
-            self.downsample = nn.Sequential(Conv2d(inplanes, out, 1, bias=False), norm_layer(out))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, out, 1, bias=False), norm_layer(out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -84,7 +84,7 @@ def conv_bn(
 ) -> nn.Sequential:
     """``Sequential(conv (no bias), norm[, ReLU])``: keys ``.0.weight`` and ``.1.*``."""
     layers: list[nn.Module] = [
-        Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False),
         norm_layer(cout),
     ]
     if relu:
@@ -167,7 +167,7 @@ class ObjectAttention(nn.Module):
         def proj(cin: int, cout: int) -> nn.Sequential:
             # conv, then Sequential(norm, ReLU): keys ``.0.weight`` and ``.1.0.*``
             return nn.Sequential(
-                Conv2d(cin, cout, 1, bias=False), nn.Sequential(norm_layer(cout), nn.ReLU(True))
+                nn.Conv2d(cin, cout, 1, bias=False), nn.Sequential(norm_layer(cout), nn.ReLU(True))
             )
 
         self.f_pixel = nn.Sequential(
@@ -199,7 +199,7 @@ class SpatialOCR(nn.Module):
         super().__init__()
         self.object_context_block = ObjectAttention(channels, key_channels, norm_layer)
         self.conv_bn_dropout = nn.Sequential(
-            Conv2d(2 * channels, channels, 1, bias=False),
+            nn.Conv2d(2 * channels, channels, 1, bias=False),
             nn.Sequential(norm_layer(channels), nn.ReLU(True)),
             nn.Dropout2d(dropout),
         )
@@ -278,9 +278,9 @@ class HRNetOCR(nn.Module):
         self.align_corners = align_corners
         self.stem_width = stem_width
 
-        self.conv1 = Conv2d(3, stem_width, 3, stride=2, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, stem_width, 3, stride=2, padding=1, bias=False)
         self.bn1 = norm_layer(stem_width)
-        self.conv2 = Conv2d(stem_width, stem_width, 3, stride=2, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(stem_width, stem_width, 3, stride=2, padding=1, bias=False)
         self.bn2 = norm_layer(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.layer1 = nn.Sequential(
@@ -304,24 +304,24 @@ class HRNetOCR(nn.Module):
         if ocr_width > 0:
             mid = 2 * ocr_width
             self.conv3x3_ocr = nn.Sequential(
-                Conv2d(feat, mid, 3, padding=1), norm_layer(mid), nn.ReLU(inplace=True)
+                nn.Conv2d(feat, mid, 3, padding=1), norm_layer(mid), nn.ReLU(inplace=True)
             )
             self.ocr_distri_head = SpatialOCR(mid, ocr_width, norm_layer)
-            self.cls_head: nn.Module = Conv2d(mid, num_classes, 1)
+            self.cls_head: nn.Module = nn.Conv2d(mid, num_classes, 1)
             self.aux_head = nn.Sequential(
-                Conv2d(feat, feat, 1),
+                nn.Conv2d(feat, feat, 1),
                 norm_layer(feat),
                 nn.ReLU(inplace=True),
-                Conv2d(feat, num_classes, 1),
+                nn.Conv2d(feat, num_classes, 1),
             )
         elif light_head:
-            self.cls_head = Conv2d(feat, num_classes, 1)
+            self.cls_head = nn.Conv2d(feat, num_classes, 1)
         else:
             self.cls_head = nn.Sequential(
-                Conv2d(feat, feat, 3, padding=1),
+                nn.Conv2d(feat, feat, 3, padding=1),
                 norm_layer(feat),
                 nn.ReLU(inplace=True),
-                Conv2d(feat, num_classes, 1),
+                nn.Conv2d(feat, num_classes, 1),
             )
 
     @staticmethod

@@ -13,11 +13,15 @@ factorised directly (SuperLU). To stay fast on a 2-core laptop the walk runs on 
 image whose longer side is at most ``max_side`` pixels, then the result is resized back bilinearly.
 scikit-image's ``random_walker`` (conjugate gradients) costs 0.7-1.0 s per click at 224x224 here;
 this costs a few tens of milliseconds.
+
+The graph of an image (~10 ms at 128x128) is built once per trajectory: the loop opens a state
+per trajectory (``start``) and the first prediction fills it. Called without a state, each
+prediction builds it anew.
 """
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +30,16 @@ from skimage.transform import resize
 
 from iislib.clicks import Click
 from iislib.models.base import IISModel
+
+
+@dataclass
+class WalkerState:
+    """What the random walker keeps from click to click of one trajectory: its image (float32
+    (H, W, 3)) and that image's working-size copy and graph Laplacian, once the first
+    prediction has built them."""
+
+    image: np.ndarray | None = None
+    graph: tuple[np.ndarray, sp.csr_matrix] | None = None
 
 
 class RandomWalker(IISModel):
@@ -54,16 +68,15 @@ class RandomWalker(IISModel):
         self.seed_radius = seed_radius
         self.prior_weight = prior_weight
         self.border_background = border_background
-        self._cache_key: bytes | None = None
-        self._cache: tuple[np.ndarray, sp.csr_matrix] | None = None
 
     # -- graph ------------------------------------------------------------------------------
 
+    def start(self, image: np.ndarray) -> WalkerState:
+        """An empty state for a trajectory on ``image``; its first prediction builds the graph."""
+        return WalkerState()
+
     def _graph(self, image: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
-        """Working-size image and its Laplacian, cached for the last image seen."""
-        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest() + str(image.shape).encode()
-        if key == self._cache_key and self._cache is not None:
-            return self._cache
+        """Working-size copy of ``image`` (float32 (H, W, 3) in [0, 1]) and its Laplacian."""
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         hs, ws = max(2, round(h * scale)), max(2, round(w * scale))
@@ -82,14 +95,26 @@ class RandomWalker(IISModel):
         adj = sp.coo_matrix((vals, (rows, cols)), shape=(hs * ws, hs * ws))
         adj = (adj + adj.T).tocsr()
         lap = sp.diags(np.asarray(adj.sum(axis=1)).ravel()) - adj
-        self._cache_key, self._cache = key, (small, lap.tocsr())
-        return self._cache
+        return small, lap.tocsr()
 
     # -- prediction -------------------------------------------------------------------------
 
-    def _predict(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> np.ndarray:
+    def _predict(
+        self,
+        image: np.ndarray,
+        clicks: list[Click],
+        prev: np.ndarray,
+        state: WalkerState | None = None,
+    ) -> np.ndarray:
         h, w = image.shape[:2]
-        small, lap = self._graph(image)
+        if state is None:
+            small, lap = self._graph(image)
+        else:
+            if state.graph is None:
+                state.image, state.graph = image, self._graph(image)
+            elif state.image.shape != image.shape or not np.array_equal(state.image, image):
+                raise ValueError("this trajectory state was opened for another image")
+            small, lap = state.graph
         hs, ws = small.shape[:2]
         sr, sc = hs / h, ws / w
         labels = np.zeros((hs, ws), dtype=np.int8)  # 0 unseeded, 1 foreground, -1 background

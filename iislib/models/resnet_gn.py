@@ -17,10 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from iislib.models.layout import Conv2d
 
-
-class WSConv2d(Conv2d):
+class WSConv2d(nn.Conv2d):
     """Conv2d whose filters are standardised before use (weight standardisation, Qiao et al. 2019).
 
     Each output filter w (shape (C_in, kh, kw)) is replaced by (w - mean(w)) / (s + 1e-5), with
@@ -29,22 +27,9 @@ class WSConv2d(Conv2d):
     so a constant filter gives zeros instead of NaNs.
     """
 
-    _ws_cache: tuple[tuple, torch.Tensor] | None = None
-
     def standardised_weight(self) -> torch.Tensor:
-        """The filters actually convolved, same shape as ``self.weight``.
-
-        Without autograd (inference) the result is cached until the weight changes: every
-        in-place update (optimiser step, ``load_state_dict``) bumps the tensor's version.
-        """
-        w = self.weight
-        if torch.is_grad_enabled():
-            self._ws_cache = None
-            return self._standardise(w)
-        key = (w._version, w.data_ptr(), w.dtype, w.device, w.shape)
-        if self._ws_cache is None or self._ws_cache[0] != key:
-            self._ws_cache = (key, self._standardise(w))
-        return self._ws_cache[1]
+        """The filters actually convolved, same shape as ``self.weight``."""
+        return self._standardise(self.weight)
 
     @staticmethod
     def _standardise(w: torch.Tensor) -> torch.Tensor:

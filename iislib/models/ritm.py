@@ -11,7 +11,8 @@ official checkpoints key for key and to compute the same logits:
    them into 64 channels that are added after the stem's conv1 -> bn1 -> relu;
 5. the HRNet + OCR logits (stride 4) are upsampled bilinearly (align_corners=True) to H x W.
 
-``RITM`` (an ``IISModel``) applies the sigmoid. Official weights:
+``RITM`` (an ``IISModel``) applies the sigmoid; it predicts through ``iislib.models.fast`` unless
+built with ``fast=False``, which runs the network as written. Official weights:
 https://github.com/saic-vul/ritm_interactive_segmentation/releases/download/v1.0/<file>, e.g.
 ``coco_lvis_h18s_itermask.pth``, ``coco_lvis_h18_itermask.pth``, ``sbd_h18_itermask.pth``,
 ``coco_lvis_h32_itermask.pth``. They cannot be bundled; pass ``checkpoint=PATH``.
@@ -21,7 +22,6 @@ Clicks are (row, col); a padding point is any point with max(row, col) < 0, as i
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import zipfile
@@ -35,11 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from iislib.clicks import Click
-from iislib.models.base import IISModel, validate_batch
+from iislib.models.base import Family, IISModel, validate_batch
 from iislib.models.checkpoint import state_dict_problems
-from iislib.models.fold import fold_batchnorm
+from iislib.models.fast import accelerate, cat_channels, fold_batchnorm, use_fast_modules
 from iislib.models.hrnet import HRNetOCR
-from iislib.models.layout import Conv2d, cat_channels
+from iislib.models.layers import Concat, DistMaps
 
 URL_PATTERN = (
     "https://github.com/saic-vul/ritm_interactive_segmentation/releases/download/v1.0/{file}"
@@ -69,79 +69,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     ),
 }
 """Architecture keyword arguments of ``RITMNet`` by name."""
-
-
-class DistMaps(nn.Module):
-    """Click encoding: (B, 2N, 3) points -> (B, 2, H, W) [positive, negative] maps.
-
-    ``points[b, :N]`` are the positive slots and ``points[b, N:]`` the negative ones, each
-    (row, col, index) in pixels (floats allowed); slots with max(row, col) < 0 are padding.
-    With ``use_disks`` a channel is 1 where the squared distance to the nearest point of its sign
-    is <= ``norm_radius**2``; otherwise it is tanh(2 d / norm_radius) (1 far away).
-    """
-
-    def __init__(self, norm_radius: float = 5.0, use_disks: bool = True) -> None:
-        super().__init__()
-        self.norm_radius = float(norm_radius)
-        self.use_disks = use_disks
-
-    def forward(self, points: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        if self.use_disks:
-            return self._disks(points, height, width)
-        d2 = self.nearest_squared_distance(points, height, width, self.norm_radius)
-        return torch.tanh(2.0 * torch.sqrt(d2))
-
-    @staticmethod
-    def nearest_squared_distance(
-        points: torch.Tensor, height: int, width: int, unit: float = 1.0
-    ) -> torch.Tensor:
-        """(B, 2, H, W) float32 squared distance, in units of ``unit`` pixels, from each pixel
-        to the nearest point of each sign; 1e6 for a sign without points."""
-        b, n2, _ = points.shape
-        n = n2 // 2
-        pts = points[..., :2].to(torch.float32)
-        invalid = pts.max(dim=2).values < 0  # (B, 2N)
-        rows = torch.arange(height, dtype=torch.float32, device=points.device)
-        cols = torch.arange(width, dtype=torch.float32, device=points.device)
-        dr = rows.view(1, 1, height, 1) - pts[..., 0].view(b, n2, 1, 1)
-        dc = cols.view(1, 1, 1, width) - pts[..., 1].view(b, n2, 1, 1)
-        if unit != 1.0:  # divided, as RITM does: the same float32 values
-            dr = dr / unit
-            dc = dc / unit
-        d2 = dr * dr + dc * dc  # (B, 2N, H, W)
-        d2 = d2.masked_fill(invalid.view(b, n2, 1, 1), 1e6)
-        return d2.view(b, 2, n, height, width).amin(dim=2)
-
-    def _disks(self, points: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The disk maps, computed only in a window around each point.
-
-        Distances over the whole image for every point cost ~17 ms per batch of 7 at 224x224
-        with 15 clicks; a disk only reaches ``norm_radius`` pixels from its centre. Each pixel
-        of a window gets the same float32 squared distance as the full computation (integer
-        rows and columns minus the point), so the maps are identical to it.
-        """
-        b, n2, _ = points.shape
-        pts = points[..., :2].to(torch.float32)
-        valid = pts.max(dim=2).values >= 0  # (B, 2N)
-        k = math.ceil(self.norm_radius) + 1  # window [floor(p) - k, floor(p) + k] covers p +- r
-        offsets = torch.arange(-k, k + 1, dtype=torch.float32, device=points.device)
-        rows = pts[..., 0:1].floor() + offsets  # (B, 2N, 2k+1)
-        cols = pts[..., 1:2].floor() + offsets
-        dr = (rows - pts[..., 0:1])[..., :, None]
-        dc = (cols - pts[..., 1:2])[..., None, :]
-        inside = (dr * dr + dc * dc <= self.norm_radius**2) & valid[..., None, None]
-        inside &= ((rows >= 0) & (rows < height))[..., :, None]
-        inside &= ((cols >= 0) & (cols < width))[..., None, :]
-        # (B, 2N, 2k+1, 2k+1) index grids: item, sign (first N slots positive), row, column
-        item = torch.arange(b, device=points.device).view(b, 1, 1, 1)
-        sign = (torch.arange(n2, device=points.device) >= n2 // 2).view(1, n2, 1, 1).long()
-        r = rows.long()[..., :, None]
-        c = cols.long()[..., None, :]
-        shape = inside.shape
-        out = torch.zeros(b, 2, height, width, dtype=torch.float32, device=points.device)
-        index = [t.expand(shape)[inside] for t in (item, sign, r, c)]
-        out[tuple(index)] = 1.0
-        return out
 
 
 class ScaleLayer(nn.Module):
@@ -198,12 +125,13 @@ class RITMNet(nn.Module):
         cin = 3 if with_prev_mask else 2
         # Registered before the backbone: the official state dict lists maps_transform first.
         self.maps_transform = nn.Sequential(
-            Conv2d(cin, 16, 1),
+            nn.Conv2d(cin, 16, 1),
             nn.LeakyReLU(0.2) if use_leaky_relu else nn.ReLU(inplace=True),
-            Conv2d(16, stem, 3, stride=2, padding=1),
+            nn.Conv2d(16, stem, 3, stride=2, padding=1),
             ScaleLayer(0.05),
         )
         self.dist_maps = DistMaps(norm_radius, use_disks)
+        self.concat = Concat()
         self.feature_extractor = HRNetOCR(width, ocr_width, small, **hrnet_kwargs)
         self.arch: dict[str, Any] = dict(
             width=width,
@@ -229,10 +157,7 @@ class RITMNet(nn.Module):
             prev = x[:, 3:4]
             if self.binary_prev_mask:
                 prev = (prev > 0.5).to(prev.dtype)
-            # NHWC when x is (inference): the 224x224x16 maps_transform then stays NHWC
-            maps = cat_channels(
-                [prev, maps], nhwc=x.is_contiguous(memory_format=torch.channels_last)
-            )
+            maps = self.concat(prev, maps)
         out, aux = self.feature_extractor(image, self.maps_transform(maps))
         up = dict(size=(h, w), mode="bilinear", align_corners=True)
         result = {"instances": F.interpolate(out, **up)}
@@ -381,6 +306,18 @@ def _count(keys: Sequence[str], prefix: str) -> int:
     return len({s for s in found if s.isdigit()})
 
 
+def _conv_size(state_dict: Mapping[str, torch.Tensor], key: str, axis: int) -> int:
+    """Size ``axis`` of the convolution weight ``key``; ValueError unless it is 4-D."""
+    t = state_dict[key]
+    shape = tuple(getattr(t, "shape", ()))
+    if len(shape) != 4:
+        raise ValueError(
+            f"{key} has shape {shape} in the file: a convolution weight has 4 dimensions "
+            "(out, in, kh, kw)"
+        )
+    return int(shape[axis])
+
+
 def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """Architecture of a bare RITM HRNet state dict, from its key names and shapes.
 
@@ -397,7 +334,7 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
             + ", ".join(absent)
             + f" ({len(keys)} keys, first: {', '.join(keys[:5])})"
         )
-    width = int(state_dict[fe + "transition1.0.0.weight"].shape[0])
+    width = _conv_size(state_dict, fe + "transition1.0.0.weight", 0)
     # stage2 .. stageN exist for N parallel branches
     num_branches = 1 + sum(
         1 for s in (2, 3, 4) if any(k.startswith(f"{fe}stage{s}.") for k in keys)
@@ -405,7 +342,7 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     num_modules = tuple(_count(keys, f"{fe}stage{s}.") for s in range(2, num_branches + 1))
     num_blocks = _count(keys, f"{fe}stage2.0.branches.0.")
     ocr = fe + "conv3x3_ocr.0.weight"
-    ocr_width = int(state_dict[ocr].shape[0]) // 2 if ocr in state_dict else 0
+    ocr_width = _conv_size(state_dict, ocr, 0) // 2 if ocr in state_dict else 0
     arch: dict[str, Any] = dict(
         width=width,
         ocr_width=ocr_width,
@@ -413,8 +350,8 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         num_blocks=num_blocks,
         num_modules=num_modules,
         layer1_blocks=_count(keys, fe + "layer1."),
-        stem_width=int(state_dict[fe + "conv1.weight"].shape[0]),
-        with_prev_mask=int(state_dict["maps_transform.0.weight"].shape[1]) == 3,
+        stem_width=_conv_size(state_dict, fe + "conv1.weight", 0),
+        with_prev_mask=_conv_size(state_dict, "maps_transform.0.weight", 1) == 3,
     )
     if ocr_width == 0:
         arch["light_head"] = fe + "cls_head.weight" in state_dict
@@ -493,6 +430,14 @@ def _device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def _example_inputs(net: RITMNet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed (x, points) pair of valid shape, channels_last: what ``fold_batchnorm`` runs."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 4 if net.with_prev_mask else 3, 64, 64, generator=g)
+    points = points_tensor([[(20.0, 30.0, True), (40.0, 10.0, False)]], device)
+    return x.to(device).contiguous(memory_format=torch.channels_last), points
+
+
 class RITM(IISModel):
     """RITM as called directly (no zoom-in, no flip): sigmoid of ``RITMNet`` on [image, prev].
 
@@ -501,9 +446,17 @@ class RITM(IISModel):
             HOME/weights), or a loaded checkpoint dictionary.
         pretrained: False builds random weights (tests, training) and needs no checkpoint.
         variant: architecture when ``pretrained=False`` (``VARIANTS``; default "h18").
+        net: an already built (e.g. trained) ``RITMNet`` to wrap instead; the model takes it
+            over (eval mode, frozen, and, with ``fast``, converted in place).
+        fast: predict through ``iislib.models.fast`` (channels_last, oneDNN 1x1 convolutions,
+            NHWC concatenation, windowed click disks, and a copy of the network with its
+            BatchNorms folded into the convolutions, made once here). False runs the plain
+            network, as the official code does.
         device: "cpu" (default) or "cuda".
         **arch: architecture overrides when ``pretrained=False``.
 
+    ``net`` holds the weights (its state dict is the official layout); a change to them after
+    the model is built does not reach the folded copy: build a new model instead.
     Wrap it in ``iislib.predictors.ZoomInFlipPredictor`` for RITM's own evaluation protocol.
     """
 
@@ -513,11 +466,17 @@ class RITM(IISModel):
         *,
         pretrained: bool = True,
         variant: str | None = None,
+        net: RITMNet | None = None,
+        fast: bool = True,
         device: str | torch.device = "cpu",
         **arch: Any,
     ) -> None:
         self.device = _device(device)
-        if pretrained:
+        if net is not None:
+            if checkpoint is not None or variant is not None or arch:
+                raise ValueError("pass either net= or a checkpoint/architecture, not both")
+            self.net = net.to(self.device).eval()
+        elif pretrained:
             if checkpoint is None:
                 raise ValueError(_missing_checkpoint_message("no RITM checkpoint given"))
             if variant is not None or arch:
@@ -527,34 +486,15 @@ class RITM(IISModel):
             if checkpoint is not None:
                 raise ValueError("pass either a checkpoint or pretrained=False, not both")
             self.net = build_ritm(variant or "h18", **arch).to(self.device).eval()
-        for p in self.net.parameters():
-            p.requires_grad_(False)
-        # NHWC convolutions are 20-30% faster on CPU (oneDNN); outputs agree to ~1e-6.
-        self.net.to(memory_format=torch.channels_last)
-        # (net, its tensors, their versions, folded copy)
-        self._folded: tuple[nn.Module, list, list, nn.Module] | None = None
-
-    def _inference_net(self, x: torch.Tensor, points: torch.Tensor) -> nn.Module:
-        """``self.net`` with its BatchNorms folded into the convolutions (``fold_batchnorm``).
-
-        The copy is made on the first call (``x``, ``points`` serve as its example input) and
-        again when ``self.net`` is replaced or its weights change in place (optimiser steps,
-        ``load_state_dict``); a net in training mode or with trainable weights is used as it is.
-        """
-        net = self.net
-        if net.training:
-            return net
-        if self._folded is not None:
-            folded_from, tensors, versions, folded = self._folded
-            # the tensors were listed when folding: walking the modules again costs ~1 ms
-            if folded_from is net and [t._version for t in tensors] == versions:
-                return folded
-        if any(p.requires_grad for p in net.parameters()):
-            return net
-        tensors = [*net.parameters(), *net.buffers()]
-        folded = fold_batchnorm(net, x, points)
-        self._folded = (net, tensors, [t._version for t in tensors], folded)
-        return folded
+        self.net.requires_grad_(False)
+        self.fast = bool(fast)
+        self.forward_net: nn.Module = self.net
+        """What ``predict`` runs: ``net``, or with ``fast`` its BatchNorm-folded copy."""
+        if self.fast:
+            # The 224x224x16 click maps enter maps_transform in NHWC: the first part of their
+            # concatenation is a channel slice of the NHWC input, laid out as neither.
+            accelerate(self.net, nhwc_concat=True)
+            self.forward_net = fold_batchnorm(self.net, *_example_inputs(self.net, self.device))
 
     @torch.no_grad()
     def predict_logits(
@@ -571,13 +511,8 @@ class RITM(IISModel):
                 the image are allowed (the zoom-in predictor produces both).
             prevs: float32 (B, H, W) previous probabilities.
         """
-        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
-        if self.net.with_prev_mask:
-            p = torch.from_numpy(np.ascontiguousarray(prevs, dtype=np.float32))[:, None]
-            x = cat_channels([x, p], nhwc=True)  # one copy, already channels_last
-        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-        points = points_tensor(clicks_lists, self.device)
-        logits = self._inference_net(x, points)(x, points)["instances"][:, 0]
+        inputs = FAMILY.inputs(self.net, images, clicks_lists, prevs, channels_last=self.fast)
+        logits = self.forward_net(*inputs)["instances"][:, 0]
         return logits.float().cpu().numpy()
 
     def _predict(self, image: np.ndarray, clicks: list[Click], prev: np.ndarray) -> np.ndarray:
@@ -588,8 +523,10 @@ class RITM(IISModel):
         images: Sequence[np.ndarray],
         clicks: Sequence[Sequence[Click]],
         prevs: Sequence[np.ndarray | None],
+        states: Sequence[Any] | None = None,
     ) -> list[np.ndarray]:
-        """Probabilities for several trajectories; equal-size inputs share one forward pass."""
+        """Probabilities for several trajectories; equal-size inputs share one forward pass.
+        RITM keeps no state between calls (``states`` is accepted and unused)."""
         checked = validate_batch(images, clicks, prevs)
         imgs = [img for img, _, _ in checked]
         ps = [prev for _, _, prev in checked]
@@ -609,8 +546,99 @@ class RITM(IISModel):
         return [np.clip(o, 0.0, 1.0) for o in out]  # type: ignore[arg-type]
 
 
+# -- the family adapter (shared by training and prediction) -------------------------------------
+
+
+def normalized_focal_loss(logits: torch.Tensor, gt: torch.Tensor, gamma: float = 2.0,
+                          alpha: float = 0.5, eps: float = 1e-8) -> torch.Tensor:  # fmt: skip
+    """RITM's NormalizedFocalLoss (per image, the focal weights normalised to sum to the area)."""
+    p = torch.sigmoid(logits)
+    pt = torch.where(gt > 0.5, p, 1 - p)
+    a = torch.where(gt > 0.5, alpha, 1 - alpha)
+    beta = (1 - pt) ** gamma
+    norm = beta.sum(dim=(-2, -1), keepdim=True).detach() + eps
+    beta = beta * (gt[0, 0].numel() / norm)
+    loss = -a * beta * torch.log(pt.clamp(min=eps))
+    return loss.mean()
+
+
+class RITMFamily(Family):
+    """The ritm family: ``RITMNet`` on [RGB, prev] and the clicks as points (``points_tensor``).
+
+    Its main output is the logits, its auxiliary output the OCR head's logits.
+    """
+
+    name = "ritm"
+
+    def compact_arch(self) -> dict[str, Any]:
+        return dict(VARIANTS["compact"])
+
+    def build_net(self, arch: Mapping[str, Any]) -> RITMNet:
+        return build_ritm(None, **arch)
+
+    def train_net(self, net: nn.Module) -> nn.Module:
+        """The network keeps NCHW (no gain measured for ritm), but its convolutions and click
+        disks are the fast ones (``use_fast_modules``): the no-grad passes that place the
+        training clicks have always run them, and the weights depend on it in the last bits."""
+        return use_fast_modules(net, (nn.Conv2d, DistMaps))
+
+    def inputs(
+        self,
+        net: nn.Module,
+        images: np.ndarray,
+        clicks: Sequence[Sequence[tuple[float, float, bool]]],
+        prevs: np.ndarray,
+        *,
+        channels_last: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x (B, 4, H, W): RGB and prev (3 channels without ``with_prev_mask``), points
+        (B, 2N, 3)); clicks may hold float coordinates and points off the image."""
+        device = next(net.parameters()).device
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+        if net.with_prev_mask:
+            p = torch.from_numpy(np.ascontiguousarray(prevs, dtype=np.float32))[:, None]
+            # channels_last: one copy, already in the layout (torch.cat would return NCHW)
+            x = cat_channels([x, p], nhwc=True) if channels_last else torch.cat([x, p], 1)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        return x.to(device).contiguous(memory_format=layout), points_tensor(clicks, device)
+
+    def forward_train(
+        self,
+        net: nn.Module,
+        images: np.ndarray,
+        clicks: Sequence[Sequence[Click]],
+        prevs: np.ndarray,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits (B, 1, H, W), auxiliary logits or None)."""
+        out = net(*self.inputs(net, images, clicks, prevs))
+        return out["instances"], out.get("instances_aux")
+
+    def probabilities(self, main: torch.Tensor) -> np.ndarray:
+        return torch.sigmoid(main)[:, 0].detach().float().cpu().numpy()
+
+    def loss(
+        self, main: torch.Tensor, aux: torch.Tensor | None, target: torch.Tensor, recipe: Any
+    ) -> torch.Tensor:
+        """NFL (``recipe.ritm_loss == "nfl"``, as RITM) or BCE on the logits, + 0.4 BCE(aux)."""
+        if recipe.ritm_loss == "nfl":
+            loss = normalized_focal_loss(main, target)
+        else:
+            loss = F.binary_cross_entropy_with_logits(main, target)
+        if aux is not None:
+            loss = loss + 0.4 * F.binary_cross_entropy_with_logits(aux, target)
+        return loss
+
+    def wrap(self, net: nn.Module, *, fast: bool = True, device: str = "cpu") -> RITM:
+        return RITM(net=net, fast=fast, device=device)
+
+
+FAMILY = RITMFamily()
+
+
 __all__ = [
+    "FAMILY",
     "RITM",
+    "RITMFamily",
     "RITMNet",
     "DistMaps",
     "VARIANTS",

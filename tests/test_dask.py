@@ -1,0 +1,155 @@
+"""The sweep on a real Dask cluster: same table as local processes, nothing lost to a killed worker.
+
+A ``distributed.LocalCluster`` of 2 worker processes (1 thread each, on 127.0.0.1) runs a small
+sweep (3 synthetic images, 2 robots, 3 clicks of random_walker). Skipped only when
+``dask[distributed]`` is not installed (``pip install -e '.[dev]'`` installs it).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402  (installed with distributed)
+
+import iislib.experiment as ex  # noqa: E402
+from iislib.cli import main  # noqa: E402
+from iislib.data import Dataset, load_dataset  # noqa: E402
+from iislib.experiment import COLUMNS, evaluate  # noqa: E402
+
+from .conftest import write_folder_dataset  # noqa: E402
+
+ROBOTS = ["r02", "rgto99"]
+KW = dict(max_clicks=3, settings="direct", progress=False)
+SCORE_COLUMNS = [c for c in COLUMNS if not c.endswith("seconds")]  # all but the timings
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    # One retry: a task whose worker dies once is rerun; dying twice fails it (fast tests).
+    # Saturation 1.0: a worker holds only the task it runs, so a death counts against no other.
+    config = {"distributed.scheduler.allowed-failures": 1,
+              "distributed.scheduler.worker-saturation": 1.0}  # fmt: skip
+    with dask.config.set(config):
+        cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None)  # fmt: skip
+    yield cl
+    cl.close()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """The dataset and its table computed by local worker processes (joblib/loky)."""
+    ds = load_dataset(write_folder_dataset(tmp_path_factory.mktemp("dask") / "tiny"))
+    return ds, evaluate(["random_walker"], ROBOTS, ds, n_jobs=2, **KW)
+
+
+def _killing(ds: Dataset, image: str, once: Path | None = None) -> Dataset:
+    """``ds`` whose worker process is SIGKILLed when it loads ``image`` (only the first time
+    when ``once``, a marker file, is given). Same folder and name, hence the same cache keys.
+    """
+    caller = os.getpid()
+
+    class Killing(Dataset):
+        def __getitem__(self, i):
+            if os.getpid() != caller and self.names[i] == image:
+                if once is None or not once.exists():
+                    if once is not None:
+                        once.touch()
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return super().__getitem__(i)
+
+    out = copy.copy(ds)
+    out.__class__ = Killing
+    return out
+
+
+def _files(cache: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in cache.rglob("*.csv")}
+
+
+def test_cluster_table_equals_local_and_its_cache_is_read_anywhere(
+    cluster, sweep, tmp_path, monkeypatch
+):
+    ds, local = sweep
+    cache = tmp_path / "cache"
+    by_address = evaluate(["random_walker"], ROBOTS, ds, scheduler=cluster.scheduler_address,
+                          cache_dir=cache, **KW)  # fmt: skip
+    pd.testing.assert_frame_equal(by_address[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)
+    files = _files(cache)
+    assert len(files) == 3 * 2
+    for p in files:  # the workers wrote verified cache files
+        assert len(ex.read_cached(p, rows=3)) == 3
+
+    # A rerun here (no cluster) reads them all, computes nothing, gives the same table.
+    calls = []
+    real_job = ex._job
+    monkeypatch.setattr(ex, "_job", lambda *a: calls.append(a) or real_job(*a))
+    here = evaluate(["random_walker"], ROBOTS, ds, cache_dir=cache, **KW)
+    assert calls == []
+    pd.testing.assert_frame_equal(here[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)
+
+    # A Client object works too (no cache: every job runs on the cluster).
+    with distributed.Client(cluster) as client:
+        by_client = evaluate(["random_walker"], ROBOTS, ds, scheduler=client, **KW)
+    pd.testing.assert_frame_equal(by_client[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)
+
+
+def test_worker_killed_mid_run_is_rescheduled_and_nothing_is_lost(cluster, sweep, tmp_path):
+    ds, local = sweep
+    marker = tmp_path / "killed-once"
+    table = evaluate(["random_walker"], ROBOTS, _killing(ds, "img1", once=marker),
+                     scheduler=cluster.scheduler_address, cache_dir=tmp_path / "c", **KW)  # fmt: skip
+    assert marker.exists()  # a worker really died while running img1's job
+    pd.testing.assert_frame_equal(table[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)
+    assert len(_files(tmp_path / "c")) == 3 * 2
+
+
+def test_job_whose_workers_keep_dying_fails_alone_and_a_rerun_completes(cluster, sweep, tmp_path):
+    ds, local = sweep
+    cache = tmp_path / "cache"
+    with pytest.raises(RuntimeError, match=r"1 of 3 jobs failed.*image img1.*KilledWorker"):
+        evaluate(["random_walker"], ROBOTS, _killing(ds, "img1"),
+                 scheduler=cluster.scheduler_address, cache_dir=cache, **KW)  # fmt: skip
+    before = _files(cache)
+    assert sorted({p.name.split("__")[0] for p in before}) == ["img0", "img2"]
+    assert len(before) == 2 * 2
+    assert not list(cache.rglob("*.tmp"))  # nothing half-written
+
+    rerun = evaluate(["random_walker"], ROBOTS, ds, scheduler=cluster.scheduler_address,
+                     cache_dir=cache, **KW)  # fmt: skip
+    pd.testing.assert_frame_equal(rerun[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)
+    after = _files(cache)
+    assert {p: after[p] for p in before} == before  # completed results reused, not rewritten
+    assert sorted(p.name.split("__")[0] for p in set(after) - set(before)) == ["img1", "img1"]
+
+
+def test_cli_scheduler_option(cluster, sweep, tmp_path, capsys):
+    ds, local = sweep
+    rc = main(["evaluate", "--dataset", str(ds.folder), "--models", "random_walker",
+               "--robots", ",".join(ROBOTS), "--max-clicks", "3", "--settings", "direct",
+               "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "r"),
+               "--figures", str(tmp_path / "f"), "--no-cache", "--quiet"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    table = ex.read_table(tmp_path / "r" / f"{ds.name}_direct.csv")
+    pd.testing.assert_frame_equal(table[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        rc = main(["evaluate", "--dataset", str(ds.folder), "--models", "random_walker",
+                   "--robots", "r02", "--scheduler", "tcp://127.0.0.1:9", "--no-cache",
+                   "--quiet", "--out", str(tmp_path / "r2")])  # fmt: skip
+    assert (
+        rc == 2 and "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "r2").exists()
+
+
+def test_bad_scheduler_value_is_refused(sweep):
+    with pytest.raises(ValueError, match="scheduler must be an address"):
+        evaluate(["random_walker"], ROBOTS, sweep[0], scheduler=8786, **KW)
