@@ -11,4 +11,4 @@ Conventions used everywhere in the package:
 from iislib.clicks import Click
 
 __all__ = ["Click", "__version__"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # part of every cache key: bump when results change
