@@ -27,12 +27,12 @@ env: $(VENV)/.installed
 # workers (one progress bar; cached in .cache/results), then runs the notebooks, which only read
 # the cache. `python benchmarks/bench_figures.py` times it per phase from an empty cache.
 figures: env
-	$(PY) -m iislib.notebooks --jobs $(JOBS)
+	$(PY) -m iislib.apps.runner --jobs $(JOBS)
 
 # Quick run of every notebook (2 images, 4 clicks): build/notebooks/smoke/, figures/smoke/.
 .PHONY: notebooks
 notebooks: env
-	$(PY) -m iislib.notebooks --smoke
+	$(PY) -m iislib.apps.runner --smoke
 
 # Unit tests (tests/test_notebooks.py executes every notebook in smoke mode into
 # build/notebooks/smoke/), then nbval re-runs those notebooks (widget cells: nbval-ignore-output).

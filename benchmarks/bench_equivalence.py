@@ -25,7 +25,7 @@ import copy
 import numpy as np
 import torch
 
-from iislib.clicks import Click
+from iislib.core.clicks import Click
 
 
 def _randomise_norm_stats(net: torch.nn.Module, gen: torch.Generator) -> None:

@@ -3,7 +3,7 @@
     python benchmarks/bench_figures.py [--smoke | --images N] [--jobs 2] [--no-precompute]
                                        [-p NAME=VALUE ...]
 
-Runs ``iislib.notebooks.run_all`` (the code ``make figures`` runs) with a temporary
+Runs ``iislib.apps.runner.run_all`` (the code ``make figures`` runs) with a temporary
 ``IISLIB_HOME``: an empty result cache, and build/ and figures/ that never touch the checkout's.
 Prints the plan with its estimate, then the wall time of the sweep pass per model (its wall time
 split in proportion to the seconds each model's jobs ran in the workers), of each notebook, and
@@ -30,16 +30,16 @@ def main() -> None:
     p.add_argument("--no-precompute", action="store_true", help="each notebook computes its sweeps")
     p.add_argument("--keep", action="store_true", help="keep the temporary IISLIB_HOME")
     p.add_argument("-p", "--param", action="append", default=[],
-                   help="NAME=VALUE notebook parameter, as for python -m iislib.notebooks")  # fmt: skip
+                   help="NAME=VALUE notebook parameter, as for python -m iislib.apps.runner")  # fmt: skip
     args = p.parse_args()
     home = Path(tempfile.mkdtemp(prefix="iislib-bench-figures-"))
     # before iislib is imported: paths.HOME is read once, and the kernels inherit it
     os.environ["IISLIB_HOME"] = str(home)
     if os.environ.get("IISLIB_DATA"):
         os.environ["IISLIB_DATA"] = str(Path(os.environ["IISLIB_DATA"]).absolute())
-    from iislib import notebooks
+    from iislib.apps import runner
 
-    params: dict[str, object] = {"n_jobs": args.jobs, **dict(map(notebooks._param, args.param))}
+    params: dict[str, object] = {"n_jobs": args.jobs, **dict(map(runner._param, args.param))}
     if args.images is not None:
         params["n_images"] = args.images
     what = "smoke" if args.smoke else f"{args.images or 'default'} images"
@@ -47,7 +47,7 @@ def main() -> None:
           f"IISLIB_HOME={home}", flush=True)  # fmt: skip
     t0 = time.perf_counter()
     try:
-        report = notebooks.run_all(args.smoke, params, precompute=not args.no_precompute)
+        report = runner.run_all(args.smoke, params, precompute=not args.no_precompute)
         total = time.perf_counter() - t0
     finally:
         if not args.keep:
@@ -56,7 +56,7 @@ def main() -> None:
     if report.compute is not None:
         c = report.compute
         clicks = report.plan.by_model()["clicks"].to_dict()
-        est = notebooks.estimate_seconds(clicks, c.workers)
+        est = runner.estimate_seconds(clicks, c.workers)
         for model, seconds in c.model_wall().items():
             e = est.get(model)
             print(f"{'sweeps: ' + model:36s} {seconds:9.1f} "

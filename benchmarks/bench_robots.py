@@ -14,9 +14,9 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from iislib.data import load_dataset
-from iislib.loop import make_rng
-from iislib.robots import ROBOTS
+from iislib.core.loop import make_rng
+from iislib.core.robots import ROBOTS
+from iislib.experiment.data import load_dataset
 
 
 def states(gt: np.ndarray) -> list[np.ndarray]:

@@ -8,8 +8,8 @@ settings, then extrapolates linearly to 100 images (the grid is embarrassingly p
 and adds the start-up of the workers once (timed separately). ``--images 100`` runs the real grid.
 The last line adds up the models: issue 5's target is both compact paper models within 10 minutes.
 The ``s/click`` column is worker-seconds per planned click (wall x workers / (images x robots x
-clicks)): the unit of ``iislib.notebooks.SECONDS_PER_CLICK``, from which ``python -m
-iislib.notebooks`` estimates its plan (copy a quiet machine's values there).
+clicks)): the unit of ``iislib.apps.runner.SECONDS_PER_CLICK``, from which ``python -m
+iislib.apps.runner`` estimates its plan (copy a quiet machine's values there).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import argparse
 import os
 import time
 
-from iislib.data import load_dataset
-from iislib.experiment import evaluate
+from iislib.core.robots import ROBOT_NAMES
+from iislib.experiment.data import load_dataset
+from iislib.experiment.sweep import evaluate
 from iislib.models import ready_models
-from iislib.robots import ROBOT_NAMES
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ Conventions used everywhere in the package:
 - pixel coordinates are integer (row, col) pairs, row first, origin at the top-left pixel.
 """
 
-from iislib.clicks import Click
+from iislib.core.clicks import Click
 
 __all__ = ["Click", "__version__"]
 __version__ = "0.2.0"  # part of every cache key: bump when results change

@@ -1,5 +1,5 @@
 import sys
 
-from iislib.cli import main
+from iislib.apps.cli import main
 
 sys.exit(main())

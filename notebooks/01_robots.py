@@ -59,14 +59,15 @@ image: int = 0  # index of the image shown
 cost_images: int = 10  # number of images whose trajectories are used to time the robots
 
 # %%
+# %matplotlib inline
 import os
 
-# %matplotlib inline
-from iislib import figures, stats, widgets
-from iislib import notebooks as nb
+from iislib.apps import paper
+from iislib.drawing import figures, widgets
+from iislib.experiment import stats
 
 smoke = smoke or "CI" in os.environ
-cfg = nb.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
 print(cfg)
 
 # %% [markdown]
@@ -78,7 +79,7 @@ print(cfg)
 
 # %%
 model = cfg.models[0]
-ep = nb.episode(cfg, image, [(model, "rritm"), (model, "rgto99")])
+ep = paper.episode(cfg, image, [(model, "rritm"), (model, "rgto99")])
 print(f"image {ep.name}, {ep.gt.shape[0]}x{ep.gt.shape[1]} pixels, model {model}")
 
 # %% [markdown]
@@ -96,7 +97,7 @@ print(f"image {ep.name}, {ep.gt.shape[0]}x{ep.gt.shape[1]} pixels, model {model}
 # inside of the errors; rgto99 and rritm always pick one single, central point.
 
 # %%
-nb.save(figures.fig_robot_maps(ep, 0), "robots_maps_first_click", cfg)
+paper.save(figures.fig_robot_maps(ep, 0), "robots_maps_first_click", cfg)
 
 # %% [markdown]
 # ## ... and after a few clicks
@@ -107,7 +108,7 @@ nb.save(figures.fig_robot_maps(ep, 0), "robots_maps_first_click", cfg)
 # clicks on tiny regions near the object's border.
 
 # %%
-nb.save(figures.fig_robot_maps(ep, min(3, cfg.max_clicks - 1)), "robots_maps", cfg)
+paper.save(figures.fig_robot_maps(ep, min(3, cfg.max_clicks - 1)), "robots_maps", cfg)
 
 # %% tags=["nbval-ignore-output"]
 widgets.click_slider(
@@ -130,7 +131,7 @@ first = stats.first_divergence(
     ep.trajs[(model, "rgto99")].clicks, ep.trajs[(model, "rritm")].clicks
 )
 print(f"rgto99 and rritm first click differently at click {first} (None: never)")
-nb.save(figures.fig_robot_divergence(ep, cfg.max_clicks), "robots_divergence", cfg)
+paper.save(figures.fig_robot_divergence(ep, cfg.max_clicks), "robots_divergence", cfg)
 
 # %% tags=["nbval-ignore-output"]
 widgets.click_slider(lambda k: figures.fig_robot_divergence(ep, k), cfg.max_clicks)
@@ -145,14 +146,14 @@ widgets.click_slider(lambda k: figures.fig_robot_divergence(ep, k), cfg.max_clic
 # more, and grow with the image size.
 
 # %%
-eps = nb.Episodes(cfg, [(model, "rritm")])
-times = nb.time_robots(eps.first(cost_images), cfg.robots)
+eps = paper.Episodes(cfg, [(model, "rritm")])
+times = paper.time_robots(eps.first(cost_images), cfg.robots)
 cost = stats.robot_cost(times, "seconds")
 cost.round(3)
 
 # %%
-cap = nb.caption(cfg, "robot time on the predictions of the rritm trajectories", cost_images)
-nb.save(figures.fig_robot_cost(cost, cap), "robots_cost", cfg)
+cap = paper.caption(cfg, "robot time on the predictions of the rritm trajectories", cost_images)
+paper.save(figures.fig_robot_cost(cost, cap), "robots_cost", cfg)
 
 # %% [markdown]
 # **Take-away.** A robot is a modelling choice about how people click. Different robots place

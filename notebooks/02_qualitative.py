@@ -44,16 +44,17 @@ fig5_image: int = 0  # dataset index of the image of Figure 5 (8 and 9 are chose
 k: int = 5  # click the picker's slider starts at (clipped to max_clicks)
 
 # %%
+# %matplotlib inline
 import os
 
-# %matplotlib inline
-from iislib import figures, stats, widgets
-from iislib import notebooks as nb
+from iislib.apps import paper
+from iislib.drawing import figures, widgets
+from iislib.experiment import stats
 
 smoke = smoke or "CI" in os.environ
-cfg = nb.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
 print(cfg)
-eps = nb.Episodes(cfg)
+eps = paper.Episodes(cfg)
 print("rows of every panel (model, robot):", eps.pairs)
 
 # %% [markdown]
@@ -64,8 +65,8 @@ print("rows of every panel (model, robot):", eps.pairs)
 # model's probability map after every click is kept), then the figures only draw.
 
 # %%
-ep5 = nb.episode(cfg, fig5_image, figures.qualitative_pairs(cfg.models, "fig5"))
-nb.save(figures.fig5(ep5), "fig5", cfg)
+ep5 = paper.episode(cfg, fig5_image, figures.qualitative_pairs(cfg.models, "fig5"))
+paper.save(figures.fig5(ep5), "fig5", cfg)
 
 # %% [markdown]
 # ## Which images for Figures 8 and 9?
@@ -81,7 +82,7 @@ nb.save(figures.fig5(ep5), "fig5", cfg)
 # reads it back.
 
 # %%
-r01 = nb.qualitative_sweeps(cfg)["r01"].run()  # the paper pair (else the first model), r01
+r01 = paper.qualitative_sweeps(cfg)["r01"].run()  # the paper pair (else the first model), r01
 chosen = {name: figures.qualitative_image(r01, name) for name in ("fig8", "fig9")}
 for name, image in chosen.items():
     clicks = min(figures.QUALITATIVE[name][1], cfg.max_clicks)
@@ -95,8 +96,8 @@ for name, image in chosen.items():
 # caption says whether the clicks are the same in every row.
 
 # %%
-ep8 = nb.episode(cfg, chosen["fig8"], figures.qualitative_pairs(cfg.models, "fig8"))
-nb.save(figures.fig8(ep8), "fig8", cfg)
+ep8 = paper.episode(cfg, chosen["fig8"], figures.qualitative_pairs(cfg.models, "fig8"))
+paper.save(figures.fig8(ep8), "fig8", cfg)
 
 # %% [markdown]
 # ## Figure 9: two random clicks
@@ -105,8 +106,8 @@ nb.save(figures.fig8(ep8), "fig8", cfg)
 # around it) and the other does not. Look at the shape of each mask around the green dot.
 
 # %%
-ep9 = nb.episode(cfg, chosen["fig9"], figures.qualitative_pairs(cfg.models, "fig9"))
-nb.save(figures.fig9(ep9), "fig9", cfg)
+ep9 = paper.episode(cfg, chosen["fig9"], figures.qualitative_pairs(cfg.models, "fig9"))
+paper.save(figures.fig9(ep9), "fig9", cfg)
 
 # %% [markdown]
 # ## Any image, any click

@@ -54,14 +54,15 @@ smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variab
 k: int = 5  # click of the per-image distribution shown first
 
 # %%
+# %matplotlib inline
 import os
 
-# %matplotlib inline
-from iislib import experiment, figures, plots, stats, widgets
-from iislib import notebooks as nb
+from iislib.apps import paper
+from iislib.drawing import figures, plots, widgets
+from iislib.experiment import stats, sweep
 
 smoke = smoke or "CI" in os.environ
-cfg = nb.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
 print(cfg)
 
 # %% [markdown]
@@ -71,7 +72,7 @@ print(cfg)
 # notebook 4 (same arguments) reads them instead of recomputing.
 
 # %%
-table = nb.quantitative_sweeps(cfg)["main"].run()
+table = paper.quantitative_sweeps(cfg)["main"].run()
 print(plots.caption(table))
 print(f"{len(table)} rows (one per model x robot x image x seed x click)")
 
@@ -83,13 +84,13 @@ print(f"{len(table)} rows (one per model x robot x image x seed x click)")
 # Precision starts high and recall low: the first masks are small and inside the object.
 
 # %%
-nb.save(figures.fig4(table), "fig4", cfg)
+paper.save(figures.fig4(table), "fig4", cfg)
 
 # %% [markdown]
 # ## Figure 6a: every model under both deterministic robots
 
 # %%
-nb.save(figures.fig6a(table), "fig6a", cfg)
+paper.save(figures.fig6a(table), "fig6a", cfg)
 
 # %% [markdown]
 # ## Summary table, and the published numbers for context
@@ -98,7 +99,7 @@ nb.save(figures.fig6a(table), "fig6a", cfg)
 # IoU curve over clicks, in [0, 1]) for every model x robot of this run.
 
 # %%
-experiment.summary(table).round(2)
+sweep.summary(table).round(2)
 
 # %% [markdown]
 # The rows labelled **"published, official weights, other protocol"** come from the official
@@ -118,7 +119,7 @@ figures.table_noc(table).round(2)
 # are where robots disagree most. Move the slider to see the boxes rise with the clicks.
 
 # %%
-nb.save(figures.fig_iou_distribution(table, min(k, cfg.max_clicks)), "iou_distribution", cfg)
+paper.save(figures.fig_iou_distribution(table, min(k, cfg.max_clicks)), "iou_distribution", cfg)
 
 # %% tags=["nbval-ignore-output"]
 widgets.click_slider(
@@ -138,7 +139,7 @@ widgets.click_slider(
 
 # %%
 key = figures.own_pairs(cfg.models)[0]
-ep = nb.episode(cfg, 0, [key])
+ep = paper.episode(cfg, 0, [key])
 stats.metric_quirks(ep.pred(key, 1), ep.gt).round(4)
 
 # %%
@@ -150,7 +151,7 @@ stats.metric_quirks(ep.pred(key, 0), ep.gt).round(4)
 # curve "accuracy".
 
 # %%
-nb.save(figures.fig_metric_quirks(table), "metric_quirks", cfg)
+paper.save(figures.fig_metric_quirks(table), "metric_quirks", cfg)
 
 # %% [markdown]
 # **Take-away.** A benchmark number is a mean over images of one metric after some clicks,

@@ -55,21 +55,22 @@ variance_images: int = 20  # images of the seed-variance experiment
 findings_datasets: list[str] = ["berkeley", "grabcut"]  # datasets of the findings table
 
 # %%
+# %matplotlib inline
 import os
 
 import pandas as pd
 from IPython.display import display
 
-# %matplotlib inline
-from iislib import figures, plots, stats, widgets
-from iislib import notebooks as nb
+from iislib.apps import paper
+from iislib.drawing import figures, plots, widgets
+from iislib.experiment import stats
 from iislib.models.compact import design_differences
 
 smoke = smoke or "CI" in os.environ
-cfg = nb.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
 k = min(k, cfg.max_clicks)
 print(cfg)
-sweeps = nb.robustness_sweeps(cfg, variance_seeds, variance_images, findings_datasets)
+sweeps = paper.robustness_sweeps(cfg, variance_seeds, variance_images, findings_datasets)
 table = sweeps["main"].run()  # same arguments as notebook 3: read from the cache
 print(plots.caption(table))
 
@@ -77,7 +78,7 @@ print(plots.caption(table))
 # ## Figure 6b: the random robots, with bootstrap intervals over images
 
 # %%
-nb.save(figures.fig6b(table, n_boot=n_boot), "fig6b", cfg)
+paper.save(figures.fig6b(table, n_boot=n_boot), "fig6b", cfg)
 
 # %% [markdown]
 # ## Figure 7: every metric x every robot x every model
@@ -88,7 +89,7 @@ nb.save(figures.fig6b(table, n_boot=n_boot), "fig6b", cfg)
 # models for one robot.
 
 # %%
-nb.save(figures.fig7(table), "fig7", cfg)
+paper.save(figures.fig7(table), "fig7", cfg)
 
 # %% [markdown]
 # ## Mean IoU after k clicks with bootstrap intervals
@@ -100,7 +101,7 @@ nb.save(figures.fig7(table), "fig7", cfg)
 stats.bootstrap_table(table, "iou", k, n_boot).round(3)
 
 # %%
-nb.save(figures.fig_ci(table, k, n_boot=n_boot), "robustness_ci", cfg)
+paper.save(figures.fig_ci(table, k, n_boot=n_boot), "robustness_ci", cfg)
 
 # %% [markdown]
 # ## Pairwise: win rates, mean differences, sign flips
@@ -114,14 +115,14 @@ print("model pairs:", figures.model_pairs(cfg.models))
 stats.pairwise_summary(table, "iou", k, n_boot).round(3)
 
 # %%
-nb.save(figures.fig_win_rates(table, k), "robustness_win_rates", cfg)
+paper.save(figures.fig_win_rates(table, k), "robustness_win_rates", cfg)
 
 # %% [markdown]
 # Sign flips, robot x robot: the share of images whose better model is not the same under the
 # two robots (0 on the diagonal). Move the slider: early clicks flip more.
 
 # %%
-nb.save(figures.fig_sign_flips(table, k), "robustness_sign_flips", cfg)
+paper.save(figures.fig_sign_flips(table, k), "robustness_sign_flips", cfg)
 
 # %% tags=["nbval-ignore-output"]
 widgets.click_slider(lambda k: figures.fig_sign_flips(table, k), cfg.max_clicks, start=k)
@@ -132,7 +133,7 @@ widgets.click_slider(lambda k: figures.fig_sign_flips(table, k), cfg.max_clicks,
 # Model rankings (needs two or more models): by the mean over images, and image by image.
 
 # %%
-nb.save(figures.fig_model_rank_tau(table, k), "robustness_model_rank_tau", cfg)
+paper.save(figures.fig_model_rank_tau(table, k), "robustness_model_rank_tau", cfg)
 
 # %% [markdown]
 # Image rankings (one matrix per model): do two robots agree on which images are easy and which
@@ -140,7 +141,7 @@ nb.save(figures.fig_model_rank_tau(table, k), "robustness_model_rank_tau", cfg)
 # per-image failure analysis under one robot may not carry over to another. The slider moves k.
 
 # %%
-nb.save(figures.fig_image_rank_tau(table, k), "robustness_image_rank_tau", cfg)
+paper.save(figures.fig_image_rank_tau(table, k), "robustness_image_rank_tau", cfg)
 
 # %% tags=["nbval-ignore-output"]
 widgets.click_slider(lambda k: figures.fig_image_rank_tau(table, k), cfg.max_clicks, start=k)
@@ -159,7 +160,7 @@ vtable = sweeps["variance"].run()
 stats.seed_variance(vtable, "iou", k).round(4)
 
 # %%
-nb.save(figures.fig_seed_variance(vtable), "robustness_seed_variance", cfg)
+paper.save(figures.fig_seed_variance(vtable), "robustness_seed_variance", cfg)
 
 # %% [markdown]
 # ## The 2x2 experiment: architecture family x training click procedure
@@ -172,8 +173,8 @@ nb.save(figures.fig_seed_variance(vtable), "robustness_seed_variance", cfg)
 # otherwise it is skipped, as printed below.**
 
 # %%
-ftable = nb.family_sweep(cfg)
-nb.save(figures.fig_family_procedure(ftable), "family_procedure", cfg)
+ftable = paper.family_sweep(cfg)
+paper.save(figures.fig_family_procedure(ftable), "family_procedure", cfg)
 
 # %% [markdown]
 # The paper's explanation of ritm's robustness is a claim about the *procedure*. Measure it: per

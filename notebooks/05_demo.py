@@ -49,7 +49,7 @@ import os
 
 from IPython.display import display
 
-from iislib.demo_app import DemoApp
+from iislib.apps.demo_app import DemoApp
 
 smoke = smoke or "CI" in os.environ
 app = DemoApp(
@@ -67,6 +67,6 @@ if autorun:
 display(app.widget)
 
 # %% [markdown]
-# Everything above is `iislib.demo` (running, figures, files) wired to widgets by
-# `iislib.demo_app`; the same functions write `curves.png`, `panel.png` and `scores.csv` for the
+# Everything above is `iislib.apps.demo` (running, figures, files) wired to widgets by
+# `iislib.apps.demo_app`; the same functions write `curves.png`, `panel.png` and `scores.csv` for the
 # command line.

@@ -45,7 +45,7 @@ def write_folder_dataset(folder: Path, n: int = 3, h: int = 40, w: int = 50) -> 
 
 @pytest.fixture
 def tiny_dataset(tmp_path: Path):
-    from iislib.data import load_dataset
+    from iislib.experiment.data import load_dataset
 
     return load_dataset(write_folder_dataset(tmp_path / "tiny"))
 

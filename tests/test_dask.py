@@ -18,10 +18,10 @@ import pytest
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402  (installed with distributed)
 
-import iislib.experiment as ex  # noqa: E402
-from iislib.cli import main  # noqa: E402
-from iislib.data import Dataset, load_dataset  # noqa: E402
-from iislib.experiment import COLUMNS, evaluate  # noqa: E402
+import iislib.experiment.sweep as ex  # noqa: E402
+from iislib.apps.cli import main  # noqa: E402
+from iislib.experiment.data import Dataset, load_dataset  # noqa: E402
+from iislib.experiment.sweep import COLUMNS, evaluate  # noqa: E402
 
 from .conftest import write_folder_dataset  # noqa: E402
 

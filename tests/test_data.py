@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from iislib.data import (
+from iislib.experiment.data import (
     DataError,
     download,
     load_dataset,
@@ -56,7 +56,7 @@ def test_environment_variable_is_the_default_root(data_root, monkeypatch):
 
 
 def test_shipped_manifest_matches_the_local_copy(data_root):
-    from iislib.data import MANIFESTS, verify_folder
+    from iislib.experiment.data import MANIFESTS, verify_folder
 
     manifest = read_manifest(MANIFESTS / "berkeley.txt")
     assert len(manifest) == 200
@@ -163,7 +163,8 @@ def test_download_rejects_files_with_another_checksum(served_zip, tmp_path):
 
 
 def test_fetch_downloads_into_data_and_verifies(served_zip, tmp_path, monkeypatch):
-    from iislib import data, paths
+    from iislib import paths
+    from iislib.experiment import data
 
     url, manifest = served_zip
     manifests = tmp_path / "manifests"
@@ -185,7 +186,7 @@ def test_fetch_downloads_into_data_and_verifies(served_zip, tmp_path, monkeypatc
 
 
 def test_fetch_verifies_a_local_root_and_names_unknown_datasets(tmp_path):
-    from iislib.data import fetch
+    from iislib.experiment.data import fetch
 
     with pytest.raises(DataError, match="unknown dataset 'berkly'"):
         fetch(("berkly",), root=tmp_path)
@@ -198,7 +199,7 @@ def test_fetch_verifies_a_local_root_and_names_unknown_datasets(tmp_path):
 
 
 def test_cli_data_prints_where_the_verified_datasets_are(data_root, capsys):
-    from iislib.cli import main
+    from iislib.apps.cli import main
 
     assert main(["data", "--data", str(data_root)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -311,7 +312,7 @@ def test_pixel_limit_and_downscaling(tmp_path):
 @settings(max_examples=200, deadline=None)
 @given(w=st.integers(1, 5000), h=st.integers(1, 5000), limit=st.integers(1, 4_000_000))
 def test_suggested_side_is_the_largest_that_fits(w, h, limit):
-    from iislib.data import fit_side, largest_side_within
+    from iislib.experiment.data import fit_side, largest_side_within
 
     side = largest_side_within(w, h, limit)
     fw, fh = fit_side(w, h, side)

@@ -14,10 +14,8 @@ import pytest
 from matplotlib.collections import PathCollection
 from PIL import Image
 
-from iislib.cli import main
-from iislib.clicks import Click
-from iislib.data import DataError, load_dataset
-from iislib.demo import (
+from iislib.apps.cli import main
+from iislib.apps.demo import (
     OUTPUT_FILES,
     DemoError,
     DemoResult,
@@ -31,9 +29,11 @@ from iislib.demo import (
     summary_line,
     write_outputs,
 )
-from iislib.loop import Trajectory
-from iislib.metrics import METRIC_NAMES, scores
-from iislib.models.base import IISModel
+from iislib.core.clicks import Click
+from iislib.core.loop import Trajectory
+from iislib.core.metrics import METRIC_NAMES, scores
+from iislib.core.model import IISModel
+from iislib.experiment.data import DataError, load_dataset
 
 H, W = 96, 128
 
@@ -389,7 +389,7 @@ def _upload(widget, name: str, data: bytes) -> None:
 
 
 def test_app_runs_reports_bad_input_and_keeps_working(pair):
-    from iislib.demo_app import DemoApp
+    from iislib.apps.demo_app import DemoApp
 
     image, gt = pair
     app = DemoApp(clicks=6)
@@ -440,7 +440,7 @@ def test_app_runs_reports_bad_input_and_keeps_working(pair):
 
 
 def test_app_reports_unknown_initial_names():
-    from iislib.demo_app import DemoApp
+    from iislib.apps.demo_app import DemoApp
 
     app = DemoApp(model="nope", robot="r99")
     assert "unknown model 'nope'" in app.error.value.replace("&#x27;", "'")
@@ -449,7 +449,7 @@ def test_app_reports_unknown_initial_names():
 
 
 def test_app_dataset_sample(data_root):
-    from iislib.demo_app import DemoApp
+    from iislib.apps.demo_app import DemoApp
 
     app = DemoApp(clicks=2, sample="berkeley/101087")
     assert app.source.value == "dataset" and app.sample.value == "101087"
@@ -470,7 +470,7 @@ def _no_computing(monkeypatch) -> None:
     def computed(*args, **kwargs):
         raise AssertionError("the demo computed before refusing")
 
-    monkeypatch.setattr("iislib.demo.run_demo", computed)
+    monkeypatch.setattr("iislib.apps.demo.run_demo", computed)
 
 
 def _unwritable_folder(tmp_path: Path) -> Path:
@@ -544,7 +544,7 @@ def test_cli_demo_out_of_memory_is_one_line(tmp_path, files, capsys, monkeypatch
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("iislib.demo.run_demo", exhausted)
+    monkeypatch.setattr("iislib.apps.demo.run_demo", exhausted)
     out = tmp_path / "out"
     rc = main(["demo", str(img), str(msk), "--clicks", "2", "--out", str(out)])
     assert rc == 1
@@ -584,7 +584,7 @@ def _big_pair(tmp_path: Path, w: int, h: int) -> tuple[Path, Path]:
 
 
 def test_cli_demo_pixel_limit_and_max_side(tmp_path, capsys, monkeypatch):
-    from iislib.demo import MAX_PIXELS, load_inputs
+    from iislib.apps.demo import MAX_PIXELS, load_inputs
 
     assert MAX_PIXELS == 4_000_000
     img, msk = _big_pair(tmp_path, 2001, 2000)  # 4 002 000 pixels
@@ -649,7 +649,7 @@ def test_cli_demo_scores_csv_is_byte_identical_and_timings_are_apart(tmp_path, f
 
 
 def test_app_decodes_16bit_images_and_01_masks(pair):
-    from iislib.demo_app import DemoApp
+    from iislib.apps.demo_app import DemoApp
 
     image, gt = pair
     grey16 = (image[..., 0].astype(np.uint16) * 257).astype(np.uint16)  # v * 257: exact 16-bit
@@ -664,7 +664,7 @@ def test_app_decodes_16bit_images_and_01_masks(pair):
 
 
 def test_app_refuses_oversized_uploads_and_bombs(tmp_path, pair, bomb_png):
-    from iislib.demo_app import DemoApp
+    from iislib.apps.demo_app import DemoApp
 
     image, gt = pair
     big_img, big_msk = _big_pair(tmp_path, 2001, 2000)

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import iislib.experiment as ex
-from iislib.cli import main
-from iislib.data import load_dataset
-from iislib.experiment import COLUMNS, CacheError, CacheWarning, ModelSpec, evaluate, summary
-from iislib.settings import get_settings
+import iislib.experiment.sweep as ex
+from iislib.apps.cli import main
+from iislib.experiment.data import load_dataset
+from iislib.experiment.sweep import COLUMNS, CacheError, CacheWarning, ModelSpec, evaluate, summary
+from iislib.models.settings import get_settings
 
 from .conftest import write_folder_dataset
 
@@ -101,7 +101,7 @@ def test_cli_reports_bad_names(tiny_dataset, tmp_path, capsys):
 
 
 def test_cache_key_changes_with_the_weights_file(tmp_path):
-    from iislib.experiment import ModelSpec
+    from iislib.experiment.sweep import ModelSpec
 
     w = tmp_path / "w.pt"
     w.write_bytes(b"one")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from iislib.clicks import Click
+from iislib.core.clicks import Click
 from iislib.models.families import FAMILIES, get_family
 from iislib.models.gto99 import click_map, remove_non_fg_connected
 
@@ -117,11 +117,15 @@ def _imports(path: Path) -> set[str]:
 
 def test_nothing_in_models_imports_training() -> None:
     for path in MODELS_DIR.glob("*.py"):
-        bad = {m for m in _imports(path) if m == "iislib.train" or m.startswith("iislib.train.")}
+        bad = {
+            m
+            for m in _imports(path)
+            if m == "iislib.training.train" or m.startswith("iislib.training.train.")
+        }
         assert not bad, f"{path.name} imports {bad}"
 
 
 def test_importing_the_registry_does_not_import_torch() -> None:
-    code = "import sys, iislib.models, iislib.loop; print('torch' in sys.modules)"
+    code = "import sys, iislib.models, iislib.core.loop; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from iislib import figures, plots, stats
-from iislib.experiment import COLUMNS
-from iislib.loop import make_rng
-from iislib.metrics import METRIC_NAMES
-from iislib.models.base import IISModel
-from iislib.robots import ROBOT_NAMES, border_dt, get_robot, largest_component
+from iislib.core.loop import make_rng
+from iislib.core.metrics import METRIC_NAMES
+from iislib.core.model import IISModel
+from iislib.core.robots import ROBOT_NAMES, border_dt, get_robot, largest_component
+from iislib.drawing import figures, plots
+from iislib.experiment import stats
+from iislib.experiment.sweep import COLUMNS
 
 
 def random_table(models=("A", "B"), robots=ROBOT_NAMES, images=3, seeds=(0,), clicks=4, seed=0):
@@ -170,7 +171,7 @@ def test_ci_seed_variance_distribution_quirks():
 def test_family_procedure_needs_the_four_models(capsys):
     assert figures.fig_family_procedure(None) is None
     assert "needs the models" in capsys.readouterr().out
-    t = random_table(models=tuple(figures.FAMILY_PROCEDURE), robots=("rritm", "rgto99"))
+    t = random_table(models=tuple(stats.FAMILY_PROCEDURE), robots=("rritm", "rgto99"))
     fig = figures.fig_family_procedure(t)
     assert len(fig.axes[0].get_lines()) == 4
 
@@ -191,7 +192,7 @@ def test_table_noc_has_published_rows():
 
 @pytest.fixture(scope="module")
 def episode():
-    from iislib.loop import run_many
+    from iislib.core.loop import run_many
     from iislib.models import get_model
 
     from .conftest import synthetic_pair
@@ -267,7 +268,7 @@ class DiskModel(IISModel):
 def paper_episode():
     """ritm-compact (small disks) and gto99-compact (large disks) stand-ins under rgto99 and r01,
     8 clicks, on a synthetic ellipse."""
-    from iislib.loop import run_many
+    from iislib.core.loop import run_many
 
     from .conftest import synthetic_pair
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import iislib.models.gto99 as G
-from iislib.clicks import Click
+from iislib.core.clicks import Click
 from iislib.models import get_model
 from iislib.models.gto99 import (
     COMPACT_GTO99,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from iislib import Click
-from iislib.loop import make_rng, run, run_many
-from iislib.models.base import IISModel
-from iislib.robots import get_robot
+from iislib.core.loop import make_rng, run, run_many
+from iislib.core.model import IISModel
+from iislib.core.robots import get_robot
 from tests.conftest import synthetic_pair
 
 

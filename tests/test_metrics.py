@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from iislib.metrics import (
+from iislib.core.metrics import (
     METRIC_NAMES,
     Confusion,
     auc,

@@ -5,7 +5,7 @@ clicks) into ``build/notebooks/smoke/`` (where ``make test`` then runs nbval on 
 that each figure a notebook promises (``figures.NOTEBOOK_FIGURES``) was written as a valid PNG
 and PDF into ``figures/smoke/``. Two more runs go through the stock ``papermill.execute_notebook``
 API, as a reader or a CI system would run a notebook: widget cells must not wait out the cell
-timeout (see ``iislib.widgets`` for why an Output widget made them do so).
+timeout (see ``iislib.drawing.widgets`` for why an Output widget made them do so).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import nbformat
 import pytest
 
 from iislib import paths
-from iislib.figures import NOTEBOOK_FIGURES
-from iislib.notebooks import execute, notebook_sources, to_ipynb
+from iislib.apps.runner import execute, notebook_sources, to_ipynb
+from iislib.drawing.figures import NOTEBOOK_FIGURES
 
 SOURCES = notebook_sources()
 OURS = [s for s in SOURCES if s.stem in NOTEBOOK_FIGURES]
@@ -85,13 +85,13 @@ def _valid_pdf(path: Path) -> None:
 @pytest.fixture(scope="module")
 def smoke_sweeps(data_root: Path):
     """The runner's smoke plan, computed into the cache first as ``run_all`` does."""
-    from iislib import notebooks
+    from iislib.apps import paper, runner
 
     with pytest.MonkeyPatch.context() as mp:
         # the kernel runs in notebooks/: a relative IISLIB_DATA (../shared/data) must not break it
         mp.setenv("IISLIB_DATA", str(data_root.resolve()))
-        plan = notebooks.make_plan(notebooks.figure_plan(smoke=True))
-        notebooks.compute(plan, progress=False)
+        plan = paper.make_plan(runner.figure_plan(smoke=True))
+        runner.compute(plan, progress=False)
         yield plan
 
 
@@ -99,7 +99,7 @@ def smoke_sweeps(data_root: Path):
 def test_notebook_smoke_run(src: Path, smoke_sweeps, data_root: Path, monkeypatch, tmp_path):
     """Each notebook runs, writes its figures, and its sweeps are exactly the runner's plan for
     it and were all cached by the runner's pass: no evaluate job runs inside the kernel."""
-    from iislib import notebooks
+    from iislib.apps import paper, runner
 
     monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
     log = tmp_path / "sweeps.jsonl"
@@ -117,7 +117,7 @@ def test_notebook_smoke_run(src: Path, smoke_sweeps, data_root: Path, monkeypatc
         _valid_png(folder / f"{name}.png")
         _valid_pdf(folder / f"{name}.pdf")
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    planned = notebooks.make_plan(notebooks.figure_plan(smoke=True, only=[src.stem[:2]]))
+    planned = paper.make_plan(runner.figure_plan(smoke=True, only=[src.stem[:2]]))
     assert {e for c in calls for e in c["entries"]} == {
         str(p.relative_to(planned.cache)) for p in planned.entries
     }
@@ -127,16 +127,16 @@ def test_notebook_smoke_run(src: Path, smoke_sweeps, data_root: Path, monkeypatc
 
 def test_every_run_has_a_cell_timeout(monkeypatch, tmp_path):
     """A kernel that goes silent must end in a retry or an error, never in an endless wait."""
-    from iislib import notebooks
+    from iislib.apps import runner
 
     seen = []
-    monkeypatch.setattr(notebooks, "execute", lambda src, out, params, **kw: seen.append(kw) or out)
-    notebooks.run_all(smoke=False, only=["01"], out_dir=tmp_path)
-    notebooks.run_all(smoke=True, only=["01"], out_dir=tmp_path)
-    notebooks.run_all(smoke=False, only=["01"], out_dir=tmp_path, timeout=7)
+    monkeypatch.setattr(runner, "execute", lambda src, out, params, **kw: seen.append(kw) or out)
+    runner.run_all(smoke=False, only=["01"], out_dir=tmp_path)
+    runner.run_all(smoke=True, only=["01"], out_dir=tmp_path)
+    runner.run_all(smoke=False, only=["01"], out_dir=tmp_path, timeout=7)
     assert [kw["timeout"] for kw in seen] == [
-        notebooks.FULL_CELL_TIMEOUT,
-        notebooks.SMOKE_CELL_TIMEOUT,
+        runner.FULL_CELL_TIMEOUT,
+        runner.SMOKE_CELL_TIMEOUT,
         7,
     ]
 
@@ -161,7 +161,7 @@ def _widget_images(nb) -> list[bytes]:
 _BIG_FIGURE_SLIDER = """\
 import numpy as np
 from matplotlib.figure import Figure
-from iislib import widgets
+from iislib.drawing import widgets
 
 def draw(k):
     fig = Figure(figsize=(12, 8))
@@ -216,7 +216,7 @@ def test_stock_papermill_runs_a_notebook(data_root: Path, tmp_path: Path, monkey
 
 
 def test_estimate_arithmetic():
-    from iislib.notebooks import estimate_seconds
+    from iislib.apps.runner import estimate_seconds
 
     costs = {"a": 0.1, "b": 0.04}
     # 200 clicks x 0.1 s / 2 workers; 50 x 0.04 / 2; c has no measured cost
@@ -231,22 +231,22 @@ def test_estimate_arithmetic():
 def test_plan_merges_requests_and_compute_fills_the_cache(tiny_dataset, tmp_path, monkeypatch):
     """Two requests sharing (model, image, seed) give one job per image with both robots; after
     ``compute`` the requests read every trajectory from the cache (nothing missing)."""
-    from iislib import notebooks
+    from iislib.apps import paper, runner
 
-    cfg = notebooks.config(str(tiny_dataset.folder), "random_walker", "r01,r02", n_images=3,
+    cfg = paper.config(str(tiny_dataset.folder), "random_walker", "r01,r02", n_images=3,
                            max_clicks=2, settings="direct")  # fmt: skip
-    reqs = [notebooks.request(cfg, robots=["r02"], n_images=2), notebooks.request(cfg)]
-    plan = notebooks.make_plan(reqs, cache=tmp_path / "cache")
+    reqs = [paper.request(cfg, robots=["r02"], n_images=2), paper.request(cfg)]
+    plan = paper.make_plan(reqs, cache=tmp_path / "cache")
     assert len(plan.entries) == 6 and not any(plan.entries.values())
     assert [(j.image, j.robots) for j in plan.jobs] == [
         ("img0", ("r01", "r02")), ("img1", ("r01", "r02")), ("img2", ("r01", "r02"))
     ]  # fmt: skip
     assert plan.by_model().loc["random_walker"].tolist() == [3, 6, 12]
-    assert "random_walker" in notebooks.format_plan(plan, 1)
-    report = notebooks.compute(plan, n_jobs=1, progress=False)
+    assert "random_walker" in runner.format_plan(plan, 1)
+    report = runner.compute(plan, n_jobs=1, progress=False)
     assert report.jobs == 3 and set(report.busy) == {"random_walker"}
     assert report.model_wall()["random_walker"] == pytest.approx(report.wall)
-    again = notebooks.make_plan(reqs, cache=tmp_path / "cache")
+    again = paper.make_plan(reqs, cache=tmp_path / "cache")
     assert not again.jobs and all(again.entries.values())
     monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     log = tmp_path / "log.jsonl"
@@ -258,20 +258,20 @@ def test_plan_merges_requests_and_compute_fills_the_cache(tiny_dataset, tmp_path
 
 
 def test_figure_plan_follows_the_notebook_parameters(data_root: Path, monkeypatch):
-    from iislib import notebooks
+    from iislib.apps import paper, runner
 
     monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
     monkeypatch.delenv("CI", raising=False)
-    assert notebooks.figure_plan(only=["01"]) == []
+    assert runner.figure_plan(only=["01"]) == []
     params = {"robots": "r01,rritm", "variance_seeds": [5], "findings_datasets": ["grabcut"],
               "n_images": 3}  # fmt: skip
-    reqs = notebooks.figure_plan(parameters=params, only=["04"])
+    reqs = runner.figure_plan(parameters=params, only=["04"])
     by = {r.purpose: r for r in reqs}
     assert by["seed variance"].robots == ("r01",) and by["seed variance"].seeds == (5,)
     assert {r.cfg.dataset_name for r in reqs} == {"berkeley", "grabcut"}
     assert all(r.cfg.max_clicks == 20 and len(r.data) == 3 for r in reqs)  # 04's default clicks
-    (smoke,) = notebooks.figure_plan(smoke=True, only=["03"])
+    (smoke,) = runner.figure_plan(smoke=True, only=["03"])
     assert (smoke.cfg.max_clicks, len(smoke.data)) == (
-        notebooks.SMOKE_CLICKS,
-        notebooks.SMOKE_IMAGES,
+        paper.SMOKE_CLICKS,
+        paper.SMOKE_IMAGES,
     )

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iislib.clicks import Click
-from iislib.models.base import IISModel
-from iislib.predictors import (
+from iislib.core.clicks import Click
+from iislib.core.model import IISModel
+from iislib.models.predictors import (
     ZoomInFlipPredictor,
     bbox_iou,
     clicks_inside,
@@ -19,7 +19,7 @@ from iislib.predictors import (
     object_roi,
     zoom_size,
 )
-from iislib.settings import get_settings
+from iislib.models.settings import get_settings
 
 # -- geometry by hand ---------------------------------------------------------------------------
 
@@ -208,8 +208,8 @@ def test_history_is_per_trajectory() -> None:
 
 
 def test_the_loop_gives_each_trajectory_its_own_zoom_state() -> None:
-    from iislib.loop import make_rng, run_many
-    from iislib.robots import get_robot
+    from iislib.core.loop import make_rng, run_many
+    from iislib.core.robots import get_robot
 
     img = scene()
     gt = img[..., 0] > 0

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from iislib import Click
-from iislib.loop import run
-from iislib.metrics import scores
+from iislib.core.loop import run
+from iislib.core.metrics import scores
+from iislib.core.robots import get_robot
 from iislib.models import MODEL_NAMES, get_model, ready_models
-from iislib.robots import get_robot
 from tests.conftest import synthetic_pair
 
 

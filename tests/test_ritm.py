@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from iislib.clicks import Click
+from iislib.core.clicks import Click
 from iislib.models import get_model
 from iislib.models.ritm import (
     RITM,

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
 from iislib import Click
-from iislib.robots import (
+from iislib.core.robots import (
     RANDOM_ROBOTS,
     ROBOT_NAMES,
     ROBOTS,
@@ -348,7 +348,7 @@ def _block(shape, top, left, h, w) -> np.ndarray:
 def noisy_dt(monkeypatch):
     import cv2
 
-    from iislib import robots
+    from iislib.core import robots
 
     monkeypatch.setattr(
         robots.cv2, "distanceTransform", _noisy_distance_transform(cv2.distanceTransform)
@@ -373,7 +373,7 @@ def fn_dt_one_ulp_high(monkeypatch):
     comes out one ulp high at its maxima: an exact FN-FP tie then looks like FN > FP."""
     import cv2
 
-    from iislib import robots
+    from iislib.core import robots
 
     real, calls = cv2.distanceTransform, []
 
@@ -398,7 +398,7 @@ def test_rritm_fn_fp_tie_stays_negative_under_noise(fn_dt_one_ulp_high):
 
 
 def test_ritm_training_click_fn_fp_tie_stays_negative_under_noise(fn_dt_one_ulp_high):
-    from iislib.samplers import ritm_next_click
+    from iislib.core.samplers import ritm_next_click
 
     gt = _block((12, 30), 2, 2, 3, 5)
     prob = _block((12, 30), 2, 20, 3, 5).astype(np.float32)

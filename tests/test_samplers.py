@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from iislib import Click
-from iislib.robots import border_dt, get_robot
-from iislib.samplers import (
+from iislib.core.robots import border_dt, get_robot
+from iislib.core.samplers import (
     gto99_next_click,
     initial_clicks,
     multipoint_clicks,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iislib.settings import centre_crop_square, get_settings, minmax, resize_nearest
+from iislib.models.settings import centre_crop_square, get_settings, minmax, resize_nearest
 
 
 def test_centre_crop_square_hand_cases() -> None:

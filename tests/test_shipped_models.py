@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from iislib.cards import CARDS_DIR, subset_check
+from iislib.experiment.cards import CARDS_DIR, subset_check
 from iislib.models import get_model, ready_models
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 
@@ -40,8 +40,8 @@ def test_missing_weights_give_a_clear_error(tmp_path):
 
 
 def test_notebooks_ready_leaves_out_the_cross_trained_controls():
+    from iislib.apps.paper import resolve_models
     from iislib.models import CROSS_TRAINED
-    from iislib.notebooks import resolve_models
 
     paper = resolve_models("ready")
     assert {"random_walker", "ritm-compact", "gto99-compact"} <= set(paper)
@@ -88,7 +88,7 @@ def test_fast_inference_matches_the_plain_network(name):
     import numpy as np
     import torch
 
-    from iislib.clicks import Click
+    from iislib.core.clicks import Click
 
     fast, plain = get_model(name), get_model(name, fast=False)
     w = next(p for p in fast.net.parameters() if p.dim() == 4 and p.shape[-1] > 1)
@@ -106,7 +106,7 @@ def test_fast_inference_matches_the_plain_network(name):
 
 
 def test_card_wall_time_says_where_each_stretch_of_steps_ran():
-    from iislib.cards import wall_time
+    from iislib.experiment.cards import wall_time
 
     cfg = {"wall_seconds": 600, "torch": "2.13.0+cpu", "threads": 1, "machine_note": "note"}
     runs = [{"steps": [0, 4400], "device": "cuda (NVIDIA H200)", "threads": 2, "wall_seconds": 420},

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iislib import stats
-from iislib.clicks import Click
-from iislib.experiment import COLUMNS
+from iislib.core.clicks import Click
+from iislib.experiment import stats
+from iislib.experiment.sweep import COLUMNS
 
 
 def make_table(rows: list[tuple]) -> pd.DataFrame:

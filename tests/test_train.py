@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from iislib import train as T
-from iislib.loop import run
-from iislib.robots import get_robot
+from iislib.core.loop import run
+from iislib.core.robots import get_robot
+from iislib.training import train as T
 from tests.conftest import synthetic_pair
 
 
@@ -93,7 +93,7 @@ def test_prefetching_workers_give_the_same_weights(train_root, tmp_path):
 
 
 def test_step_inputs_come_in_step_order_and_match_the_serial_ones(train_root):
-    from iislib.train_data import load_training_set
+    from iislib.training.data import load_training_set
 
     items = load_training_set(train_root, ("horses",))
     serial = list(T.step_inputs(items, SMOKE, "gto99", 0, range(3, 8)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iislib.clicks import Click
-from iislib.loop import make_rng, run_many
+from iislib.core.clicks import Click
+from iislib.core.loop import make_rng, run_many
+from iislib.core.robots import get_robot
 from iislib.models.random_walker import RandomWalker, WalkerState
-from iislib.robots import get_robot
 from tests.conftest import synthetic_pair
 
 

@@ -1,4 +1,4 @@
-"""The notebook widgets (iislib.widgets): an Image under the controls, never an Output widget.
+"""The notebook widgets (iislib.drawing.widgets): an Image under the controls, never an Output widget.
 
 No kernel is needed: ipywidgets builds its models without one, and ``observe`` callbacks fire
 when a control's value is set from Python, as they do when a person moves it.
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ipywidgets import HTML, Dropdown, HBox, Image, IntSlider, Output, VBox, Widget
 from matplotlib.figure import Figure
 
-from iislib import widgets
+from iislib.drawing import widgets
 
 
 def _fig(k: int) -> Figure:

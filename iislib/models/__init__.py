@@ -19,7 +19,7 @@ The networks (``hrnet``, ``ritm``, ``resnet_gn``, ``gto99``) are plain PyTorch m
 model is built for fast CPU inference (``fast``: channels_last, oneDNN 1x1 convolutions, NHWC
 concatenations, RITM's BatchNorms folded), which ``get_model(name, fast=False)`` turns off to run
 the official computation as written. Each family has one adapter (``families``) that training
-(``iislib.train``) and prediction share; weights files are read and written by ``compact``.
+(``iislib.training.train``) and prediction share; weights files are read and written by ``compact``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from iislib.models.base import IISModel
+from iislib.core.model import IISModel
 from iislib.models.compact import CROSS_TRAINED
 
 # name -> "module:factory"; the factory takes keyword arguments and returns an IISModel.

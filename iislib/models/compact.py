@@ -1,4 +1,4 @@
-"""The compact models trained by this project (``iislib.train``): their 2x2 design, and their
+"""The compact models trained by this project (``iislib.training.train``): their 2x2 design, and their
 weights files (export, load, compare).
 
 A weights file (``NAME.pt``) holds ``{"state_dict": float16 tensors, "config": dict}``; the
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from iislib.models.base import IISModel
+from iislib.core.model import IISModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DESIGN: dict[str, tuple[str, str]] = {
@@ -161,7 +161,7 @@ def load(
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no weights for {name}; train them with "
-            f"`python -m iislib.train {name} --data DATA --ship`"
+            f"`python -m iislib.training {name} --data DATA --ship`"
         )
     return load_compact(path, fast=fast, device=device)
 

@@ -7,7 +7,7 @@ gto99       ``iislib.models.gto99.GTO99Family``: ResNet-50 GN+WS, Gaussian click
 
 A family (``iislib.models.base.Family``) builds its network, turns (images, clicks, previous
 probabilities) into the network's inputs, runs a training forward pass, computes the loss, and
-wraps a network as an ``IISModel``. ``iislib.train`` and the models' ``predict`` use the same
+wraps a network as an ``IISModel``. ``iislib.training.train`` and the models' ``predict`` use the same
 adapter, so the two cannot feed a network differently.
 """
 

@@ -19,7 +19,7 @@ docs/decisions.md "Tolerances"; ``benchmarks/bench_equivalence.py`` measures it)
    (``fold_batchnorm``; 7% of a compact RITM pass).
 
 Steps 1-5 are safe while training (the oneDNN routing and the weight cache step aside when
-gradients are needed), and ``iislib.train`` runs them as it always has: gto99 all five, RITM
+gradients are needed), and ``iislib.training.train`` runs them as it always has: gto99 all five, RITM
 steps 2 and 4 (its network stays NCHW; the oneDNN routing still applies, in the no-grad passes
 that place the training clicks, to the OCR head's (B, C, 1, 1) tensors, which count as
 channels_last). Without them the trained weights would differ in the last bits.

@@ -49,8 +49,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iislib.clicks import Click, click_arrays
-from iislib.models.base import Family, IISModel, validate_batch
+from iislib.core.clicks import Click, click_arrays
+from iislib.core.model import IISModel, validate_batch
+from iislib.models.base import Family
 from iislib.models.checkpoint import state_dict_problems
 from iislib.models.fast import accelerate
 from iislib.models.layers import Concat

@@ -28,8 +28,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 from skimage.transform import resize
 
-from iislib.clicks import Click
-from iislib.models.base import IISModel
+from iislib.core.clicks import Click
+from iislib.core.model import IISModel
 
 
 @dataclass

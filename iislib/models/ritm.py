@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iislib.clicks import Click
-from iislib.models.base import Family, IISModel, validate_batch
+from iislib.core.clicks import Click
+from iislib.core.model import IISModel, validate_batch
+from iislib.models.base import Family
 from iislib.models.checkpoint import state_dict_problems
 from iislib.models.fast import accelerate, cat_channels, fold_batchnorm, use_fast_modules
 from iislib.models.hrnet import HRNetOCR
@@ -457,7 +458,7 @@ class RITM(IISModel):
 
     ``net`` holds the weights (its state dict is the official layout); a change to them after
     the model is built does not reach the folded copy: build a new model instead.
-    Wrap it in ``iislib.predictors.ZoomInFlipPredictor`` for RITM's own evaluation protocol.
+    Wrap it in ``iislib.models.predictors.ZoomInFlipPredictor`` for RITM's own evaluation protocol.
     """
 
     def __init__(

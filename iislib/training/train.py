@@ -1,14 +1,14 @@
 """Train the compact ritm- and gto99-family models on this machine, seeded and resumable.
 
-    python -m iislib.train ritm-compact --recipe full --data ../shared/data --out build/train
-    python -m iislib.train ritm-compact --recipe long --device cuda --prefetch 6 --data ...
-    python -m iislib.train ritm-compact --retrain   # from scratch with the shipped settings, diff
+    python -m iislib.training ritm-compact --recipe full --data ../shared/data --out build/train
+    python -m iislib.training ritm-compact --recipe long --device cuda --prefetch 6 --data ...
+    python -m iislib.training ritm-compact --retrain   # from scratch with the shipped settings, diff
 
 Recipes: ``full`` fits an hour per model on a 2-core CPU; ``long`` (4x the samples) is meant for
 a GPU. A checkpoint holds CPU tensors, so a run can move between machines; the exported config
 records where each stretch of steps ran (``runs``).
 
-Four models, the 2x2 of family x training click procedure (``iislib.samplers``):
+Four models, the 2x2 of family x training click procedure (``iislib.core.samplers``):
 
 ========================= ======= =========== =============================================
 name                      family  procedure   role
@@ -46,8 +46,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from iislib.clicks import Click
-from iislib.loop import make_rng
+from iislib.core.clicks import Click
+from iislib.core.loop import make_rng
+from iislib.core.samplers import PROCEDURES, initial_clicks, next_click
 from iislib.models.base import Family
 from iislib.models.compact import (
     DESIGN,
@@ -60,8 +61,7 @@ from iislib.models.compact import (
 )
 from iislib.models.families import get_family
 from iislib.runtime import set_threads
-from iislib.samplers import PROCEDURES, initial_clicks, next_click
-from iislib.train_data import TrainItem, augment, load_training_set
+from iislib.training.data import TrainItem, augment, load_training_set
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "full": Recipe(steps=3200, crop=160, lr=1e-3),
-    # 4x the samples of "full": for a GPU (python -m iislib.train NAME --recipe long --device cuda
+    # 4x the samples of "full": for a GPU (python -m iislib.training NAME --recipe long --device cuda
     # --prefetch 6); ~4 h per model on the 2-core CPU.
     "long": Recipe(steps=6400, batch_size=16, crop=160, lr=1e-3, checkpoint_every=200),
     "smoke": Recipe(steps=4, batch_size=2, crop=64, max_iters=1, checkpoint_every=2),
@@ -435,7 +435,9 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m iislib.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m iislib.training", description=__doc__.split("\n")[0]
+    )
     p.add_argument("name", choices=list(COMPACT))
     p.add_argument("--recipe", default="full", choices=list(RECIPES))
     p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")

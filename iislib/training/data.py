@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from iislib.data import DataError, read_image, read_mask_values
+from iislib.experiment.data import DataError, read_image, read_mask_values
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Statistics over a sweep table: does the verdict of a benchmark survive a change of robot?
 
-Every function takes the tidy table of ``iislib.experiment.evaluate`` (one row per model x robot x
+Every function takes the tidy table of ``iislib.experiment.sweep.evaluate`` (one row per model x robot x
 image x seed x click) or plain arrays, and returns numbers or small DataFrames:
 
 =========================== ========================================================================
@@ -36,8 +36,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from iislib.clicks import Click
-from iislib.metrics import METRIC_NAMES, reference_scores, scores
+from iislib.core.clicks import Click
+from iislib.core.metrics import METRIC_NAMES, reference_scores, scores
+from iislib.core.robots import ROBOT_NAMES
+from iislib.models.compact import DESIGN
+
+FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
+"""The 2x2 experiment: model name -> (architecture family, training click procedure)."""
 
 
 def _check_metric(table: pd.DataFrame, metric: str) -> None:
@@ -363,7 +368,7 @@ def robot_cost(times: pd.DataFrame, column: str = "robot_seconds") -> pd.DataFra
     """Milliseconds per robot call: mean, median and 90th percentile per robot.
 
     ``times`` has columns ``robot`` and ``column`` (seconds), e.g. a sweep table (steps after END,
-    recorded as 0, are dropped) or ``iislib.notebooks.time_robots``.
+    recorded as 0, are dropped) or ``iislib.apps.paper.time_robots``.
     """
     t = times[times[column] > 0]
     g = t.groupby("robot", sort=False)[column]
@@ -797,7 +802,7 @@ def findings(
     out of that claim.
 
     Args:
-        table: a sweep table (``iislib.experiment.COLUMNS``), one settings name per dataset.
+        table: a sweep table (``iislib.experiment.sweep.COLUMNS``), one settings name per dataset.
         datasets: the datasets to check (default: every one in the table); one that the table
             lacks gives five "these data cannot tell" rows.
         robots: the robots of claims 3 and 4 (default: the paper's seven, ``ROBOT_NAMES``).
@@ -806,9 +811,6 @@ def findings(
         margin is), measured (the numbers behind it as text: means and 95% intervals), margin,
         low, high (floats; NaN when not measured), images, verdict.
     """
-    from iislib.models.compact import DESIGN
-    from iislib.robots import ROBOT_NAMES
-
     needed = {"dataset", "settings", "model", "robot", "image", "seed", "click", *METRIC_NAMES}
     if not needed <= set(table.columns):
         raise ValueError(f"not a sweep table: it lacks columns {sorted(needed - set(table))}")
@@ -816,7 +818,7 @@ def findings(
     if few_clicks < 1:
         raise ValueError(f"few_clicks must be at least 1, got {few_clicks}")
     robots = list(robots) if robots is not None else list(ROBOT_NAMES)
-    design = dict(design) if design is not None else dict(DESIGN)
+    design = dict(design) if design is not None else dict(FAMILY_PROCEDURE)
     datasets = list(datasets) if datasets is not None else list(dict.fromkeys(table["dataset"]))
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
     rows = []

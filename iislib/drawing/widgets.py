@@ -119,7 +119,7 @@ def image_click_picker_widget(
     """A Dropdown over image ``names`` and a click slider; ``draw(name, k)`` under them.
 
     ``draw`` may compute what an image needs the first time it is picked (cache it, e.g. with
-    ``iislib.notebooks.Episodes``); moving the slider afterwards only draws.
+    ``iislib.apps.paper.Episodes``); moving the slider afterwards only draws.
 
     Returns:
         ``VBox([HBox([Dropdown, IntSlider]), Image, HTML])``.

@@ -27,11 +27,11 @@ def _names(value: str, all_names: Sequence[str], what: str) -> list[str]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from iislib import paths
-    from iislib.data import load_dataset
-    from iislib.experiment import evaluate, summary
+    from iislib.core.robots import ROBOT_NAMES
+    from iislib.drawing.plots import caption, fig_metric_curves, save_figure
+    from iislib.experiment.data import load_dataset
+    from iislib.experiment.sweep import evaluate, summary
     from iislib.models import available_models, ready_models
-    from iislib.plots import caption, fig_metric_curves, save_figure
-    from iislib.robots import ROBOT_NAMES
 
     models = _names(args.models, ready_models() if args.models == "ready" else available_models(),
                     "model")  # fmt: skip
@@ -63,7 +63,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from iislib.data import DATASET_NAMES, fetch
+    from iislib.experiment.data import DATASET_NAMES, fetch
 
     names = tuple(DATASET_NAMES) if args.names == "all" else tuple(args.names.split(","))
     for f in fetch(names, root=args.data):
@@ -74,7 +74,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``iislib demo IMAGE MASK``: one run (or two), curves.png, panel.png, scores.csv, a summary."""
-    from iislib.demo import (
+    from iislib.apps.demo import (
         DemoError,
         check_out_dir,
         load_inputs,
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--max-side", type=int, default=None,
         help="downscale image and mask to this longer side first (images over 4 megapixels, "
-        "iislib.demo.MAX_PIXELS, are refused otherwise)",
+        "iislib.apps.demo.MAX_PIXELS, are refused otherwise)",
     )  # fmt: skip
     d.add_argument(
         "--timings", action="store_true",

@@ -1,6 +1,6 @@
 """The demo as an ipywidgets app (``notebooks/05_demo.py``, served by Voilà with ``make demo``).
 
-    from iislib.demo_app import DemoApp
+    from iislib.apps.demo_app import DemoApp
     app = DemoApp(model="random_walker", robot="rritm", clicks=20)
     app.widget  # display it (the last expression of a cell, or ``display(app.widget)``)
 
@@ -8,11 +8,11 @@ The user uploads an image and its mask (or picks a sample of a local benchmark: 
 chooses a model and a robot (optionally a second pair to compare), the number of clicks, and presses
 Run. The app shows the six curves, the panel at the click chosen with the slider, download links
 (scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
-it cannot use; a bad input never breaks the app. Uploads over ``iislib.demo.MAX_PIXELS`` (4
+it cannot use; a bad input never breaks the app. Uploads over ``iislib.apps.demo.MAX_PIXELS`` (4
 megapixels) and decompression bombs are refused from their header, before they are decoded.
 
 Every widget carries a CSS class ``iis-<role>`` (``iis-run``, ``iis-panel``, ...) for browser tests.
-All the work happens in ``iislib.demo``; this module only wires widgets to it.
+All the work happens in ``iislib.apps.demo``; this module only wires widgets to it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from iislib.data import DATASET_NAMES, DataError, Dataset, data_root, load_dataset, mask_from_array
-from iislib.demo import (
+from iislib.apps.demo import (
     MAX_PIXELS,
     DemoError,
     DemoResult,
@@ -43,8 +42,16 @@ from iislib.demo import (
     scores_csv,
     summary_line,
 )
+from iislib.core.model import IISModel
+from iislib.experiment.data import (
+    DATASET_NAMES,
+    DataError,
+    Dataset,
+    data_root,
+    load_dataset,
+    mask_from_array,
+)
 from iislib.models import NEEDS_CHECKPOINT, available_models
-from iislib.models.base import IISModel
 
 UPLOAD, DATASET = "upload", "dataset"
 ERROR_STYLE = "color:#b00020;font-weight:bold"

@@ -43,8 +43,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iislib.clicks import Click
-from iislib.models.base import IISModel
+from iislib.core.clicks import Click
+from iislib.core.model import IISModel
 
 Box = tuple[int, int, int, int]
 """(rmin, rmax, cmin, cmax), inclusive pixel bounds."""

@@ -19,8 +19,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from iislib.clicks import Click
-from iislib.robots import _dt_box, exact_sq, rgto99
+from iislib.core.clicks import Click
+from iislib.core.robots import _dt_box, exact_sq, rgto99
 
 PROCEDURES: tuple[str, ...] = ("ritm", "gto99")
 

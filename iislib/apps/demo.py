@@ -1,7 +1,7 @@
 """The demo: one image and one mask, any model and robot, K clicks, curves and overlays.
 
 This is the paper's online demo as a library: pick an image and its ground-truth mask, a model
-and a robot (the simulated user); the robot clicks ``clicks`` times (Algorithm 1, ``iislib.loop``)
+and a robot (the simulated user); the robot clicks ``clicks`` times (Algorithm 1, ``iislib.core.loop``)
 and the demo shows how six scores evolve with the clicks, and what the prediction looks like at
 any click. A second (model, robot) pair can run on the same image for comparison.
 
@@ -17,7 +17,7 @@ with a message giving the longer side to downscale to (``load_inputs(..., max_si
 demo --max-side N``). ``scores.csv`` holds no wall times, so the same command gives the same
 bytes; the times go to ``timings.csv`` on request (``timings=True``, ``--timings``).
 
-The notebook ``notebooks/05_demo.py`` (``iislib.demo_app``) and ``iislib demo`` (``iislib.cli``)
+The notebook ``notebooks/05_demo.py`` (``iislib.apps.demo_app``) and ``iislib demo`` (``iislib.apps.cli``)
 are thin layers over these functions.
 """
 
@@ -35,7 +35,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from iislib.data import (
+from iislib.core.loop import Trajectory, check_max_clicks, run
+from iislib.core.metrics import METRIC_NAMES, noc
+from iislib.core.model import IISModel
+from iislib.core.robots import ROBOTS, Robot, get_robot, robot_name
+from iislib.drawing.plots import (
+    METRIC_LABELS,
+    new_figure,
+    paper_style,
+    show_confusion,
+    show_overlay,
+)
+from iislib.experiment.data import (
     DataError,
     Sample,
     check_pair,
@@ -47,19 +58,8 @@ from iislib.data import (
     mask_pixels,
     open_image,
 )
-from iislib.loop import Trajectory, check_max_clicks, run
-from iislib.metrics import METRIC_NAMES, noc
 from iislib.models import NEEDS_CHECKPOINT, available_models, get_model
-from iislib.models.base import IISModel
-from iislib.plots import (
-    METRIC_LABELS,
-    new_figure,
-    paper_style,
-    show_confusion,
-    show_overlay,
-)
-from iislib.robots import ROBOTS, Robot, get_robot, robot_name
-from iislib.settings import get_settings
+from iislib.models.settings import get_settings
 
 OUTPUT_FILES: tuple[str, ...] = ("curves.png", "panel.png", "scores.csv")
 """What ``write_outputs`` writes, always all three."""
@@ -172,7 +172,7 @@ def decode_image_bytes(
 ) -> np.ndarray:
     """File bytes (PNG, JPEG, ...) -> uint8 (H, W, 3) RGB; DataError when not an image.
 
-    16-bit grey is scaled to 8 bits (``iislib.data.image_rgb``). The size is checked against
+    16-bit grey is scaled to 8 bits (``iislib.experiment.data.image_rgb``). The size is checked against
     ``max_pixels`` from the header, before anything is decoded; decompression bombs are refused.
     """
     with open_image(data, what) as im:
@@ -185,7 +185,7 @@ def decode_mask_bytes(
 ) -> np.ndarray:
     """Mask file bytes -> uint8 (H, W) or (H, W, 3) pixels for ``mask_from_array``.
 
-    0/1 labels become 0/255 and 16-bit grey is scaled (``iislib.data.mask_pixels``); size and
+    0/1 labels become 0/255 and 16-bit grey is scaled (``iislib.experiment.data.mask_pixels``); size and
     decompression bombs are checked as in ``decode_image_bytes``.
     """
     with open_image(data, what) as im:
@@ -233,7 +233,7 @@ def check_inputs(
     """(uint8 (H, W, 3) image, bool (H, W) mask) ready for the loop, or a DataError saying why.
 
     ``gt`` may be bool, or any image array: then the demo's rule applies (channel mean < 128 is
-    background, 0/1 labels: 1 is foreground; ``iislib.data.mask_from_array``). Images over
+    background, 0/1 labels: 1 is foreground; ``iislib.experiment.data.mask_from_array``). Images over
     ``max_pixels`` are refused (None: no limit).
     """
     img = as_image(image)
@@ -316,7 +316,7 @@ def build_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> II
 
 def scores_frame(traj: Trajectory, **ids: object) -> pd.DataFrame:
     """One row per click of ``traj`` (the sweep's tidy layout); ``ids`` are constant columns."""
-    from iislib.experiment import trajectory_frame
+    from iislib.experiment.sweep import trajectory_frame
 
     return trajectory_frame(traj, **ids)
 
@@ -341,12 +341,12 @@ def run_demo(
         image: uint8 (H, W, 3) RGB (grey, RGBA and float in [0, 1] are converted).
         gt: bool (H, W) ground truth, or a mask image (channel mean < 128 is background).
         model: a registered model name (see ``iislib.models``) or a built ``IISModel``.
-        robot: a robot name (``iislib.robots.ROBOTS``) or a robot callable.
+        robot: a robot name (``iislib.core.robots.ROBOTS``) or a robot callable.
         clicks: K >= 1, the number of clicks (the scores always have K rows).
         seed: seed of the robot's generator (``make_rng(seed, name, robot)``, as the sweep).
         checkpoint: weights file for models that need one (``NEEDS_CHECKPOINT``).
         ignore: bool (H, W) pixels neither scored nor clicked, or None.
-        settings: inference settings (``iislib.settings``), default ``direct``.
+        settings: inference settings (``iislib.models.settings``), default ``direct``.
         name: the image's name (captions, CSV, and the generator's key).
         max_pixels: larger images are refused (``MAX_PIXELS``; None: no limit).
 

@@ -7,7 +7,7 @@ Where the data comes from, in order:
 2. the environment variable ``IISLIB_DATA`` (same meaning);
 3. a download of the official zip with pooch into ``data/`` at the top of the checkout
    (``iislib.paths.DATA``; ``$IISLIB_HOME/data`` for an installed package), every extracted
-   file checked against the SHA256 manifest shipped in ``iislib/manifests/``.
+   file checked against the SHA256 manifest shipped in ``iislib/experiment/manifests/``.
 
 ``python -m iislib data`` (``make data``) fetches and verifies Berkeley and GrabCut and prints where
 they are.
@@ -255,7 +255,7 @@ def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> 
     side = largest_side_within(width, height, max_pixels)
     raise DataError(
         f"{what}: {width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
-        f"{max_pixels / 1e6:g} megapixels (iislib.demo.MAX_PIXELS: larger images are slow and "
+        f"{max_pixels / 1e6:g} megapixels (iislib.apps.demo.MAX_PIXELS: larger images are slow and "
         f"may run out of memory); downscale it to a longer side of at most {side} "
         f"pixels (iislib demo --max-side {side})"
     )

@@ -1,6 +1,6 @@
 """Model cards: measure a shipped compact model as the paper measures models, and write its card.
 
-    python -m iislib.cards ritm-compact gto99-compact --jobs 2
+    python -m iislib.experiment.cards ritm-compact gto99-compact --jobs 2
 
 For each model: NoC@85, NoC@90, NoF@90 and mIoU at 1, 5, 10, 20 clicks on Berkeley and GrabCut
 under each of the seven robots with the ``ipol`` settings, beside the training-free
@@ -15,17 +15,16 @@ import json
 import os
 import platform
 import sys
-from pathlib import Path
 
 import pandas as pd
 
 from iislib import paths
-from iislib.data import load_dataset
-from iislib.experiment import evaluate, summary
+from iislib.core.robots import ROBOT_NAMES
+from iislib.experiment.data import load_dataset
+from iislib.experiment.sweep import evaluate, summary
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
-from iislib.robots import ROBOT_NAMES
 
-CARDS_DIR = Path(__file__).parent / "models" / "cards"
+CARDS_DIR = paths.PACKAGE / "models" / "cards"
 BASELINE = "random_walker"
 DATASETS = ("berkeley", "grabcut")
 
@@ -92,7 +91,7 @@ def subset_check(name: str, data: str | None = None, model=None) -> float:
 
     Stored in the card's ``checks.json``; the test suite recomputes it from the shipped weights.
     """
-    from iislib.metrics import miou_at
+    from iislib.core.metrics import miou_at
 
     ds = load_dataset("berkeley", root=data).subset(CHECK_IMAGES)
     table = evaluate(model or [name], [CHECK_ROBOT], ds, max_clicks=5, settings="ipol",
@@ -110,7 +109,7 @@ def predict_ms(name: str, threads: int, repeats: int = 20) -> tuple[float, float
     import numpy as np
     import torch
 
-    from iislib.clicks import Click
+    from iislib.core.clicks import Click
     from iislib.models import get_model
 
     before = torch.get_num_threads()
@@ -176,12 +175,12 @@ def card(name: str, results: pd.DataFrame) -> str:
 | architecture | `{cfg["arch"]}` |
 | parameters | {cfg["parameters"]:,} ({size:.1f} MB shipped as float16) |
 | training data | {", ".join(cfg["sets"])} (Weizmann horses 328, BSDS500 minus benchmark images 401); never Berkeley, GrabCut or DAVIS |
-| training click procedure | `{cfg["procedure"]}` (`iislib.samplers`) |
+| training click procedure | `{cfg["procedure"]}` (`iislib.core.samplers`) |
 | recipe | {cfg["steps"]} steps, batch {rec["batch_size"]}, crops {rec["crop"]}x{rec["crop"]}, Adam lr {rec["lr"]} (/10 after {rec["lr_drop_at"]:.0%}), 0-{rec["max_iters"]} no-grad click iterations, short side scaled to {rec.get("scale", "?")} x {rec.get("ref_side") or rec["crop"]} px before cropping, min-max stretch p={rec.get("minmax_prob", 0)}, seed {cfg["seed"]} |
 | wall time | {wall_time(cfg)} |
 | final training loss | {cfg["final_loss"]:.4f} |
 | prediction time | 224x224, 3 clicks, `predict` incl. pre/post-processing, median: {speed} (load average {load:.1f} when measured) |
-| retrain | `python -m iislib.train {name} --retrain` (reports the tensors that differ; add `--device cuda --prefetch 6` on a GPU) |
+| retrain | `python -m iislib.training {name} --retrain` (reports the tensors that differ; add `--device cuda --prefetch 6` on a GPU) |
 
 ## Measured (this project, `ipol` settings: centre crop, 224x224, direct passes; 20 clicks)
 
@@ -201,7 +200,9 @@ Machine: {platform.machine()}, Python {platform.python_version()}.
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m iislib.cards", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m iislib.experiment.cards", description=__doc__.split("\n")[0]
+    )
     p.add_argument("names", nargs="*", default=list(COMPACT_NAMES))
     p.add_argument("--data", default=None)
     p.add_argument("--jobs", type=int, default=2)

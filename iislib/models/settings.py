@@ -5,7 +5,7 @@ direct      the default: one forward pass at the image's own resolution, thresho
 ipol        the paper author's evaluation: centre-crop to a square, nearest-neighbour resize of
             image and mask to 224x224, image min-max normalised, direct forward passes
 ritm        RITM's own evaluation at full resolution: zoom-in, horizontal-flip averaging,
-            threshold 0.49 (``iislib.predictors``)
+            threshold 0.49 (``iislib.models.predictors``)
 gto99       gto99's own evaluation at full resolution: threshold 0.5, ignore band excluded
 =========== ===================================================================================
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iislib.models.base import IISModel
+from iislib.core.model import IISModel
 
 
 def centre_crop_square(a: np.ndarray) -> np.ndarray:
@@ -87,7 +87,7 @@ class Settings:
 
 
 def _ritm_predictor(model: IISModel) -> IISModel:
-    from iislib.predictors import ZoomInFlipPredictor
+    from iislib.models.predictors import ZoomInFlipPredictor
 
     return ZoomInFlipPredictor(model)
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from iislib.clicks import Click
-from iislib.metrics import METRIC_NAMES, scores
-from iislib.models.base import IISModel
-from iislib.robots import Robot, robot_name
+from iislib.core.clicks import Click
+from iislib.core.metrics import METRIC_NAMES, scores
+from iislib.core.model import IISModel
+from iislib.core.robots import Robot, robot_name
 
 
 def make_rng(seed: int, *keys: str) -> np.random.Generator:
@@ -111,7 +111,7 @@ def run(
 
     Args:
         model: an ``IISModel`` (``predict``, and ``start``/``finish`` for its state).
-        robot: a robot (see ``iislib.robots``).
+        robot: a robot (see ``iislib.core.robots``).
         image: uint8 (H, W, 3), or float32 (H, W, 3) in [0, 1]; NaN or inf raise ValueError.
         gt: bool (H, W) ground truth.
         max_clicks: number of steps (an int >= 1); the scores always have this length.

@@ -1,6 +1,6 @@
 """One function per figure of the paper and of the notebooks; each returns a matplotlib Figure.
 
-Figures built from a sweep table (``iislib.experiment.evaluate``):
+Figures built from a sweep table (``iislib.experiment.sweep.evaluate``):
 
 =========================== ====================================================================
 ``fig4``                    six metrics vs clicks, each model under its own paper's robot
@@ -43,12 +43,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from iislib import plots, stats
-from iislib.clicks import Click
-from iislib.loop import Trajectory, make_rng
-from iislib.metrics import METRIC_NAMES
-from iislib.models.compact import DESIGN
-from iislib.robots import RANDOM_ROBOTS, ROBOT_NAMES, border_dt, get_robot, largest_component
+from iislib.core.clicks import Click
+from iislib.core.loop import Trajectory, make_rng
+from iislib.core.metrics import METRIC_NAMES
+from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, border_dt, get_robot, largest_component
+from iislib.drawing import plots
+from iislib.experiment import stats
 
 Key = tuple[str, str]
 """(model label, robot name)."""
@@ -56,8 +56,6 @@ Key = tuple[str, str]
 DETERMINISTIC_ROBOTS: tuple[str, ...] = ("rgto99", "rritm")
 PAPER_RANDOM_ROBOTS: tuple[str, ...] = ("r01", "r02", "r03", "r04", "r05")
 
-FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
-"""The 2x2 experiment: model name -> (architecture family, training click procedure)."""
 
 NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {
     "01_robots": ("robots_maps_first_click", "robots_maps", "robots_divergence", "robots_cost"),
@@ -256,7 +254,7 @@ def decision_map(
     """
     if robot not in DETERMINISTIC_ROBOTS:
         raise ValueError(f"{robot!r} is not a deterministic robot: {DETERMINISTIC_ROBOTS}")
-    from iislib.robots import _largest_8cc
+    from iislib.core.robots import _largest_8cc
 
     pred = np.asarray(pred, bool)
     gt = np.asarray(gt, bool)
@@ -881,18 +879,18 @@ def fig_family_procedure(table: pd.DataFrame | None, metric: str = "iou") -> Fig
 
     Colour: architecture family; line style: training click procedure.
     """
-    if table is None or not set(FAMILY_PROCEDURE) <= set(table["model"].unique()):
+    if table is None or not set(stats.FAMILY_PROCEDURE) <= set(table["model"].unique()):
         _skip("the 2x2 family x procedure experiment needs the models "
-              + ", ".join(FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
+              + ", ".join(stats.FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
         return None
-    sub = table[table["model"].isin(list(FAMILY_PROCEDURE))]
+    sub = table[table["model"].isin(list(stats.FAMILY_PROCEDURE))]
     s = stats.per_image(sub, metric, None).groupby(["model", "robot"]).mean()
     robots = list(sub["robot"].unique())
     fig, axes = plots.new_figure(size=(4.8, 3.0))
     ax = axes[0, 0]
     fam_color = {"ritm": "#006BA4", "gto99": "#C85200"}
     proc_style = {"ritm": "-", "gto99": "--"}
-    for model, (family, proc) in FAMILY_PROCEDURE.items():
+    for model, (family, proc) in stats.FAMILY_PROCEDURE.items():
         y = [s.get((model, r), np.nan) for r in robots]
         ax.plot(range(len(robots)), y, proc_style[proc], marker="o", ms=3,
                 color=fam_color[family], label=f"{family} net, {proc} training clicks")  # fmt: skip
@@ -937,7 +935,7 @@ def table_noc(table: pd.DataFrame) -> pd.DataFrame:
     The published rows come from the official READMEs (official weights, full resolution, their
     own robot and predictor, RITM stops at IoU 0.90): they are context, not a reproduction.
     """
-    from iislib.experiment import summary
+    from iislib.experiment.sweep import summary
 
     ours = summary(table)[["model", "robot", "images", "NoC@85", "NoC@90", "NoF@90"]].copy()
     k = int(table["click"].max())

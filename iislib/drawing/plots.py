@@ -16,8 +16,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from iislib.clicks import Click
-from iislib.metrics import METRIC_NAMES
+from iislib.core.clicks import Click
+from iislib.core.metrics import METRIC_NAMES
 from iislib.paths import FIGURES, STYLE
 
 METRIC_LABELS = {
@@ -80,7 +80,7 @@ def caption(table: pd.DataFrame, extra: str = "") -> str:
 
 def robot_colors(robots: Sequence[str]) -> dict[str, str]:
     """A fixed colour per robot name (same colour in every figure)."""
-    from iislib.robots import ROBOTS
+    from iislib.core.robots import ROBOTS
 
     with paper_style():
         cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]

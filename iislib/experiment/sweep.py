@@ -43,13 +43,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from iislib import __version__
-from iislib.data import Dataset
-from iislib.loop import Trajectory, make_rng, run_many
-from iislib.metrics import METRIC_NAMES
+from iislib.core.loop import Trajectory, make_rng, run_many
+from iislib.core.metrics import METRIC_NAMES
+from iislib.core.robots import get_robot
+from iislib.experiment.data import Dataset
 from iislib.models import IISModel, get_model
-from iislib.robots import get_robot
+from iislib.models.settings import Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads
-from iislib.settings import Settings, get_settings
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
@@ -310,11 +310,11 @@ def evaluate(
 
     Args:
         models: registry names, or {label: {"name": registry name, **constructor kwargs}}.
-        robots: robot names (``iislib.robots.ROBOT_NAMES`` for the paper's seven).
+        robots: robot names (``iislib.core.robots.ROBOT_NAMES`` for the paper's seven).
         dataset: a Dataset (``load_dataset(...)``; ``.subset(n)`` for the first n images).
         max_clicks: clicks per trajectory (an int >= 1).
         seeds: one trajectory per seed (the deterministic robots give the same curve for each).
-        settings: name of the inference settings (``iislib.settings``), recorded in every row.
+        settings: name of the inference settings (``iislib.models.settings``), recorded in every row.
         n_jobs: local processes (joblib/loky) over (model, image, seed) jobs; joblib's
             convention (-1 = all cores).
         scheduler: run the jobs on a Dask cluster instead: its address ("tcp://host:8786"), a
@@ -521,7 +521,7 @@ def iou_curves(table: pd.DataFrame, metric: str = "iou") -> pd.DataFrame:
 
 def summary(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20)) -> pd.DataFrame:
     """NoC@85/90, NoF@90 (never reached), mIoU@k and AUC per model and robot (seeds pooled)."""
-    from iislib.metrics import auc, miou_at, noc, nof
+    from iislib.core.metrics import auc, miou_at, noc, nof
 
     rows = []
     curves = iou_curves(table)

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from iislib.clicks import Click
+from iislib.core.clicks import Click
 
 Robot = Callable[..., "Click | None"]
 

@@ -1,0 +1,378 @@
+"""The notebook runner behind ``make figures`` and ``make notebooks``.
+
+    python -m iislib.apps.runner              # full run: build/notebooks/full/*.ipynb, figures/
+    python -m iislib.apps.runner --smoke      # tiny run: build/notebooks/smoke/*.ipynb, figures/smoke/
+    python -m iislib.apps.runner --only 03 -p n_jobs=2 -p max_clicks=10
+
+Before the notebooks, it prints the plan (``figure_plan``: every sweep the notebooks will
+request, from the same ``iislib.apps.paper.*_sweeps`` functions they call; ``make_plan``: the
+jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes
+them all in one pass with one progress bar (``compute``), so the notebooks only read the cache.
+Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
+executed by papermill (kernel python3, working directory ``notebooks/``) with the parameters
+passed through. Smoke runs write their figures to ``figures/smoke/`` so that they never replace
+the full figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from iislib import paths
+from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, config, make_plan
+
+SMOKE_IMAGES = 2
+SMOKE_CLICKS = 4
+
+
+# ----------------------------------------------------------------------------------------------
+# the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
+
+CONFIG_PARAMETERS = ("dataset", "models", "robots", "n_images", "max_clicks", "seeds", "settings",
+                     "n_jobs", "smoke")  # fmt: skip
+"""The parameters every notebook passes to ``config``, in its order."""
+
+SECONDS_PER_CLICK: dict[str, float] = {
+    "random_walker": 0.257,
+    "ritm-compact": 0.0296,
+    "gto99-compact": 0.0441,
+    "ritm-compact-gto99proc": 0.0296,
+    "gto99-compact-ritmproc": 0.0441,
+}
+"""Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
+robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. Measured on this
+2-core VM by ``python benchmarks/bench_sweep.py --images 100 --jobs 2`` (compact models, full
+Berkeley grid, 2026-11-26: 3.3-3.6 and 4.8-5.5 min) and its ~30 min for ``random_walker`` (an
+older figure: ``bench_figures.py --images 4`` on 2026-12-01 measured about half, on a busy
+machine). The cross-trained controls share their family's network: in that run each cost within
+6% of it per trajectory, so they take its value. ``bench_sweep.py`` prints each model's value in
+its ``s/click`` column; refresh these on a quiet machine. Models not listed are estimated as
+unknown."""
+
+
+def notebook_parameters(src: Path) -> dict[str, Any]:
+    """The default parameters of a notebook: the literal assignments of its 'parameters' cell."""
+    import jupytext
+
+    cells = [c for c in jupytext.read(src).cells
+             if "parameters" in c.get("metadata", {}).get("tags", [])]  # fmt: skip
+    if len(cells) != 1:
+        raise ValueError(f"{src}: expected one cell tagged 'parameters', found {len(cells)}")
+    out = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            out[target.id] = ast.literal_eval(value)
+    return out
+
+
+def figure_plan(
+    smoke: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+) -> list[SweepRequest]:
+    """Every sweep the notebooks (``only``: those prefixes) request when run with ``parameters``
+    (over each notebook's defaults) and ``smoke``, in notebook order.
+
+    Built by the functions the notebooks call (``NOTEBOOK_SWEEPS``) on the configuration each
+    notebook builds, so it is what they will ask ``evaluate`` for.
+    """
+    requests: list[SweepRequest] = []
+    for src in notebook_sources(only):
+        sweeps_of = NOTEBOOK_SWEEPS.get(src.stem[:2])
+        if sweeps_of is None:
+            continue
+        p = {**notebook_parameters(src), **dict(parameters or {})}
+        # as each notebook does: smoke = smoke or "CI" in os.environ
+        p["smoke"] = bool(p.get("smoke")) or smoke or "CI" in os.environ
+        cfg = config(*(p[k] for k in CONFIG_PARAMETERS))
+        requests += [r for r in sweeps_of(cfg, p).values() if r is not None]
+    return requests
+
+
+def estimate_seconds(
+    clicks: Mapping[str, int], workers: int, costs: Mapping[str, float] | None = None
+) -> dict[str, float | None]:
+    """Estimated wall seconds per model: planned clicks x worker-seconds per click (``costs``,
+    default ``SECONDS_PER_CLICK``) / ``workers``; None for a model without a measured cost."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    costs = SECONDS_PER_CLICK if costs is None else costs
+    return {m: (n * costs[m] / workers if m in costs else None) for m, n in clicks.items()}
+
+
+def _workers(n_jobs: int) -> int:
+    """Processes that share the sweep (``evaluate``'s rule), at most one per core."""
+    from iislib.experiment.sweep import _n_workers
+
+    return max(1, min(_n_workers(n_jobs), os.cpu_count() or 1))
+
+
+def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
+    """The plan as text: each request, then per model the missing jobs, trajectories, clicks
+    and estimated minutes with ``n_jobs`` workers."""
+    lines = [f"[notebooks] plan: {len(plan.requests)} sweep(s), {len(plan.entries)} "
+             f"trajectories, cache {plan.cache}"]  # fmt: skip
+    lines += [f"  {r}" for r in plan.requests]
+    if not plan.jobs:
+        lines.append("  nothing to compute: every trajectory is cached")
+        return "\n".join(lines)
+    table = plan.by_model()
+    workers = _workers(n_jobs)
+    est = estimate_seconds(table["clicks"].to_dict(), workers, costs)
+    lines.append(f"  missing, computed by {workers} worker(s):")
+    lines.append(f"  {'model':24s} {'jobs':>6s} {'traj.':>7s} {'clicks':>8s} {'est. min':>9s}")
+    for model, row in table.iterrows():
+        e = est[model]
+        lines.append(f"  {model:24s} {row.jobs:6d} {row.trajectories:7d} {row.clicks:8d} "
+                     f"{'unknown' if e is None else f'{e / 60:.1f}':>9s}")  # fmt: skip
+    known = sum(e for e in est.values() if e is not None)
+    unknown = [m for m, e in est.items() if e is None]
+    total = f"{known / 60:.1f}" + (f" + unknown ({', '.join(unknown)})" if unknown else "")
+    lines.append(f"  {'total':24s} {int(table.jobs.sum()):6d} {int(table.trajectories.sum()):7d} "
+                 f"{int(table.clicks.sum()):8d} {total:>9s}")  # fmt: skip
+    return "\n".join(lines)
+
+
+@dataclass
+class ComputeReport:
+    """What ``compute`` did: wall seconds of the pass, jobs, workers, and per model the seconds
+    its jobs ran in the workers (``busy``)."""
+
+    wall: float
+    jobs: int
+    workers: int
+    busy: dict[str, float]
+
+    def model_wall(self) -> dict[str, float]:
+        """The pass's wall time split among the models in proportion to their busy seconds."""
+        total = sum(self.busy.values())
+        return {m: self.wall * s / total if total else 0.0 for m, s in self.busy.items()}
+
+
+def _timed_job(*args: Any) -> tuple[str, float]:
+    """``experiment._job`` (which writes the cache) returning (model label, seconds) only: the
+    frames are read back from the cache by the notebooks, not sent through the pipe."""
+    from iislib.experiment.sweep import _job
+
+    t0 = time.perf_counter()
+    _job(*args)
+    return args[0].label, time.perf_counter() - t0
+
+
+def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport:
+    """Compute every missing job of ``plan`` into its cache in one pass with one progress bar:
+    ``n_jobs`` worker processes as in ``experiment.evaluate`` (joblib/loky; 1: this process),
+    each with its share of the cores, the costliest jobs first. The notebooks then only read
+    the cache."""
+    workers = _workers(n_jobs)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # Longest first (by the measured costs; unknown ones last): the pass ends on short jobs,
+    # so one worker does not finish a long job alone while the other core idles.
+    jobs = sorted(plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * j.clicks)
+    args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
+             plan.cache, threads) for j in jobs]  # fmt: skip
+    busy: dict[str, float] = {m: 0.0 for m in dict.fromkeys(j.model for j in plan.jobs)}
+    t0 = time.perf_counter()
+    if args:
+        bar = tqdm(total=len(args), desc="figure sweeps", unit="job", disable=not progress)
+        if workers == 1:
+            results: Iterable[tuple[str, float]] = (_timed_job(*a) for a in args)
+        else:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
+                delayed(_timed_job)(*a) for a in args
+            )
+        for model, seconds in results:
+            busy[model] += seconds
+            bar.set_postfix_str(model, refresh=False)
+            bar.update()
+        bar.close()
+    return ComputeReport(time.perf_counter() - t0, len(args), workers, busy)
+
+
+# ----------------------------------------------------------------------------------------------
+# the runner
+
+
+def notebook_sources(only: Sequence[str] | None = None) -> list[Path]:
+    """``notebooks/NN_*.py`` in order; ``only`` keeps those whose name starts with one of them."""
+    srcs = sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    if only:
+        srcs = [s for s in srcs if any(s.stem.startswith(o) for o in only)]
+    return srcs
+
+
+def to_ipynb(src: Path, folder: Path) -> Path:
+    """Convert a py:percent notebook to ``folder/<stem>.ipynb`` with jupytext (no outputs)."""
+    import jupytext
+
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(src)
+    out = folder / f"{src.stem}.ipynb"
+    jupytext.write(nb, out, fmt="ipynb")
+    return out
+
+
+SMOKE_CELL_TIMEOUT = 300
+FULL_CELL_TIMEOUT = 5400
+"""Seconds per cell of a full run: the longest cell (a fresh full-Berkeley sweep with
+``random_walker``) takes ~40 min here; a kernel that stops answering is retried after it."""
+
+
+def execute(
+    src: Path,
+    out_dir: Path,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    timeout: int | None = None,
+    log_output: bool = False,
+) -> Path:
+    """Convert ``src`` and execute it with papermill into ``out_dir``; return the output path.
+
+    Raises papermill's PapermillExecutionError (naming the cell) when a cell fails; the output
+    notebook is still written, with the error in it. A notebook whose kernel stopped answering
+    (cell timeout, dead kernel) is run once more; a rerun is cheap because results are cached.
+    A cell that raises is never retried. The stock papermill client is used: what any reader
+    or CI runs is what is tested (the widgets avoid Output widgets, see ``iislib.drawing.widgets``).
+    """
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / ipynb.name
+    for attempt in (1, 2):
+        try:
+            pm.execute_notebook(
+                str(ipynb), str(out), parameters=dict(parameters or {}), kernel_name="python3",
+                language="python", cwd=str(paths.NOTEBOOKS), progress_bar=False,
+                log_output=log_output, execution_timeout=timeout,
+            )  # fmt: skip
+            break
+        except (CellTimeoutError, DeadKernelError) as e:
+            if attempt == 2:
+                raise
+            print(f"[notebooks] {src.name}: the kernel stopped answering ({type(e).__name__}); "
+                  "running it once more", flush=True)  # fmt: skip
+    return out
+
+
+@dataclass
+class RunReport:
+    """What ``run_all`` did: the plan, the sweep pass (None when skipped or nothing was missing)
+    and (executed notebook, seconds) per notebook."""
+
+    plan: Plan
+    compute: ComputeReport | None
+    notebooks: list[tuple[Path, float]]
+
+
+def run_all(
+    smoke: bool = False,
+    parameters: Mapping[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+    out_dir: Path | None = None,
+    log_output: bool = False,
+    timeout: int | None = None,
+    precompute: bool = True,
+    progress: bool = True,
+) -> RunReport:
+    """Print the plan, compute every missing sweep of the notebooks in one pass (``precompute``;
+    ``compute``), then execute every notebook, whose sweeps then only read the cache.
+
+    ``timeout``: seconds per cell (default: ``SMOKE_CELL_TIMEOUT`` in smoke mode,
+    ``FULL_CELL_TIMEOUT`` in a full run), so that a kernel that stops answering is noticed (and
+    retried once by ``execute``) instead of waiting forever.
+    """
+    if timeout is None:
+        timeout = SMOKE_CELL_TIMEOUT if smoke else FULL_CELL_TIMEOUT
+    params = dict(parameters or {})
+    if smoke:
+        params["smoke"] = True
+    data = os.environ.get("IISLIB_DATA")
+    if data and not Path(data).is_absolute():
+        # the kernels run in notebooks/: they must find the data (and its cache keys) here
+        os.environ["IISLIB_DATA"] = str(Path(data).absolute())
+    out_dir = out_dir or paths.BUILD / "notebooks" / ("smoke" if smoke else "full")
+    plan = make_plan(figure_plan(smoke, params, only))
+    n_jobs = max((r.cfg.n_jobs for r in plan.requests), default=1)
+    print(format_plan(plan, n_jobs), flush=True)
+    report = RunReport(plan, None, [])
+    if precompute and plan.jobs:
+        report.compute = done = compute(plan, n_jobs, progress)
+        split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
+        print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with {done.workers} "
+              f"worker(s) ({split})", flush=True)  # fmt: skip
+    for src in notebook_sources(only):
+        t0 = time.perf_counter()
+        print(f"[notebooks] {src.name} ...", flush=True)
+        out = execute(src, out_dir, params, log_output=log_output, timeout=timeout)
+        dt = time.perf_counter() - t0
+        print(f"[notebooks] {src.name}: {dt:.1f} s -> {out}", flush=True)
+        report.notebooks.append((out, dt))
+    return report
+
+
+def _param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value  # a bare string such as berkeley
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m iislib.apps.runner",
+                                description="Convert (jupytext) and execute (papermill) the notebooks.")  # fmt: skip
+    p.add_argument("--smoke", action="store_true", help="2 images, 4 clicks (figures/smoke/)")
+    p.add_argument("--jobs", type=int, default=None, help="n_jobs parameter of the sweeps")
+    p.add_argument("--only", nargs="*", default=None, help="notebook prefixes, e.g. 01 03")
+    p.add_argument("-p", "--param", type=_param, action="append", default=[],
+                   help="NAME=VALUE notebook parameter (Python literal or bare string)")  # fmt: skip
+    p.add_argument("--out", type=Path, default=None, help="folder of the executed notebooks")
+    p.add_argument("--log-output", action="store_true", help="stream cell output")
+    p.add_argument("--no-precompute", action="store_true",
+                   help="let each notebook compute its own sweeps (no shared pass first)")  # fmt: skip
+    p.add_argument("--plan", action="store_true", help="print the plan and exit")
+    args = p.parse_args(argv)
+    params = dict(args.param)
+    if args.jobs is not None:
+        params["n_jobs"] = args.jobs
+    if args.plan:
+        if args.smoke:
+            params["smoke"] = True
+        plan = make_plan(figure_plan(args.smoke, params, args.only))
+        print(format_plan(plan, max((r.cfg.n_jobs for r in plan.requests), default=1)))
+        return 0
+    t0 = time.perf_counter()
+    try:
+        done = run_all(args.smoke, params, args.only, args.out, args.log_output,
+                       precompute=not args.no_precompute)  # fmt: skip
+    except Exception as e:  # papermill's error names the notebook cell that failed
+        print(f"[notebooks] FAILED: {e}", file=sys.stderr)
+        return 1
+    print(f"[notebooks] {len(done.notebooks)} notebook(s) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

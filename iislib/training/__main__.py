@@ -1,0 +1,5 @@
+import sys
+
+from iislib.training.train import main
+
+sys.exit(main())
