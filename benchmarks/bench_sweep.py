@@ -26,13 +26,15 @@ from iislib.models import ready_models
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default="ritm-compact,gto99-compact", help="comma list or 'ready'")
+    p.add_argument("--models", default="ritm-compact,gto99-compact",
+                   help="comma list, 'ready' or 'paper' (iislib.apps.paper.resolve_models)")  # fmt: skip
     p.add_argument("--images", type=int, default=3)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--clicks", type=int, default=20)
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    models = ready_models(cross_trained=False) if args.models == "ready" else args.models.split(",")
+    sets = {"ready": ready_models(), "paper": ready_models(cross_trained=False)}
+    models = sets[args.models] if args.models in sets else args.models.split(",")
     ds = load_dataset("berkeley", root=args.data).subset(args.images)
     print(f"{len(ds)} Berkeley images x {len(ROBOT_NAMES)} robots x {args.clicks} clicks, "
           f"ipol settings, {args.jobs} job(s)")  # fmt: skip

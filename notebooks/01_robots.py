@@ -47,7 +47,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "ready"  # comma list of models, or "ready" (no official weights, no 2x2 controls)
+models: str = "paper"  # comma list, "paper" (ritm-compact, gto99-compact, random_walker) or "ready"
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
@@ -60,14 +60,11 @@ cost_images: int = 10  # number of images whose trajectories are used to time th
 
 # %%
 # %matplotlib inline
-import os
-
 from iislib.apps import paper
 from iislib.drawing import figures, widgets
 from iislib.experiment import stats
 
-smoke = smoke or "CI" in os.environ
-cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 print(cfg)
 
 # %% [markdown]

@@ -43,7 +43,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "ready"  # comma list of models, or "ready" (no official weights, no 2x2 controls)
+models: str = "paper"  # comma list, "paper" (ritm-compact, gto99-compact, random_walker) or "ready"
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
@@ -55,14 +55,11 @@ k: int = 5  # click of the per-image distribution shown first
 
 # %%
 # %matplotlib inline
-import os
-
 from iislib.apps import paper
 from iislib.drawing import figures, plots, widgets
 from iislib.experiment import stats, sweep
 
-smoke = smoke or "CI" in os.environ
-cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 print(cfg)
 
 # %% [markdown]

@@ -40,7 +40,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "ready"  # comma list of models, or "ready" (no official weights, no 2x2 controls)
+models: str = "paper"  # comma list, "paper" (ritm-compact, gto99-compact, random_walker) or "ready"
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
@@ -56,8 +56,6 @@ findings_datasets: list[str] = ["berkeley", "grabcut"]  # datasets of the findin
 
 # %%
 # %matplotlib inline
-import os
-
 import pandas as pd
 from IPython.display import display
 
@@ -66,8 +64,7 @@ from iislib.drawing import figures, plots, widgets
 from iislib.experiment import stats
 from iislib.models.compact import design_differences
 
-smoke = smoke or "CI" in os.environ
-cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 k = min(k, cfg.max_clicks)
 print(cfg)
 sweeps = paper.robustness_sweeps(cfg, variance_seeds, variance_images, findings_datasets)

@@ -55,48 +55,40 @@ def visible_axes(fig: Figure) -> list:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_robot_distribution_supports(seed):
+def test_random_robot_maps_are_the_distributions_the_robots_draw_from(seed):
     pred, gt = blobs(seed)
     false = pred ^ gt
-    for robot in ("r01", "r02", "r03", "r04", "r05"):
-        p = figures.robot_distribution(robot, pred, gt)
-        assert p.shape == gt.shape and p.min() >= 0
-        assert p.sum() == pytest.approx(1.0)
-    assert np.allclose(figures.robot_distribution("r01", pred, gt), 1 / gt.size)
-    p2 = figures.robot_distribution("r02", pred, gt)
-    assert (p2[~false] == 0).all() and np.allclose(p2[false], 1 / false.sum())
-    assert ((figures.robot_distribution("r03", pred, gt) > 0) == largest_component(false)).all()
+
+    def p(name):
+        return get_robot(name).sampling_map(pred, gt, [])
+
+    for robot in figures.PAPER_RANDOM_ROBOTS:
+        assert p(robot).shape == gt.shape and p(robot).min() >= 0
+        assert p(robot).sum() == pytest.approx(1.0)
+    assert np.allclose(p("r01"), 1 / gt.size)
+    assert (p("r02")[~false] == 0).all() and np.allclose(p("r02")[false], 1 / false.sum())
+    assert ((p("r03") > 0) == largest_component(false)).all()
     dt = border_dt(false)
-    np.testing.assert_allclose(figures.robot_distribution("r04", pred, gt), dt / dt.sum())
+    np.testing.assert_allclose(p("r04"), dt / dt.sum())
+    np.testing.assert_allclose(p("r05"), p("r04"))
 
 
-def test_robot_distribution_samples_fall_in_support():
-    pred, gt = blobs(1)
-    rng = make_rng(0, "x")
-    for robot in ("r02", "r03", "r04"):
-        p = figures.robot_distribution(robot, pred, gt)
-        for _ in range(20):
-            c = get_robot(robot)(pred, gt, [], rng)
-            assert p[c.row, c.col] > 0
+def test_robot_groups_follow_the_robots():
+    assert figures.PAPER_RANDOM_ROBOTS == ("r01", "r02", "r03", "r04", "r05")
+    assert figures.DETERMINISTIC_ROBOTS == ("rgto99", "rritm")
 
 
-def test_robot_distribution_errors_and_end():
-    pred, gt = blobs(0)
-    assert figures.robot_distribution("r02", gt, gt).sum() == 0  # no error left
-    with pytest.raises(ValueError, match="not a random robot"):
-        figures.robot_distribution("rritm", pred, gt)
-    with pytest.raises(ValueError, match="not a deterministic robot"):
-        figures.decision_map("r02", pred, gt)
-
-
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("robot", ["rgto99", "rritm"])
-def test_decision_map_first_maximum_is_the_robot_click(robot, seed):
-    pred, gt = blobs(seed)
-    clicks = [get_robot(robot)(pred, gt, [], make_rng(0))]
-    dt, click = figures.decision_map(robot, pred, gt, clicks)
-    assert click == get_robot(robot)(pred, gt, clicks, make_rng(0))
-    assert divmod(int(np.argmax(dt)), dt.shape[1]) == (click.row, click.col)
+def test_robot_map_panels_show_each_robots_map_label_and_click(paper_episode):
+    episode, key = paper_episode, ("ritm-compact", "rgto99")
+    pred, clicks = episode.pred(key, 2), episode.clicks(key, 2)
+    fig = figures.fig_robot_maps(episode, 2, key, robots=["r03", get_robot("rritm")], samples=3)
+    got, axes = titles(fig), visible_axes(fig)
+    assert got[1] == f"r03\n{get_robot('r03').label}"
+    click = get_robot("rritm")(pred, episode.gt, clicks, make_rng(0))
+    assert got[2].startswith("rritm: maximum") and f"(row {click.row}, col {click.col})" in got[2]
+    for ax, name in zip(axes[1:], ("r03", "rritm"), strict=True):
+        shown = ax.get_images()[0].get_array()
+        np.testing.assert_array_equal(shown, get_robot(name).sampling_map(pred, episode.gt, clicks))
 
 
 def test_own_robots_and_pairs():

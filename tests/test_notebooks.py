@@ -20,7 +20,8 @@ import nbformat
 import pytest
 
 from iislib import paths
-from iislib.apps.runner import execute, notebook_sources, to_ipynb
+from iislib.apps import paper
+from iislib.apps.runner import execute, notebook_parameters, notebook_sources, to_ipynb
 from iislib.drawing.figures import NOTEBOOK_FIGURES
 
 SOURCES = notebook_sources()
@@ -42,9 +43,11 @@ def test_notebook_structure(src: Path, tmp_path: Path):
     for name in ("dataset", "models", "robots", "n_images", "max_clicks", "seeds", "settings",
                  "n_jobs"):  # fmt: skip
         assert f"\n{name}: " in f"\n{text}", f"parameter {name} missing or untyped"
-    assert "smoke: bool = False" in text and 'models: str = "ready"' in text
+    # the shared parameters' defaults are the library's (one place for them and the smoke rule)
+    shared = {k: v for k, v in notebook_parameters(src).items() if k in paper.NOTEBOOK_DEFAULTS}
+    assert shared == paper.NOTEBOOK_DEFAULTS
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert any('"CI" in os.environ' in c.source for c in code)
+    assert any("cfg = paper.notebook_config(globals())" in c.source for c in code)
     for c in code:
         if "widgets." in c.source:
             assert "nbval-ignore-output" in c.metadata.get("tags", []), c.source

@@ -10,14 +10,18 @@ from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
 from iislib import Click
+from iislib.core import robots as robots_module
 from iislib.core.robots import (
     RANDOM_ROBOTS,
     ROBOT_NAMES,
     ROBOTS,
+    Robot,
+    argmax_click,
     border_dt,
     get_robot,
     largest_component,
     r05_points,
+    robot_name,
 )
 
 
@@ -42,12 +46,78 @@ def test_registry_names_and_unknown_name():
         get_robot("r99")
 
 
+def test_robots_describe_themselves():
+    assert RANDOM_ROBOTS == {"r01", "r02", "r03", "r04", "r05", "r05h"}
+    for name, robot in ROBOTS.items():
+        assert isinstance(robot, Robot) and robot.name == name and robot_name(robot) == name
+        assert robot.label and robot.random == (name in RANDOM_ROBOTS)
+    assert robot_name(lambda *a: None) == "<lambda>"  # a plain callable still has a name
+
+
+class Corner(Robot):
+    """A test robot built by a factory: always clicks ``(row, col)``."""
+
+    name, label = "corner", "a fixed pixel"
+
+    def __init__(self, row: int = 0, col: int = 0, name: str = "corner"):
+        super().__init__(name=name)
+        self.row, self.col = row, col
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        return Click(self.row, self.col, bool(gt[self.row, self.col]))
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        out = np.zeros(gt.shape)
+        out[self.row, self.col] = 1.0
+        return out
+
+
+def test_factory_robots_are_imported_and_built_with_keywords(monkeypatch):
+    monkeypatch.setitem(robots_module._FACTORIES, "corner", "tests.test_robots:Corner")
+    monkeypatch.setitem(robots_module._FACTORIES, "loose", "tests.test_robots:mask")
+    robot = get_robot("corner", row=1, col=2)
+    assert isinstance(robot, Corner) and robot_name(robot) == "corner"
+    assert robot(np.zeros((3, 4), bool), np.ones((3, 4), bool), [], rng()) == Click(1, 2, True)
+    assert get_robot("corner", name="mine").name == "mine"  # the factory names it
+    with pytest.raises(TypeError, match="not a Robot"):
+        get_robot("loose", rows=["#"])
+    with pytest.raises(TypeError, match="takes no arguments, got clicks"):
+        get_robot("rritm", clicks=[])
+
+
+def test_a_factory_whose_module_is_missing_says_so(monkeypatch):
+    monkeypatch.setitem(robots_module._FACTORIES, "ghost", "iislib.core.no_such_module:Ghost")
+    with pytest.raises(ImportError, match="robot 'ghost' is registered as 'iislib.core.no_such"):
+        get_robot("ghost")
+    with pytest.raises(ValueError, match="unknown robot 'r99'.*replay"):
+        get_robot("r99")
+
+
+def test_a_robot_needs_a_name_and_both_methods():
+    with pytest.raises(ValueError, match="non-empty name"):
+        Robot()
+    bare = Robot("bare", "does nothing")
+    assert bare.name == "bare" and not bare.random and "bare" in repr(bare)
+    gt = np.ones((2, 2), bool)
+    with pytest.raises(NotImplementedError, match="__call__"):
+        bare(gt, gt, [], rng())
+    with pytest.raises(NotImplementedError, match="sampling_map"):
+        bare.sampling_map(gt, gt)
+
+
 def test_bad_masks_are_rejected():
     gt = np.zeros((4, 4), bool)
     with pytest.raises(ValueError, match="shape"):
         get_robot("r02")(np.zeros((4, 5), bool), gt, [], rng())
     with pytest.raises(ValueError, match="binary"):
         get_robot("r02")(np.full((4, 4), 0.5), gt, [], rng())
+    for name in ROBOTS:
+        with pytest.raises(ValueError, match="shape"):
+            get_robot(name).sampling_map(np.zeros((4, 5), bool), gt)
+    with pytest.raises(ValueError, match="connectivity must be 1"):
+        largest_component(gt, connectivity=4)
+    with pytest.raises(ValueError, match="score has shape"):
+        argmax_click(np.zeros((4, 5)), gt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +385,70 @@ def test_rritm_never_clicks_a_clicked_pixel(gt, data):
             break
         assert (c.row, c.col) not in {(k.row, k.col) for k in clicks}
         clicks.append(c)
+
+
+# ---------------------------------------------------------------------------------------------
+# sampling maps: what each robot decides on
+
+
+def test_sampling_maps_on_a_hand_checked_case():
+    gt = mask([".....", ".###.", ".###.", ".###.", "....."])
+    pred = np.zeros_like(gt)
+    first = Click(2, 2, True)
+    p = get_robot("r02").sampling_map(pred, gt)
+    np.testing.assert_array_equal(p, gt / 9)
+    # r05h treats the earlier click as border: the centre is out, its neighbours are nearer
+    h = get_robot("r05h").sampling_map(pred, gt, [first])
+    w = np.where(gt, 1.0, 0.0)
+    w[2, 2] = 0
+    np.testing.assert_array_equal(h, w / 8)
+    assert get_robot("r05").sampling_map(pred, gt, [first])[2, 2] > 0  # r05 forgets it
+    # rgto99 maximises the distance map and ignores the earlier click; rritm zeroes it
+    d = border_dt(gt)
+    np.testing.assert_array_equal(get_robot("rgto99").sampling_map(pred, gt, [first]), d)
+    d[2, 2] = 0
+    np.testing.assert_array_equal(get_robot("rritm").sampling_map(pred, gt, [first]), d)
+    assert argmax_click(d, gt) == Click(1, 1, True) == get_robot("rritm")(pred, gt, [first], rng())
+    for name in ROBOTS:  # END: all zeros
+        assert not get_robot(name).sampling_map(gt, gt).any()
+
+
+def test_rgto99_map_is_the_chosen_component_only():
+    gt = mask(["##.....", "##.....", ".......", "....###", "....###"])
+    pred = mask([".......", ".......", ".......", "....###", "....###"]) | mask(
+        ["......#", ".......", ".......", ".......", "......."]
+    )
+    # FN: a 2x2 block (4 px); FP: one pixel (1 px): the FN block's distances, nothing else
+    np.testing.assert_array_equal(get_robot("rgto99").sampling_map(pred, gt), border_dt(gt & ~pred))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gt=masks, data=st.data())
+def test_clicks_agree_with_the_sampling_maps(gt, data):
+    pred = data.draw(arrays(np.bool_, gt.shape))
+    ignore = data.draw(st.none() | arrays(np.bool_, gt.shape))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    n_clicks = data.draw(st.integers(0, 3))
+    clicks = [
+        Click(
+            data.draw(st.integers(0, gt.shape[0] - 1)),
+            data.draw(st.integers(0, gt.shape[1] - 1)),
+            True,
+        )
+        for _ in range(n_clicks)
+    ]
+    for name, robot in ROBOTS.items():
+        m = robot.sampling_map(pred, gt, clicks, ignore)
+        assert m.shape == gt.shape and m.dtype == np.float64 and m.min() >= 0, name
+        c = robot(pred, gt, clicks, rng(seed), ignore=ignore)
+        if robot.random:
+            if c is None:
+                assert not m.any(), name
+            else:
+                assert m.sum() == pytest.approx(1.0), name
+                assert m[c.row, c.col] > 0, name
+        else:
+            assert c == argmax_click(m, gt), name
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Command line: ``iislib evaluate``, ``iislib data``, ``iislib demo`` (or ``python -m iislib``).
 
     iislib data                                     # fetch + verify Berkeley and GrabCut
-    iislib evaluate --dataset berkeley --models ready --robots all --settings ipol --jobs 2
+    iislib evaluate --dataset berkeley --models ready --robots all --jobs 2
     iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR
 
 ``evaluate`` writes ``results/<dataset>_<settings>.csv`` (the tidy table), ``..._summary.csv`` and
@@ -19,23 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def _names(value: str, all_names: Sequence[str], what: str) -> list[str]:
-    if value in ("all", "ready"):
-        return list(all_names)
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from iislib import paths
-    from iislib.core.robots import ROBOT_NAMES
+    from iislib.apps.paper import resolve_models, resolve_robots
     from iislib.drawing.plots import caption, fig_metric_curves, save_figure
     from iislib.experiment.data import load_dataset
     from iislib.experiment.sweep import evaluate, summary
-    from iislib.models import available_models, ready_models
+    from iislib.models import available_models
 
-    models = _names(args.models, ready_models() if args.models == "ready" else available_models(),
-                    "model")  # fmt: skip
-    robots = _names(args.robots, ROBOT_NAMES, "robot")
+    models = available_models() if args.models == "all" else resolve_models(args.models)
+    robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
         raise ValueError(f"--n-images must be >= 0, got {args.n_images}")
     dataset = load_dataset(args.dataset, root=args.data).subset(args.n_images)
@@ -112,17 +105,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from iislib import paths
+    from iislib.models.settings import DEFAULT_SETTINGS, SETTINGS
 
     p = argparse.ArgumentParser(prog="iislib", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("evaluate", help="models x robots x images sweep: table, summary, figure")
     e.add_argument("--dataset", default="berkeley", help="berkeley, grabcut, davis or a folder")
     e.add_argument("--data", default=None, help="data root (default: $IISLIB_DATA, else download)")
-    e.add_argument(
-        "--models", default="ready", help="comma list, 'ready' (no weights needed) or 'all'"
-    )
-    e.add_argument("--robots", default="all", help="comma list or 'all' (the paper's seven)")
-    e.add_argument("--settings", default="ipol", help="direct, ipol, ritm or gto99")
+    e.add_argument("--models", default="ready",
+                   help="comma list; 'ready': every model with no official weights needed (the "
+                   "2x2 controls included); 'paper': the same without the 2x2 controls; 'all': "
+                   "every registered model")  # fmt: skip
+    e.add_argument("--robots", default="all",
+                   help="comma list, 'all' (the paper's seven) or 'random' (r01..r05)")  # fmt: skip
+    e.add_argument("--settings", default=DEFAULT_SETTINGS,
+                   help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)
     e.add_argument("--n-images", type=int, default=None, help="first N images only")
     e.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -152,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--clicks", type=int, default=20, help="number of clicks K (default 20)")
     d.add_argument("--seed", type=int, default=0, help="seed of the robot's generator")
     d.add_argument("--checkpoint", default=None, help="weights file for models that need one")
-    d.add_argument("--settings", default="direct", help="direct, ipol, ritm or gto99")
+    d.add_argument("--settings", default="direct", help=f"{', '.join(SETTINGS)} (default direct)")
     d.add_argument("--compare-model", default=None, help="second run's model (default --model)")
     d.add_argument("--compare-robot", default=None, help="second run's robot (default --robot)")
     d.add_argument("--compare-checkpoint", default=None, help="second run's checkpoint")

@@ -1,9 +1,9 @@
 """What the notebooks call: configuration (``config``), the sweeps each notebook requests
 (``*_sweeps``, also read by the runner's plan), episodes, captions and saving.
 
-In a notebook::
+In a notebook, after its ``parameters`` cell::
 
-    cfg = paper.config(dataset, models, robots, n_images, max_clicks, seeds, settings, n_jobs, smoke)
+    cfg = paper.notebook_config(globals())   # the shared parameters; smoke also under CI
     table = paper.sweep(cfg)         # cached in paths.CACHE: every notebook shares the results
     paper.save(figures.fig4(table), "fig4", cfg)
 
@@ -28,6 +28,7 @@ from iislib import paths
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.experiment.stats import FAMILY_PROCEDURE
+from iislib.models.settings import DEFAULT_SETTINGS, get_settings
 
 SMOKE_IMAGES = 2
 SMOKE_CLICKS = 4
@@ -37,23 +38,35 @@ SMOKE_CLICKS = 4
 # configuration
 
 
-def _names(value: str | Sequence[str], what: str) -> list[str]:
+def _names(value: str | Sequence[str]) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
 
 
 def resolve_models(models: str | Sequence[str]) -> list[str]:
-    """'ready' (every registered model that needs no official weights, except the cross-trained
-    controls that only the 2x2 section uses), or names (comma list)."""
+    """Model names from a set name or a list (a comma list or a sequence of names).
+
+    The two set names, the same in the notebooks and on the command line:
+
+    - ``"ready"``: every model ``iislib.models.ready_models()`` returns, i.e. every registered
+      model that builds with no argument (no official weights needed, shipped weights present),
+      the two cross-trained controls of the 2x2 experiment included;
+    - ``"paper"``: the same without the cross-trained controls: the paper's two families
+      (ritm-compact, gto99-compact) and the training-free baseline (random_walker). The
+      notebooks' default (their 2x2 section adds the controls itself).
+    """
     from iislib.models import available_models, ready_models
 
     if models == "ready":
+        return ready_models()
+    if models == "paper":
         return ready_models(cross_trained=False)
-    names = _names(models, "model")
+    names = _names(models)
     unknown = [m for m in names if m not in available_models()]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; registered: {available_models()}")
+        raise ValueError(f"unknown model(s) {unknown}; registered: {available_models()} "
+                         "(or the sets 'ready', 'paper')")  # fmt: skip
     return names
 
 
@@ -63,7 +76,7 @@ def resolve_robots(robots: str | Sequence[str]) -> list[str]:
         return list(ROBOT_NAMES)
     if robots == "random":
         return [r for r in ROBOT_NAMES if r in RANDOM_ROBOTS]
-    names = _names(robots, "robot")
+    names = _names(robots)
     for r in names:
         get_robot(r)
     return names
@@ -105,20 +118,37 @@ class Config:
                 f"{self.settings}, {self.n_jobs} job(s){', SMOKE RUN' if self.smoke else ''}")  # fmt: skip
 
 
-def config(
-    dataset: str = "berkeley",
-    models: str | Sequence[str] = "ready",
-    robots: str | Sequence[str] = "all",
-    n_images: int = 100,
-    max_clicks: int = 20,
-    seeds: Sequence[int] = (0,),
-    settings: str = "ipol",
-    n_jobs: int = 1,
-    smoke: bool = False,
-) -> Config:
-    """Resolve a notebook's parameters; ``smoke`` shrinks the run to 2 images, 4 clicks, 1 job."""
-    from iislib.models.settings import get_settings
+NOTEBOOK_DEFAULTS: dict[str, Any] = {
+    "dataset": "berkeley",
+    "models": "paper",
+    "robots": "all",
+    "n_images": 100,
+    "max_clicks": 20,
+    "seeds": [0],
+    "settings": DEFAULT_SETTINGS,
+    "n_jobs": 1,
+    "smoke": False,
+}
+"""The parameters notebooks 01-04 share, with their defaults: ``config``'s arguments. Each
+notebook's ``parameters`` cell repeats them as literals (papermill and the runner read that cell;
+``tests/test_notebooks.py`` checks that they agree)."""
 
+
+def config(
+    dataset: str = NOTEBOOK_DEFAULTS["dataset"],
+    models: str | Sequence[str] = NOTEBOOK_DEFAULTS["models"],
+    robots: str | Sequence[str] = NOTEBOOK_DEFAULTS["robots"],
+    n_images: int = NOTEBOOK_DEFAULTS["n_images"],
+    max_clicks: int = NOTEBOOK_DEFAULTS["max_clicks"],
+    seeds: Sequence[int] = tuple(NOTEBOOK_DEFAULTS["seeds"]),
+    settings: str = NOTEBOOK_DEFAULTS["settings"],
+    n_jobs: int = NOTEBOOK_DEFAULTS["n_jobs"],
+    smoke: bool = NOTEBOOK_DEFAULTS["smoke"],
+) -> Config:
+    """Resolve a notebook's parameters; ``smoke`` shrinks the run to 2 images, 4 clicks, 1 job.
+
+    Notebooks call ``notebook_config``, which also turns smoke on under CI.
+    """
     get_settings(settings)
     if smoke:
         n_images = min(n_images, SMOKE_IMAGES) if n_images else SMOKE_IMAGES
@@ -126,9 +156,22 @@ def config(
         n_jobs = 1
     models_ = resolve_models(models)
     if not models_:
-        raise ValueError("no model to evaluate (models='ready' found none)")
+        raise ValueError(f"no model to evaluate (models={models!r} found none)")
     return Config(dataset, models_, resolve_robots(robots), n_images or None, int(max_clicks),
                   [int(s) for s in seeds], settings, int(n_jobs), bool(smoke))  # fmt: skip
+
+
+def notebook_config(parameters: Mapping[str, Any]) -> Config:
+    """The configuration of a notebook run: ``config`` on the shared parameters
+    (``NOTEBOOK_DEFAULTS``) taken from ``parameters`` (a notebook's variables, or the runner's
+    view of them; the others are ignored), with smoke on when asked or when the ``CI``
+    environment variable is set (any value).
+
+    In a notebook, after its ``parameters`` cell: ``cfg = paper.notebook_config(globals())``.
+    """
+    p = {k: parameters.get(k, v) for k, v in NOTEBOOK_DEFAULTS.items()}
+    p["smoke"] = bool(p["smoke"]) or "CI" in os.environ
+    return config(**p)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,7 +363,6 @@ def episode(cfg: Config, image: int | str, pairs: Sequence[tuple[str, str]] | No
     keeping every probability map. Same preparation and generators as the sweep."""
     from iislib.core.loop import make_rng, run_many
     from iislib.models import get_model
-    from iislib.models.settings import get_settings
 
     st = get_settings(cfg.settings)
     data = cfg.data
@@ -477,7 +519,6 @@ def make_plan(requests: Sequence[SweepRequest], cache: Path | None = None) -> Pl
     recomputed by ``evaluate`` when read. Robots of one (model, image, seed) asked by several
     requests are merged into one job, so they run in lockstep once."""
     from iislib.experiment.sweep import _cache_entry, as_specs
-    from iislib.models.settings import get_settings
 
     cache = Path(cache if cache is not None else paths.CACHE)
     entries: dict[Path, bool] = {}

@@ -29,18 +29,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from iislib import paths
-from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, config, make_plan
-
-SMOKE_IMAGES = 2
-SMOKE_CLICKS = 4
-
+from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
 
 # ----------------------------------------------------------------------------------------------
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
-
-CONFIG_PARAMETERS = ("dataset", "models", "robots", "n_images", "max_clicks", "seeds", "settings",
-                     "n_jobs", "smoke")  # fmt: skip
-"""The parameters every notebook passes to ``config``, in its order."""
 
 SECONDS_PER_CLICK: dict[str, float] = {
     "random_walker": 0.257,
@@ -50,13 +42,10 @@ SECONDS_PER_CLICK: dict[str, float] = {
     "gto99-compact-ritmproc": 0.0441,
 }
 """Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
-robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. Measured on this
-2-core VM by ``python benchmarks/bench_sweep.py --images 100 --jobs 2`` (compact models, full
-Berkeley grid, 2026-11-26: 3.3-3.6 and 4.8-5.5 min) and its ~30 min for ``random_walker`` (an
-older figure: ``bench_figures.py --images 4`` on 2026-12-01 measured about half, on a busy
-machine). The cross-trained controls share their family's network: in that run each cost within
-6% of it per trajectory, so they take its value. ``bench_sweep.py`` prints each model's value in
-its ``s/click`` column; refresh these on a quiet machine. Models not listed are estimated as
+robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. They are the
+``s/click`` column of ``python benchmarks/bench_sweep.py --images 100 --jobs 2`` (the full
+Berkeley grid); refresh them from its output on a quiet machine. The cross-trained controls
+share their family's network and take its value. Models not listed are estimated as
 unknown."""
 
 
@@ -98,9 +87,8 @@ def figure_plan(
         if sweeps_of is None:
             continue
         p = {**notebook_parameters(src), **dict(parameters or {})}
-        # as each notebook does: smoke = smoke or "CI" in os.environ
-        p["smoke"] = bool(p.get("smoke")) or smoke or "CI" in os.environ
-        cfg = config(*(p[k] for k in CONFIG_PARAMETERS))
+        p["smoke"] = bool(p.get("smoke")) or smoke
+        cfg = notebook_config(p)  # what the notebook's own first cell builds
         requests += [r for r in sweeps_of(cfg, p).values() if r is not None]
     return requests
 

@@ -1,8 +1,11 @@
 """The seven clicking robots of the paper (simulated users), plus one variant.
 
-A robot looks at the current binary prediction and the ground truth and places the next click:
+A robot is a ``Robot``: it looks at the current binary prediction and the ground truth and
+places the next click, and it describes itself (``name``, ``label``, ``random``,
+``sampling_map``) so that figures draw it without knowing how it works:
 
     click = robot(pred, gt, clicks, rng, ignore=None)  # -> Click, or None (END)
+    weights = robot.sampling_map(pred, gt, clicks, ignore=None)  # float64 (H, W)
 
 - ``pred``, ``gt``: bool arrays of shape (H, W). ``ignore``: bool (H, W) or None; ignored pixels are
   neither error nor clickable (GrabCut's grey band).
@@ -12,8 +15,8 @@ A robot looks at the current binary prediction and the ground truth and places t
 - Every robot returns None (END of Algorithm 1) when no error pixel is left. The reference code crashes
   (r02, r04, r05) or clicks a corner (rgto99, rritm) there; we stop instead.
 
-Semantics follow the paper author's code (commit 246b1b5), as recorded in
-``shared/reference/reference-implementations.md`` section A:
+Semantics follow the paper author's code (commit 246b1b5), as recorded in docs/decisions.md
+("The robots"):
 
 ======== ==================================================================================
 r01      uniform over the (non-ignored) image; ignores the prediction
@@ -30,19 +33,23 @@ rritm    separate DTs of FN and FP with clicked pixels excluded; positive iff ma
 
 rgto99 and rritm decide every maximum and comparison on exact squared distances (``exact_sq``),
 so their clicks are bit-stable across CPUs, threads and calls.
+
+``get_robot(name, **kwargs)`` returns a registered robot: the ones above are ready instances
+(``ROBOTS``); a name may instead be registered as a ``"module:factory"`` string, imported only
+when asked for and built with ``kwargs`` (``"replay"``: ``iislib.core.human.ReplayRobot``,
+which replays given clicks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from iislib.core.clicks import Click
-
-Robot = Callable[..., "Click | None"]
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 
@@ -85,7 +92,7 @@ def _click_at(gt: np.ndarray, r: int, c: int) -> Click:
     return Click(int(r), int(c), bool(gt[r, c]))
 
 
-def _dt_box(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
+def border_dt_box(mask: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Border distance transform on the bounding box of ``mask`` (non-empty).
 
     Returns:
@@ -114,7 +121,7 @@ def border_dt(mask: np.ndarray) -> np.ndarray:
     """
     out = np.zeros(mask.shape, dtype=np.float64)
     if mask.any():
-        dt, top, left = _dt_box(mask)
+        dt, top, left = border_dt_box(mask)
         out[top : top + dt.shape[0], left : left + dt.shape[1]] = dt
     return out
 
@@ -127,7 +134,7 @@ def exact_sq(dt: np.ndarray) -> np.ndarray:
     tied pixels picks one from call to call. The squared distances are integers, and float32
     holds ``dt`` to far better than the 0.5 rounding needs for images up to several thousand
     pixels a side, so ``rint(dt**2)`` recovers them exactly; deterministic robots decide on them
-    (docs/decisions.md, "tie rules").
+    (docs/decisions.md, "Tie rules").
     """
     return np.rint(np.asarray(dt, dtype=np.float64) ** 2).astype(np.int64)
 
@@ -152,42 +159,159 @@ def _uniform_in(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------------------------
+# the robot interface
+
+
+class Robot:
+    """A simulated user: ``robot(pred, gt, clicks, rng, ignore=None) -> Click | None``.
+
+    Attributes:
+        name: the registry name; the loop derives the robot's generator from it.
+        label: a short human description, for figure titles and legends.
+        random: whether the clicks depend on ``rng`` (False: a function of the masks and clicks).
+
+    A subclass defines ``__call__`` and ``sampling_map``. The attributes may be class attributes
+    or passed to ``__init__``.
+    """
+
+    name: str = ""
+    label: str = ""
+    random: bool = False
+
+    def __init__(
+        self, name: str | None = None, label: str | None = None, random: bool | None = None
+    ) -> None:
+        if name is not None:
+            self.name = name
+        if label is not None:
+            self.label = label
+        if random is not None:
+            self.random = random
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a robot needs a non-empty name, got {self.name!r}")
+
+    def __call__(
+        self,
+        pred: np.ndarray,
+        gt: np.ndarray,
+        clicks: Sequence[Click],
+        rng: np.random.Generator,
+        ignore: np.ndarray | None = None,
+    ) -> Click | None:
+        """The next click on ``pred`` (bool (H, W)) against ``gt``, or None (END)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define __call__")
+
+    def sampling_map(
+        self,
+        pred: np.ndarray,
+        gt: np.ndarray,
+        clicks: Sequence[Click] = (),
+        ignore: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """What the robot decides its next click on, float64 (H, W); all zeros at END.
+
+        A random robot: the probability of each pixel being the next click (sums to 1).
+        A deterministic robot: the score it maximises, zero outside the pixels it chooses from;
+        its click is ``argmax_click(map, gt)``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define sampling_map")
+
+    def __repr__(self) -> str:
+        return f"<robot {self.name}: {self.label}>"
+
+
+def argmax_click(score: np.ndarray, gt: np.ndarray) -> Click | None:
+    """The click of a deterministic robot on its ``sampling_map``: the first pixel in row-major
+    order among the maxima of the exact squared distances (``exact_sq(score)``), labelled by
+    ``gt``; None when the map is all zeros (END).
+
+    The maps of rgto99 and rritm are exact Euclidean distances in float32 precision, so
+    ``exact_sq`` recovers the integer squared distances they decide on (docs/decisions.md,
+    "Tie rules").
+    """
+    score = np.asarray(score)
+    if score.ndim != 2 or score.shape != np.shape(gt):
+        raise ValueError(f"score has shape {score.shape} but gt has shape {np.shape(gt)}")
+    sq = exact_sq(score)
+    if sq.max(initial=0) <= 0:
+        return None
+    return _click_at(np.asarray(gt), *_first_argmax(sq))
+
+
+def _normalised(w: np.ndarray) -> np.ndarray:
+    return w / w.sum()
+
+
+def _empty_map(gt: np.ndarray) -> np.ndarray:
+    return np.zeros(gt.shape, dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------------------------
 # the robots
 
 
-def r01(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
+class R01(Robot):
     """Uniform over the image (ignored pixels excluded), whatever the prediction."""
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    if not (fn.any() or fp.any()):
-        return None
-    h, w = gt.shape
-    if ignore is None:
-        # Row then column, as the reference draws them.
-        r = int(rng.integers(h))
-        c = int(rng.integers(w))
+
+    name, label, random = "r01", "uniform on the image", True
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        if not (fn.any() or fp.any()):
+            return None
+        h, w = gt.shape
+        if ignore is None:
+            # Row then column, as the reference draws them.
+            r = int(rng.integers(h))
+            c = int(rng.integers(w))
+            return _click_at(gt, r, c)
+        r, c = _uniform_in(~_as_bool("ignore", ignore), rng)
         return _click_at(gt, r, c)
-    r, c = _uniform_in(~_as_bool("ignore", ignore), rng)
-    return _click_at(gt, r, c)
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        if not (fn.any() or fp.any()):
+            return _empty_map(gt)
+        valid = ~_as_bool("ignore", ignore) if ignore is not None else np.ones(gt.shape, bool)
+        return _normalised(valid.astype(np.float64))
 
 
-def r02(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
+class R02(Robot):
     """Uniform over the false region FN ∪ FP."""
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    false = fn | fp
-    if not false.any():
-        return None
-    return _click_at(gt, *_uniform_in(false, rng))
+
+    name, label, random = "r02", "uniform on FN ∪ FP", True
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        if not false.any():
+            return None
+        return _click_at(gt, *_uniform_in(false, rng))
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        return _normalised(false.astype(np.float64)) if false.any() else _empty_map(gt)
 
 
 def largest_component(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
     """The largest connected component of ``mask`` (bool (H, W)); ties go to the lowest label.
 
     ``connectivity`` 1 is 4-connectivity, labels in pixel raster order (r03's rule); 2 is
-    8-connectivity, labels in cv2's 2x2-block scan order (gto99's rule, see ``_largest_8cc``).
+    8-connectivity, labels in cv2's 2x2-block scan order (gto99's rule, see ``_largest_8cc_box``).
     An empty mask gives an empty mask.
     """
+    if connectivity not in (1, 2):
+        raise ValueError(
+            f"connectivity must be 1 (4-connected) or 2 (8-connected), got {connectivity!r}"
+        )
     if connectivity == 2:
-        return _largest_8cc(mask)
+        out = np.zeros_like(mask, dtype=bool)
+        found = _largest_8cc_box(mask)
+        if found is not None:
+            sub, top, left, _ = found
+            out[top : top + sub.shape[0], left : left + sub.shape[1]] = sub
+        return out
     labels, n = ndimage.label(mask, structure=_FOUR)
     if n == 0:
         return np.zeros_like(mask, dtype=bool)
@@ -196,24 +320,44 @@ def largest_component(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
     return labels == int(np.argmax(counts))
 
 
-def r03(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
+class R03(Robot):
     """Uniform over the largest 4-connected component of FN ∪ FP."""
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    false = fn | fp
-    if not false.any():
-        return None
-    return _click_at(gt, *_uniform_in(largest_component(false, connectivity=1), rng))
+
+    name, label, random = "r03", "uniform on largest piece", True
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        if not false.any():
+            return None
+        return _click_at(gt, *_uniform_in(largest_component(false, connectivity=1), rng))
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        if not false.any():
+            return _empty_map(gt)
+        return _normalised(largest_component(false, connectivity=1).astype(np.float64))
 
 
-def r04(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
+class R04(Robot):
     """Random, with probability proportional to the distance to the border of FN ∪ FP."""
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    false = fn | fp
-    if not false.any():
-        return None
-    dt, top, left = _dt_box(false)
-    r, c = divmod(_sample_proportional(dt, rng), dt.shape[1])
-    return _click_at(gt, top + r, left + c)
+
+    name, label, random = "r04", "∝ distance to border", True
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        if not false.any():
+            return None
+        dt, top, left = border_dt_box(false)
+        r, c = divmod(_sample_proportional(dt, rng), dt.shape[1])
+        return _click_at(gt, top + r, left + c)
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        return _normalised(border_dt(false)) if false.any() else _empty_map(gt)
 
 
 def r05_points(
@@ -230,16 +374,12 @@ def r05_points(
     With ``history=True`` every earlier click in ``clicks`` is a border too. Stops early (returns
     fewer clicks) when no error pixel is left to click.
     """
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    false = fn | fp
-    if history:
-        for c in clicks:
-            false[c.row, c.col] = False
+    gt, false = _r05_region(pred, gt, clicks, ignore, history)
     out: list[Click] = []
     for _ in range(n_points):
         if not false.any():
             break
-        dt, top, left = _dt_box(false)
+        dt, top, left = border_dt_box(false)
         r, c = divmod(_sample_proportional(dt, rng), dt.shape[1])
         r, c = top + r, left + c
         out.append(_click_at(gt, r, c))
@@ -247,26 +387,40 @@ def r05_points(
     return out
 
 
-def r05(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
-    """r04 made click-aware within one interaction; at one click per step it equals r04."""
-    placed = r05_points(pred, gt, clicks, rng, n_points=1, ignore=ignore, history=False)
-    return placed[0] if placed else None
+def _r05_region(pred, gt, clicks, ignore, history: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(gt, FN ∪ FP), earlier clicks removed from the region when ``history``."""
+    gt, fn, fp = _prepare(pred, gt, ignore)
+    false = fn | fp
+    if history:
+        for c in clicks:
+            false[c.row, c.col] = False
+    return gt, false
 
 
-def r05h(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
-    """Variant of r05 that treats every earlier click as border (not in the paper)."""
-    placed = r05_points(pred, gt, clicks, rng, n_points=1, ignore=ignore, history=True)
-    return placed[0] if placed else None
+class R05(Robot):
+    """r04 made click-aware within one interaction; at one click per step it equals r04.
 
+    ``history=True`` (the ``r05h`` variant, not in the paper) also treats every earlier click as
+    border.
+    """
 
-def _largest_8cc(mask: np.ndarray) -> np.ndarray:
-    """Largest 8-connected component (bool (H, W)), ties broken as gto99's code breaks them."""
-    out = np.zeros_like(mask, dtype=bool)
-    found = _largest_8cc_box(mask)
-    if found is not None:
-        sub, top, left, _ = found
-        out[top : top + sub.shape[0], left : left + sub.shape[1]] = sub
-    return out
+    name, label, random = "r05", "= r04 (1 click per step)", True
+    history = False
+
+    def __init__(self, history: bool = False) -> None:
+        if history:
+            super().__init__("r05h", "∝ distance, clicks = border", True)
+            self.history = True
+        else:
+            super().__init__()
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        placed = r05_points(pred, gt, clicks, rng, n_points=1, ignore=ignore, history=self.history)
+        return placed[0] if placed else None
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        gt, false = _r05_region(pred, gt, clicks, ignore, self.history)
+        return _normalised(border_dt(false)) if false.any() else _empty_map(gt)
 
 
 def _largest_8cc_box(mask: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
@@ -291,50 +445,103 @@ def _first_argmax(a: np.ndarray) -> tuple[int, int]:
     return divmod(int(np.argmax(a)), a.shape[1])
 
 
-def rgto99(
-    pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None
-) -> Click | None:
-    """Centre of the largest error region, as gto99's robot (deterministic)."""
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    fp_region = _largest_8cc_box(fp)
-    fn_region = _largest_8cc_box(fn)
-    if fp_region is None and fn_region is None:
-        return None
-    # The larger type wins; a tie goes to FP (index 0 in the reference's argmax).
-    if fp_region is None or (fn_region is not None and fn_region[3] > fp_region[3]):
-        region = fn_region
-    else:
-        region = fp_region
-    sub, top, left, _ = region
-    # The box holds the whole component, so the first maximum in the box is the first overall.
-    dt = cv2.distanceTransform(np.pad(sub, 1).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    r, c = _first_argmax(exact_sq(dt[1:-1, 1:-1]))
-    return _click_at(gt, top + r, left + c)
+class RGTO99(Robot):
+    """Centre of the largest error region, as gto99's robot (deterministic).
+
+    ``sampling_map``: the float distance to the border of the chosen component (the larger of
+    the largest 8-connected FN and FP components, a tie going to FP), zero elsewhere.
+    """
+
+    name, label, random = "rgto99", "centre of the largest error region", False
+
+    def _region_dt(self, pred, gt, ignore) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+        """(gt, float32 DT of the chosen component's box, top, left), or None at END."""
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        fp_region = _largest_8cc_box(fp)
+        fn_region = _largest_8cc_box(fn)
+        if fp_region is None and fn_region is None:
+            return None
+        # The larger type wins; a tie goes to FP (index 0 in the reference's argmax).
+        if fp_region is None or (fn_region is not None and fn_region[3] > fp_region[3]):
+            region = fn_region
+        else:
+            region = fp_region
+        sub, top, left, _ = region
+        pad = np.pad(sub, 1).astype(np.uint8)
+        dt = cv2.distanceTransform(pad, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        return gt, dt, top, left
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        found = self._region_dt(pred, gt, ignore)
+        if found is None:
+            return None
+        gt, dt, top, left = found
+        # The box holds the whole component, so the first maximum in the box is the first overall.
+        r, c = _first_argmax(exact_sq(dt))
+        return _click_at(gt, top + r, left + c)
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        found = self._region_dt(pred, gt, ignore)
+        if found is None:
+            return _empty_map(_prepare(pred, gt, ignore)[0])
+        gt, dt, top, left = found
+        out = _empty_map(gt)
+        out[top : top + dt.shape[0], left : left + dt.shape[1]] = dt
+        return out
 
 
-def rritm(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=None) -> Click | None:
-    """RITM's robot: furthest from the border of FN or of FP, clicked pixels excluded."""
-    gt, fn, fp = _prepare(pred, gt, ignore)
-    best: list[tuple[int, int, int]] = []  # per type: (max squared DT, row, col)
-    for region in (fn, fp):
-        if not region.any():
-            best.append((0, 0, 0))
-            continue
-        dt, top, left = _dt_box(region)
-        d2 = exact_sq(dt)  # exact ties decide both the argmax and the FN-vs-FP comparison
-        for c in clicks:
-            r, k = c.row - top, c.col - left
-            if 0 <= r < d2.shape[0] and 0 <= k < d2.shape[1]:
-                d2[r, k] = 0
+class RRITM(Robot):
+    """RITM's robot: furthest from the border of FN or of FP, clicked pixels excluded.
+
+    ``sampling_map``: the float distance to the border of FN, or of FP (the type the robot
+    clicks), with the clicked pixels set to 0.
+    """
+
+    name, label, random = "rritm", "furthest from the FN or FP border", False
+
+    def _decide(self, pred, gt, clicks, ignore):
+        """(gt, positive, float32 DT box, exact squared DT box, top, left) of the clicked type,
+        or (gt, None, ...) at END."""
+        gt, fn, fp = _prepare(pred, gt, ignore)
+        best = []  # per type: (max squared DT, dt, d2, top, left)
+        for region in (fn, fp):
+            if not region.any():
+                best.append((0, None, None, 0, 0))
+                continue
+            dt, top, left = border_dt_box(region)
+            d2 = exact_sq(dt)  # exact ties decide both the argmax and the FN-vs-FP comparison
+            for c in clicks:
+                r, k = c.row - top, c.col - left
+                if 0 <= r < d2.shape[0] and 0 <= k < d2.shape[1]:
+                    d2[r, k] = 0
+            best.append((int(d2.max()), dt, d2, top, left))
+        fn_best, fp_best = best
+        if fn_best[0] <= 0 and fp_best[0] <= 0:
+            return gt, None, None, None, 0, 0
+        # Strict comparison: a tie goes to the negative click, as in RITM's clicker.
+        positive = fn_best[0] > fp_best[0]
+        _, dt, d2, top, left = fn_best if positive else fp_best
+        return gt, positive, dt, d2, top, left
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None):
+        gt, positive, _, d2, top, left = self._decide(pred, gt, clicks, ignore)
+        if positive is None:
+            return None
         r, k = _first_argmax(d2)
-        best.append((int(d2[r, k]), top + r, left + k))
-    (fn_max, fn_r, fn_c), (fp_max, fp_r, fp_c) = best
-    if fn_max <= 0 and fp_max <= 0:
-        return None
-    # Strict comparison: a tie goes to the negative click, as in RITM's clicker.
-    if fn_max > fp_max:
-        return _click_at(gt, fn_r, fn_c)
-    return _click_at(gt, fp_r, fp_c)
+        return _click_at(gt, top + r, left + k)
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        gt, positive, dt, d2, top, left = self._decide(pred, gt, clicks, ignore)
+        out = _empty_map(gt)
+        if positive is not None:
+            box = out[top : top + dt.shape[0], left : left + dt.shape[1]]
+            box[:] = np.where(d2 > 0, dt, 0.0)  # clicked pixels excluded
+        return out
+
+
+r01, r02, r03, r04 = R01(), R02(), R03(), R04()
+r05, r05h = R05(), R05(history=True)
+rgto99, rritm = RGTO99(), RRITM()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,32 +550,44 @@ def rritm(pred, gt, clicks: Sequence[Click], rng: np.random.Generator, ignore=No
 ROBOT_NAMES: tuple[str, ...] = ("r01", "r02", "r03", "r04", "r05", "rgto99", "rritm")
 """The paper's seven robots, in the paper's order."""
 
-ROBOTS: dict[str, Robot] = {
-    "r01": r01,
-    "r02": r02,
-    "r03": r03,
-    "r04": r04,
-    "r05": r05,
-    "rgto99": rgto99,
-    "rritm": rritm,
-    "r05h": r05h,
-}
+ROBOTS: dict[str, Robot] = {r.name: r for r in (r01, r02, r03, r04, r05, rgto99, rritm, r05h)}
+"""The robots that need no argument (the paper's seven and ``r05h``), ready to call."""
 
-RANDOM_ROBOTS: frozenset[str] = frozenset({"r01", "r02", "r03", "r04", "r05", "r05h"})
-"""Robots whose clicks depend on the generator (the others are deterministic)."""
+_FACTORIES: dict[str, str] = {"replay": "iislib.core.human:ReplayRobot"}
+"""name -> "module:factory": robots built with keyword arguments, imported when asked for."""
+
+RANDOM_ROBOTS: frozenset[str] = frozenset(name for name, r in ROBOTS.items() if r.random)
+"""Robots of ``ROBOTS`` whose clicks depend on the generator (the others are deterministic)."""
 
 
-def get_robot(name: str) -> Robot:
-    """The robot registered under ``name`` (one of ``ROBOT_NAMES`` or ``r05h``)."""
-    try:
+def get_robot(name: str, /, **kwargs) -> Robot:
+    """The robot registered under ``name``.
+
+    A ready robot (``ROBOTS``) takes no ``kwargs``; a factory-registered one (``"replay"``) is
+    imported now and built with them, e.g. ``get_robot("replay", clicks=[...])``, and keeps
+    the name its factory gives it.
+    """
+    if name in ROBOTS:
+        if kwargs:
+            raise TypeError(f"robot {name!r} takes no arguments, got {', '.join(sorted(kwargs))}")
         return ROBOTS[name]
-    except KeyError:
-        raise ValueError(f"unknown robot {name!r}; known robots: {', '.join(ROBOTS)}") from None
+    if name not in _FACTORIES:
+        known = ", ".join([*ROBOTS, *_FACTORIES])
+        raise ValueError(f"unknown robot {name!r}; known robots: {known}")
+    module, attr = _FACTORIES[name].split(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ImportError(
+            f"robot {name!r} is registered as {_FACTORIES[name]!r}, which cannot be imported: {e}"
+        ) from e
+    robot = factory(**kwargs)
+    if not isinstance(robot, Robot):
+        raise TypeError(f"{_FACTORIES[name]} returned {type(robot).__name__}, not a Robot")
+    return robot
 
 
-def robot_name(robot: Robot) -> str:
-    """The registry name of ``robot``, or its ``__name__`` for a user-defined callable."""
-    for name, fn in ROBOTS.items():
-        if fn is robot:
-            return name
-    return getattr(robot, "name", getattr(robot, "__name__", type(robot).__name__))
+def robot_name(robot) -> str:
+    """The name of ``robot``: its ``name`` (a ``Robot``), else the ``name`` or ``__name__`` of a
+    user-defined callable."""
+    return getattr(robot, "name", None) or getattr(robot, "__name__", type(robot).__name__)

@@ -9,7 +9,7 @@
   largest error region) on the network's own previous prediction; the first click is rgto99's on
   an empty prediction.
 
-Section E of ``reference-implementations.md``. Clicks are (row, col) ``Click``s.
+docs/decisions.md, "Training click procedures". Clicks are (row, col) ``Click``s.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from iislib.core.clicks import Click
-from iislib.core.robots import _dt_box, exact_sq, rgto99
+from iislib.core.robots import border_dt_box, exact_sq, rgto99
 
 PROCEDURES: tuple[str, ...] = ("ritm", "gto99")
 
@@ -97,7 +97,7 @@ def ritm_next_click(
     found = {}
     for region, positive in ((fn, True), (fp, False)):
         if region.any():
-            found[positive] = _dt_box(region)
+            found[positive] = border_dt_box(region)
     if not found:
         return None
     # Exact squared distances: float32 DT values of exactly tied pixels differ in the last bit.

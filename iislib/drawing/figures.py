@@ -46,15 +46,17 @@ from matplotlib.figure import Figure
 from iislib.core.clicks import Click
 from iislib.core.loop import Trajectory, make_rng
 from iislib.core.metrics import METRIC_NAMES
-from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, border_dt, get_robot, largest_component
+from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, ROBOTS, Robot, get_robot
 from iislib.drawing import plots
 from iislib.experiment import stats
 
 Key = tuple[str, str]
 """(model label, robot name)."""
 
-DETERMINISTIC_ROBOTS: tuple[str, ...] = ("rgto99", "rritm")
-PAPER_RANDOM_ROBOTS: tuple[str, ...] = ("r01", "r02", "r03", "r04", "r05")
+DETERMINISTIC_ROBOTS: tuple[str, ...] = tuple(r for r in ROBOT_NAMES if not ROBOTS[r].random)
+"""The paper's deterministic robots (rgto99, rritm)."""
+PAPER_RANDOM_ROBOTS: tuple[str, ...] = tuple(r for r in ROBOT_NAMES if ROBOTS[r].random)
+"""The paper's random robots (r01..r05)."""
 
 
 NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {
@@ -205,71 +207,7 @@ class Episode:
 
 
 # ----------------------------------------------------------------------------------------------
-# what a robot looks at
-
-
-def robot_distribution(
-    robot: str, pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None
-) -> np.ndarray:
-    """The probability map a random robot samples its next click from.
-
-    Args:
-        robot: r01, r02, r03, r04, r05 or r05h (r05 equals r04 at one click per step; r05h
-            also removes earlier clicks, which this map ignores).
-        pred, gt: bool (H, W). ignore: bool (H, W) or None.
-    Returns:
-        float64 (H, W), non-negative, summing to 1 (all zeros when no error is left).
-    """
-    if robot not in RANDOM_ROBOTS:
-        raise ValueError(f"{robot!r} is not a random robot; random robots: {sorted(RANDOM_ROBOTS)}")
-    pred = np.asarray(pred, bool)
-    gt = np.asarray(gt, bool)
-    valid = ~np.asarray(ignore, bool) if ignore is not None else np.ones(gt.shape, bool)
-    false = (pred ^ gt) & valid
-    if not false.any():
-        return np.zeros(gt.shape)
-    if robot == "r01":
-        w = valid.astype(np.float64)
-    elif robot == "r02":
-        w = false.astype(np.float64)
-    elif robot == "r03":
-        w = largest_component(false, connectivity=1).astype(np.float64)
-    else:  # r04, r05, r05h: proportional to the distance to the border of the false region
-        w = border_dt(false)
-    return w / w.sum()
-
-
-def decision_map(
-    robot: str, pred: np.ndarray, gt: np.ndarray, clicks: Sequence[Click] = (),
-    ignore: np.ndarray | None = None,
-) -> tuple[np.ndarray, Click | None]:  # fmt: skip
-    """The map a deterministic robot takes the first maximum of, and the click it places.
-
-    rgto99: the distance transform of the larger of the largest 8-connected FN and FP regions.
-    rritm: the distance transform of FN or of FP (the one with the larger maximum), earlier
-    clicked pixels set to 0.
-
-    Returns:
-        (float64 (H, W) map, Click or None at END).
-    """
-    if robot not in DETERMINISTIC_ROBOTS:
-        raise ValueError(f"{robot!r} is not a deterministic robot: {DETERMINISTIC_ROBOTS}")
-    from iislib.core.robots import _largest_8cc
-
-    pred = np.asarray(pred, bool)
-    gt = np.asarray(gt, bool)
-    valid = ~np.asarray(ignore, bool) if ignore is not None else np.ones(gt.shape, bool)
-    fn, fp = gt & ~pred & valid, pred & ~gt & valid
-    if robot == "rgto99":
-        fn_r, fp_r = _largest_8cc(fn), _largest_8cc(fp)
-        dt = border_dt(fn_r if fn_r.sum() > fp_r.sum() else fp_r)
-    else:
-        fn_dt, fp_dt = border_dt(fn), border_dt(fp)
-        for c in clicks:
-            fn_dt[c.row, c.col] = fp_dt[c.row, c.col] = 0.0
-        dt = fn_dt if fn_dt.max() > fp_dt.max() else fp_dt
-    click = get_robot(robot)(pred, gt, list(clicks), make_rng(0), ignore=ignore)
-    return dt, click
+# what a robot looks at (each robot's ``sampling_map``)
 
 
 def _show_image(ax: Axes, image: np.ndarray, gt: np.ndarray | None = None) -> None:
@@ -290,16 +228,18 @@ def _false_rgb(image: np.ndarray, pred: np.ndarray, gt: np.ndarray) -> np.ndarra
 
 @styled
 def fig_robot_maps(
-    ep: Episode, k: int, key: Key | None = None, robots: Sequence[str] = ROBOT_NAMES,
+    ep: Episode, k: int, key: Key | None = None, robots: Sequence[str | Robot] = ROBOT_NAMES,
     samples: int = 30, seed: int = 0,
 ) -> Figure:  # fmt: skip
-    """What every robot would do after ``k`` clicks of trajectory ``key``.
+    """What every robot (a name or a ``Robot``) would do after ``k`` clicks of trajectory ``key``.
 
     First panel: the image, the ground-truth contour (yellow), the false region (FN red, FP
-    blue) and the clicks so far. Random robots: the probability map they sample from, with
-    ``samples`` clicks actually drawn by the robot (white dots). Deterministic robots: the
-    distance map they maximise and the click they place (star).
+    blue) and the clicks so far. Then each robot's ``sampling_map``: for a random robot, the
+    probability map it samples from, with ``samples`` clicks actually drawn by the robot (white
+    dots), titled with its label; for a deterministic robot, the score it maximises and the
+    click it places (star).
     """
+    robots = [get_robot(r) if isinstance(r, str) else r for r in robots]
     key = key or next(iter(ep.trajs))
     pred, clicks = ep.pred(key, k), ep.clicks(key, k)
     n = 1 + len(robots)
@@ -315,32 +255,29 @@ def fig_robot_maps(
     rng = make_rng(seed, ep.name, "maps")
     for ax, robot in zip(axes.flat[1:], robots, strict=False):
         ax.set_axis_off()
-        if robot in RANDOM_ROBOTS:
-            p = robot_distribution(robot, pred, ep.gt, ep.ignore)
-            ax.imshow(p, cmap="magma", interpolation="nearest", vmin=0, vmax=max(p.max(), 1e-12))
-            fn = get_robot(robot)
-            draws = [fn(pred, ep.gt, clicks, rng, ignore=ep.ignore) for _ in range(samples)]
+        weights = robot.sampling_map(pred, ep.gt, clicks, ep.ignore)
+        if robot.random:
+            ax.imshow(weights, cmap="magma", interpolation="nearest", vmin=0,
+                      vmax=max(weights.max(), 1e-12))  # fmt: skip
+            draws = [robot(pred, ep.gt, clicks, rng, ignore=ep.ignore) for _ in range(samples)]
             draws = [c for c in draws if c is not None]
             if draws:
                 ax.scatter([c.col for c in draws], [c.row for c in draws], s=3, c="white",
                            linewidths=0)  # fmt: skip
-            what = {"r01": "uniform on the image", "r02": "uniform on FN ∪ FP",
-                    "r03": "uniform on largest piece", "r04": "∝ distance to border",
-                    "r05": "= r04 (1 click per step)", "r05h": "∝ distance, clicks = border"}  # fmt: skip
-            ax.set_title(f"{robot}\n{what.get(robot, 'random')}")
+            ax.set_title(f"{robot.name}\n{robot.label}")
         else:
-            dt, click = decision_map(robot, pred, ep.gt, clicks, ep.ignore)
-            ax.imshow(dt, cmap="viridis", interpolation="nearest")
+            ax.imshow(weights, cmap="viridis", interpolation="nearest")
+            click = robot(pred, ep.gt, clicks, make_rng(0), ignore=ep.ignore)
             if click is not None:
                 ax.scatter([click.col], [click.row], marker="*", s=90,
                            c=plots.POSITIVE if click.positive else plots.NEGATIVE,
                            edgecolors="white", linewidths=0.6, zorder=3)  # fmt: skip
                 kind = "positive" if click.positive else "negative"
                 ax.set_title(
-                    f"{robot}: maximum → {kind}\nclick at (row {click.row}, col {click.col})"
+                    f"{robot.name}: maximum → {kind}\nclick at (row {click.row}, col {click.col})"
                 )
             else:
-                ax.set_title(f"{robot}\nEND (no error left)")
+                ax.set_title(f"{robot.name}\nEND (no error left)")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return finish(fig, ep.caption(f"prediction of {key[0]} after {k} clicks of {key[1]}"))

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from iislib.core.clicks import Click
 from iislib.core.metrics import METRIC_NAMES
+from iislib.core.robots import ROBOTS
 from iislib.paths import FIGURES, STYLE
 
 METRIC_LABELS = {
@@ -79,9 +80,7 @@ def caption(table: pd.DataFrame, extra: str = "") -> str:
 
 
 def robot_colors(robots: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per robot name (same colour in every figure)."""
-    from iislib.core.robots import ROBOTS
-
+    """A fixed colour per robot name (same colour in every figure): registry order first."""
     with paper_style():
         cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     order = list(ROBOTS) + [r for r in robots if r not in ROBOTS]

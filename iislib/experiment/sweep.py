@@ -48,7 +48,7 @@ from iislib.core.metrics import METRIC_NAMES
 from iislib.core.robots import get_robot
 from iislib.experiment.data import Dataset
 from iislib.models import IISModel, get_model
-from iislib.models.settings import Settings, get_settings
+from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads
 
 COLUMNS: tuple[str, ...] = (
@@ -300,7 +300,7 @@ def evaluate(
     *,
     max_clicks: int = 20,
     seeds: Iterable[int] = (0,),
-    settings: str | Settings = "ipol",
+    settings: str | Settings = DEFAULT_SETTINGS,
     n_jobs: int = 1,
     scheduler: Any = None,
     cache_dir: str | Path | None = None,
@@ -314,7 +314,8 @@ def evaluate(
         dataset: a Dataset (``load_dataset(...)``; ``.subset(n)`` for the first n images).
         max_clicks: clicks per trajectory (an int >= 1).
         seeds: one trajectory per seed (the deterministic robots give the same curve for each).
-        settings: name of the inference settings (``iislib.models.settings``), recorded in every row.
+        settings: name of the inference settings (``iislib.models.settings``; default
+            ``DEFAULT_SETTINGS``, "ipol"), recorded in every row.
         n_jobs: local processes (joblib/loky) over (model, image, seed) jobs; joblib's
             convention (-1 = all cores).
         scheduler: run the jobs on a Dask cluster instead: its address ("tcp://host:8786"), a

@@ -1,9 +1,10 @@
 """Named inference settings: how an image is prepared and a model is called, recorded with results.
 
 =========== ===================================================================================
-direct      the default: one forward pass at the image's own resolution, threshold 0.5
-ipol        the paper author's evaluation: centre-crop to a square, nearest-neighbour resize of
-            image and mask to 224x224, image min-max normalised, direct forward passes
+direct      one forward pass at the image's own resolution, threshold 0.5
+ipol        the default (``DEFAULT_SETTINGS``): the paper author's evaluation: centre-crop to a
+            square, nearest-neighbour resize of image and mask to 224x224, image min-max
+            normalised, one forward pass per click
 ritm        RITM's own evaluation at full resolution: zoom-in, horizontal-flip averaging,
             threshold 0.49 (``iislib.models.predictors``)
 gto99       gto99's own evaluation at full resolution: threshold 0.5, ignore band excluded
@@ -109,7 +110,8 @@ SETTINGS: dict[str, Settings] = {
     "gto99": Settings("gto99", "gto99's evaluation: full resolution, t=0.5, ignore band excluded"),
 }
 
-SETTINGS_NAMES: tuple[str, ...] = tuple(SETTINGS)
+DEFAULT_SETTINGS = "ipol"
+"""The settings ``evaluate``, the command line and the notebooks use unless told otherwise."""
 
 
 def get_settings(name: str | Settings) -> Settings:
