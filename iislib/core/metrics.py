@@ -1,10 +1,11 @@
 """Segmentation scores per click, and the summaries over clicks and images.
 
 Per-mask scores (``scores``) count the pixels outside ``ignore`` only. A ratio whose denominator is
-0 is 1.0 when prediction and ground truth are both empty there, else 0.0: never NaN (project
-decision 7 in ``reference-implementations.md``).
+0 is 1.0 when prediction and ground truth are both empty there, else 0.0: never NaN
+(``docs/decisions.md``, "0/0").
 
-The paper author's code differs (section D of the reference page): its "accuracy" is TP/(TP+FN),
+The paper author's code differs (``docs/decisions.md``, "Metric quirks of the paper's code"): its
+"accuracy" is TP/(TP+FN),
 that is recall, and its Dice equals its F-score. ``reference_scores`` reproduces those numbers so a
 notebook can show them beside ours.
 
@@ -189,7 +190,7 @@ def noc(ious: np.ndarray, k: float, max_clicks: int | None = None) -> np.ndarray
 
 
 def nof(ious: np.ndarray, k: float, max_clicks: int | None = None) -> int:
-    """Number of images whose IoU never reaches ``k`` within ``max_clicks`` (project decision 8).
+    """Number of images whose IoU never reaches ``k`` within ``max_clicks`` (``docs/decisions.md``, "NoF").
 
     RITM's published ">=20" count also includes images that first reach k at the last click;
     ``noc(...) == max_clicks`` gives that count.

@@ -186,7 +186,7 @@ def card(name: str, results: pd.DataFrame) -> str:
 
 Images per dataset: {", ".join(f"{d} {n}" for d, n in results.groupby("dataset")["images"].max().items())}.
 
-NoF@90 counts images that never reach IoU 0.90 (project decision 8). Beats `{BASELINE}` on
+NoF@90 counts images that never reach IoU 0.90 (docs/decisions.md, "NoF"). Beats `{BASELINE}` on
 Berkeley NoC@85: under rgto99 **{"yes" if beats["rgto99"] else "no"}**, under rritm
 **{"yes" if beats["rritm"] else "no"}**.
 

@@ -145,10 +145,10 @@ class FastWSConv2d(_OneDNNPointwise, WSConv2d):
 class WindowedDistMaps(DistMaps):
     """``DistMaps`` whose disks are computed only in a window around each point.
 
-    Distances over the whole image for every point cost ~17 ms per batch of 7 at 224x224 with
-    15 clicks; a disk only reaches ``norm_radius`` pixels from its centre. Each pixel of a
-    window gets the same float32 squared distance as the full computation (integer rows and
-    columns minus the point), so the maps are identical to it.
+    Distances over the whole image for every point are mostly wasted: a disk only reaches
+    ``norm_radius`` pixels from its centre. Each pixel of a window gets the same float32 squared
+    distance as the full computation (integer rows and columns minus the point), so the maps are
+    identical to it.
     """
 
     def forward(self, points: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -81,7 +81,7 @@ COMPACT_GTO99: dict[str, Any] = {
     "guide_width": 8,
 }
 """A small member of the family built from the same modules: 571,154 parameters (the official
-network: 37.7 M); ~30 ms per 224x224 forward on 2 CPU cores (``benchmarks/bench_networks.py``).
+network: 37.7 M); its speed: ``benchmarks/bench_networks.py``.
 Most of its cost sits in the decoder's first convolutions at 1/8 and 1/4 resolution."""
 
 

@@ -59,7 +59,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "h18s": dict(width=18, ocr_width=48, small=True, **_COMMON),
     "h32": dict(width=32, ocr_width=128, small=False, **_COMMON),
     # A compact member of the family for training on a CPU (not an official model): 674,371
-    # parameters, ~30 ms per 224x224 forward on 2 CPU cores.
+    # parameters (speed: benchmarks/bench_networks.py).
     "compact": dict(
         width=12,
         ocr_width=16,
@@ -200,7 +200,7 @@ def points_tensor(
     for clicks in clicks_lists:
         pos = sum(1 for c in clicks if c[2])
         n = max(n, pos, len(clicks) - pos)
-    # filled in NumPy: a tensor per click costs ~1 ms per batch of 7 trajectories
+    # filled in NumPy: one small tensor per click would cost more than the padding itself
     out = np.full((len(clicks_lists), 2 * n, 3), -1.0, dtype=np.float32)
     for b, clicks in enumerate(clicks_lists):
         ip, ineg = 0, n
