@@ -25,9 +25,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from iislib import paths
+from iislib.core.loop import make_rng, run_many
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
+from iislib.drawing.plots import save_figure
+from iislib.experiment.data import load_dataset
 from iislib.experiment.stats import FAMILY_PROCEDURE
+from iislib.experiment.sweep import _cache_entry, as_specs, evaluate
+from iislib.models import available_models, get_model, ready_models
 from iislib.models.settings import DEFAULT_SETTINGS, get_settings
 
 SMOKE_IMAGES = 2
@@ -56,7 +61,6 @@ def resolve_models(models: str | Sequence[str]) -> list[str]:
       (ritm-compact, gto99-compact) and the training-free baseline (random_walker). The
       notebooks' default (their 2x2 section adds the controls itself).
     """
-    from iislib.models import available_models, ready_models
 
     if models == "ready":
         return ready_models()
@@ -99,7 +103,6 @@ class Config:
     @property
     def data(self):
         """The dataset, first ``n_images`` samples."""
-        from iislib.experiment.data import load_dataset
 
         return load_dataset(self.dataset_name).subset(self.n_images)
 
@@ -205,7 +208,6 @@ class SweepRequest:
         files the sweep reads (relative to the cache) and how many are missing (to be computed
         now); the tests use it to check that the runner's plan is what the notebooks request.
         """
-        from iislib.experiment.sweep import evaluate
 
         log = os.environ.get("IISLIB_SWEEP_LOG")
         if log:
@@ -276,7 +278,6 @@ def random_robots(cfg: Config) -> list[str]:
 def family_request(cfg: Config, notebook: str = "", purpose: str = "2x2") -> SweepRequest | None:
     """The sweep of the four 2x2 models, or None when one of them cannot be built (not
     registered, or no weights)."""
-    from iislib.models import ready_models
 
     if any(m not in ready_models() for m in FAMILY_PROCEDURE):
         return None
@@ -286,7 +287,6 @@ def family_request(cfg: Config, notebook: str = "", purpose: str = "2x2") -> Swe
 def family_sweep(cfg: Config) -> pd.DataFrame | None:
     """The sweep of the four 2x2 models when all of them can be built (registered, weights
     present), else None, saying which are missing."""
-    from iislib.models import ready_models
 
     req = family_request(cfg)
     if req is None:
@@ -361,8 +361,6 @@ def episode(cfg: Config, image: int | str, pairs: Sequence[tuple[str, str]] | No
             seed: int | None = None) -> Episode:  # fmt: skip
     """Run the (model, robot) ``pairs`` (default: each model under its own robots) on one image,
     keeping every probability map. Same preparation and generators as the sweep."""
-    from iislib.core.loop import make_rng, run_many
-    from iislib.models import get_model
 
     st = get_settings(cfg.settings)
     data = cfg.data
@@ -421,7 +419,6 @@ def time_robots(
     Each call is repeated ``repeats`` times and the fastest kept (the usual way to time code on a
     shared machine). Columns: robot, image, step, seconds.
     """
-    from iislib.core.loop import make_rng
 
     rows = []
     for ep in episodes:
@@ -452,7 +449,6 @@ def save(fig: Figure | None, name: str, cfg: Config) -> Figure | None:
 
     None (a figure that does not apply, e.g. a pairwise one with a single model) is skipped.
     """
-    from iislib.drawing.plots import save_figure
 
     if fig is None:
         print(f"{name}: not produced")
@@ -518,7 +514,6 @@ def make_plan(requests: Sequence[SweepRequest], cache: Path | None = None) -> Pl
     ``paths.CACHE``). A file counts as present when it exists; one that fails verification is
     recomputed by ``evaluate`` when read. Robots of one (model, image, seed) asked by several
     requests are merged into one job, so they run in lockstep once."""
-    from iislib.experiment.sweep import _cache_entry, as_specs
 
     cache = Path(cache if cache is not None else paths.CACHE)
     entries: dict[Path, bool] = {}

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from iislib import paths
 from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
+from iislib.experiment.sweep import _job, _n_workers
 
 # ----------------------------------------------------------------------------------------------
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
@@ -106,7 +107,6 @@ def estimate_seconds(
 
 def _workers(n_jobs: int) -> int:
     """Processes that share the sweep (``evaluate``'s rule), at most one per core."""
-    from iislib.experiment.sweep import _n_workers
 
     return max(1, min(_n_workers(n_jobs), os.cpu_count() or 1))
 
@@ -156,7 +156,6 @@ class ComputeReport:
 def _timed_job(*args: Any) -> tuple[str, float]:
     """``experiment._job`` (which writes the cache) returning (model label, seconds) only: the
     frames are read back from the cache by the notebooks, not sent through the pipe."""
-    from iislib.experiment.sweep import _job
 
     t0 = time.perf_counter()
     _job(*args)

@@ -49,6 +49,7 @@ from iislib.core.metrics import METRIC_NAMES
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, ROBOTS, Robot, get_robot
 from iislib.drawing import plots
 from iislib.experiment import stats
+from iislib.experiment.sweep import summary
 
 Key = tuple[str, str]
 """(model label, robot name)."""
@@ -872,7 +873,6 @@ def table_noc(table: pd.DataFrame) -> pd.DataFrame:
     The published rows come from the official READMEs (official weights, full resolution, their
     own robot and predictor, RITM stops at IoU 0.90): they are context, not a reproduction.
     """
-    from iislib.experiment.sweep import summary
 
     ours = summary(table)[["model", "robot", "images", "NoC@85", "NoC@90", "NoF@90"]].copy()
     k = int(table["click"].max())

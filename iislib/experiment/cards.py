@@ -19,9 +19,12 @@ import sys
 import pandas as pd
 
 from iislib import paths
+from iislib.core.clicks import Click
+from iislib.core.metrics import miou_at
 from iislib.core.robots import ROBOT_NAMES
 from iislib.experiment.data import load_dataset
 from iislib.experiment.sweep import evaluate, summary
+from iislib.models import get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 
 CARDS_DIR = paths.PACKAGE / "models" / "cards"
@@ -91,7 +94,6 @@ def subset_check(name: str, data: str | None = None, model=None) -> float:
 
     Stored in the card's ``checks.json``; the test suite recomputes it from the shipped weights.
     """
-    from iislib.core.metrics import miou_at
 
     ds = load_dataset("berkeley", root=data).subset(CHECK_IMAGES)
     table = evaluate(model or [name], [CHECK_ROBOT], ds, max_clicks=5, settings="ipol",
@@ -108,9 +110,6 @@ def predict_ms(name: str, threads: int, repeats: int = 20) -> tuple[float, float
 
     import numpy as np
     import torch
-
-    from iislib.core.clicks import Click
-    from iislib.models import get_model
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from iislib import paths
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 
 URLS: dict[str, str] = {
@@ -541,10 +543,8 @@ def download(
     """
     import pooch
 
-    from iislib.paths import DATA
-
     url = url or URLS[name]
-    cache = Path(cache) if cache is not None else DATA
+    cache = Path(cache) if cache is not None else paths.DATA  # read on use: IISLIB_HOME, tests
     if manifest is None:
         mf = MANIFESTS / f"{name}.txt"
         manifest = read_manifest(mf) if mf.is_file() else None

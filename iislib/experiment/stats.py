@@ -39,6 +39,7 @@ import pandas as pd
 from iislib.core.clicks import Click
 from iislib.core.metrics import METRIC_NAMES, reference_scores, scores
 from iislib.core.robots import ROBOT_NAMES
+from iislib.models import compact
 from iislib.models.compact import DESIGN
 
 FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
@@ -880,7 +881,6 @@ def paper_vs_compact(models: dict[str, str] | None = None) -> pd.DataFrame:
     follows a retraining; "no shipped weights" when absent). ``models``: family -> compact
     model (default ``PAPER_MODELS``).
     """
-    from iislib.models import compact
 
     rows = []
     for family, name in (models or PAPER_MODELS).items():

@@ -44,10 +44,11 @@ from tqdm.auto import tqdm
 
 from iislib import __version__
 from iislib.core.loop import Trajectory, make_rng, run_many
-from iislib.core.metrics import METRIC_NAMES
+from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import get_robot
 from iislib.experiment.data import Dataset
 from iislib.models import IISModel, get_model
+from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads
 
@@ -81,7 +82,6 @@ def _weights_digest(spec: ModelSpec) -> str:
 
     Part of the cache key, so results of retrained or replaced weights are never reused.
     """
-    from iislib.models.compact import COMPACT_NAMES, shipped_weights
 
     kw = dict(spec.kwargs)
     path = kw.get("weights") or kw.get("checkpoint")
@@ -522,7 +522,6 @@ def iou_curves(table: pd.DataFrame, metric: str = "iou") -> pd.DataFrame:
 
 def summary(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20)) -> pd.DataFrame:
     """NoC@85/90, NoF@90 (never reached), mIoU@k and AUC per model and robot (seeds pooled)."""
-    from iislib.core.metrics import auc, miou_at, noc, nof
 
     rows = []
     curves = iou_curves(table)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iislib.core.model import IISModel
-from iislib.models.compact import CROSS_TRAINED
+from iislib.models.compact import COMPACT_NAMES, CROSS_TRAINED, shipped_weights
 
 # name -> "module:factory"; the factory takes keyword arguments and returns an IISModel.
 _REGISTRY: dict[str, str | Callable[..., IISModel]] = {
@@ -53,7 +53,6 @@ def ready_models(cross_trained: bool = True) -> list[str]:
     """Registered models that build with no argument: no official weights needed, and for the
     compact models, their weights are shipped. ``cross_trained=False`` leaves out
     ``CROSS_TRAINED``."""
-    from iislib.models.compact import COMPACT_NAMES, shipped_weights
 
     return [
         name

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iislib import paths
 from iislib.core.clicks import Click
 from iislib.core.model import IISModel, validate_batch
 from iislib.models.base import Family
@@ -251,8 +252,6 @@ def resolve_checkpoint(checkpoint: str | os.PathLike[str]) -> Path:
     if path.is_file():
         return path
     if path.name == str(checkpoint):
-        from iislib import paths
-
         dirs = [os.environ.get("IISLIB_WEIGHTS"), paths.HOME / "weights"]
         for d in dirs:
             if d and (Path(d) / path.name).is_file():
