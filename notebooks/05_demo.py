@@ -20,6 +20,14 @@
 # - **Models** that need an official checkpoint (`ritm`, `gto99`) show a checkpoint field: give
 #   the path of the weights file. `random_walker` needs nothing.
 # - **Compare with** runs a second model/robot pair on the same image and overlays its curves.
+# - **You click** (the mode toggle at the top): you are the robot. Press *Start clicking*, then
+#   click on the image: left click positive (the object), right click or shift+click negative
+#   (or set the toggle). After each click the model predicts and the overlay, the TP/TN/FP/FN map
+#   and the IoU update; *Undo* and *Reset* are there, the link saves your clicks as JSON and
+#   *load clicks* reads them back. *Compare with the robots* runs the seven robots on the same
+#   image and model for as many clicks as you made, and draws your IoU curve among theirs, with
+#   the distance from each of your clicks to the click rgto99 and rritm would have placed, and
+#   where your pixel falls in each random robot's sampling map (notebook 06 explains it).
 #
 # The curves show accuracy, precision, recall, Dice, IoU and F-score after each click (the dotted
 # lines mark IoU 0.85 and 0.90, the levels of NoC@85 and NoC@90). The slider chooses the click
@@ -42,6 +50,7 @@ clicks: int = 20  # number of clicks K
 seed: int = 0  # seed of the robots' generators
 sample: str = ""  # preselect a local benchmark sample, e.g. "berkeley/101087"
 autorun: bool = False  # run once at start (needs `sample`): a static record shows results
+mode: str = "robot"  # "robot": a robot clicks (Run); "human": you click
 smoke: bool = False  # fewer clicks, for quick checks
 
 # %% tags=["nbval-ignore-output"]
@@ -61,6 +70,7 @@ app = DemoApp(
     compare_model=compare_model,
     compare_robot=compare_robot,
     sample=sample,
+    mode=mode,
 )
 if autorun:
     app.run()

@@ -3,7 +3,10 @@
 Starts Voilà on a free loopback port, uploads an image and a mask written here, runs the demo,
 waits for the curves, moves the click slider and checks that the panel is redrawn, downloads the
 CSV, and checks that a bad mask shows an error and leaves the app usable. A screenshot goes to
-``build/demo_browser.png``. Every process started here (Voilà and its kernels) is stopped.
+``build/demo_browser.png``. In "you click" mode it picks a benchmark sample and ritm-compact,
+clicks on the picture (one positive, one negative click), checks the prediction and the IoU
+after each, then compares with the robots (``build/demo_browser_you_click.png``). Every process
+started here (Voilà and its kernels) is stopped.
 
 Needs Debian's ``/usr/bin/chromium`` (``apt-get install chromium``; ``playwright install`` cannot
 download browsers here). Without it the test skips locally and fails under CI.
@@ -103,6 +106,8 @@ def voila_url(tmp_path_factory) -> Iterator[str]:
     port = _free_port()
     log = (folder / "voila.log").open("w")
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+    if env.get("IISLIB_DATA"):  # Voilà runs the kernel in another folder: make it absolute
+        env["IISLIB_DATA"] = str(Path(env["IISLIB_DATA"]).resolve())
     voila = Path(sys.executable).with_name("voila")
     proc = subprocess.Popen(
         [str(voila), str(notebook), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}"],
@@ -219,3 +224,134 @@ def test_demo_page_runs_redraws_and_reports_errors(voila_url, tmp_path):
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
+
+
+def _status_iou(page) -> tuple[int, float, str]:
+    """(clicks, IoU, last click) read from the "you click" status line."""
+    import re
+
+    text = page.inner_text(".iis-human-status")
+    m = re.search(r"(\d+) clicks? \(.*?\): IoU ([0-9.]+).*last click ([+-] at \(row \d+, col \d+\))",
+                  text)  # fmt: skip
+    assert m, text
+    return int(m.group(1)), float(m.group(2)), m.group(3)
+
+
+def _pixel(last: str) -> tuple[int, int]:
+    """(row, col) from "+ at (row 12, col 34)"."""
+    import re
+
+    m = re.search(r"row (\d+), col (\d+)", last)
+    assert m, last
+    return int(m.group(1)), int(m.group(2))
+
+
+def _near(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return abs(a[0] - b[0]) <= 1 and abs(a[1] - b[1]) <= 1
+
+
+def test_you_click_mode_clicks_predicts_and_compares(voila_url, data_root):
+    """Pick a sample and ritm-compact, click the object (left) and a false positive (right);
+    after each click the prediction and the IoU change, and match the same clicks run here;
+    then the seven robots' curves and the per-click table appear."""
+    from playwright.sync_api import sync_playwright
+    from scipy import ndimage
+
+    from iislib.apps.demo import HumanSession
+    from iislib.core.robots import get_robot
+    from iislib.experiment.data import load_dataset
+
+    # the clicks, chosen here: rritm's first click (on the object), then a negative click at the
+    # centre of the largest false positive that ritm-compact predicts after it, on the first
+    # benchmark image where there is one and that click changes the IoU
+    ds_name = "berkeley"
+    ds = load_dataset(ds_name, root=data_root)
+    for name in ds.names[:10]:
+        sample = ds[name]
+        here = HumanSession(sample.image, sample.gt, "ritm-compact", name=name)
+        pos = get_robot("rritm")(np.zeros_like(sample.gt), sample.gt, [], None)
+        iou1 = here.click(pos.row, pos.col, True)
+        fp = here.pred & ~sample.gt
+        if not fp.any():
+            continue
+        dt = ndimage.distance_transform_edt(fp)
+        neg_row, neg_col = (int(v) for v in np.unravel_index(dt.argmax(), dt.shape))
+        iou2 = here.click(neg_row, neg_col, False)
+        if round(iou2, 3) != round(iou1, 3):
+            break
+    else:
+        pytest.fail("no image among the first 10 where a negative click changes the IoU")
+    h, w = sample.gt.shape
+
+    shot = paths.BUILD / "demo_browser_you_click.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=CHROMIUM_ARGS)  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1600})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(voila_url, wait_until="domcontentloaded", timeout=TIMEOUT_MS)
+            page.wait_for_selector(".iis-mode")
+            page.click(".iis-mode button:has-text('you click')")
+            page.click(".iis-source button:has-text('benchmark sample')")
+            page.select_option(".iis-dataset select", ds_name)
+            page.select_option(".iis-sample select", name)
+            page.select_option(".iis-model select", "ritm-compact")
+            page.click(".iis-start")
+            img = ".iis-click-image img"
+            page.wait_for_function(f"document.querySelector('{img}')?.naturalWidth === {w}")
+            page.wait_for_function(
+                "document.querySelector('.iis-human-status').innerText.includes('no click yet')"
+            )
+
+            def click_pixel(row: int, col: int, button: str) -> None:
+                box = page.locator(img).bounding_box()
+                page.mouse.click(box["x"] + (col + 0.5) * box["width"] / w,
+                                 box["y"] + (row + 0.5) * box["height"] / h,
+                                 button=button)  # fmt: skip
+
+            src0 = page.get_attribute(img, "src")
+            click_pixel(pos.row, pos.col, "left")
+            page.wait_for_function(
+                "document.querySelector('.iis-human-status').innerText.includes('1 click ')"
+            )
+            n, got1, last = _status_iou(page)
+            placed = [_pixel(last)]
+            # a click lands within one pixel of the aimed one (the browser rounds pointer
+            # positions to whole screen pixels, and the picture is shown at about 1:1)
+            assert last[0] == "+" and _near(placed[0], (pos.row, pos.col))
+            assert got1 > 0  # from nothing predicted (IoU 0) to the object
+            src1 = page.get_attribute(img, "src")
+            assert src1 != src0
+            conf1 = page.get_attribute(".iis-confusion", "src")
+
+            click_pixel(neg_row, neg_col, "right")
+            page.wait_for_function(
+                "document.querySelector('.iis-human-status').innerText.includes('2 clicks')"
+            )
+            n, got2, last = _status_iou(page)
+            placed.append(_pixel(last))
+            assert last[0] == "-" and _near(placed[1], (neg_row, neg_col))
+            assert got2 != got1
+            assert page.get_attribute(img, "src") != src1
+            assert page.get_attribute(".iis-confusion", "src") != conf1
+            assert page.inner_text(".iis-error").strip() == ""
+
+            page.click(".iis-compare-robots")
+            page.wait_for_function("document.querySelector('.iis-compare-curves').naturalWidth > 0")
+            page.wait_for_function(
+                "document.querySelector('.iis-status').innerText"
+                ".includes('compared with 7 robots over 2 clicks')"
+            )
+            table = page.inner_text(".iis-compare-table")
+            for robot in ("r01", "r02", "r03", "r04", "r05", "rgto99", "rritm"):
+                assert robot in table
+            assert page.evaluate("document.querySelector('.iis-compare-curves').naturalWidth") > 300
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+    # the page's IoUs are those of the same clicks placed here (same model, same loop)
+    check = HumanSession(sample.image, sample.gt, "ritm-compact", name=name)
+    assert check.click(*placed[0], True) == pytest.approx(got1, abs=1e-3)
+    assert check.click(*placed[1], False) == pytest.approx(got2, abs=1e-3)

@@ -17,6 +17,10 @@ with a message giving the longer side to downscale to (``load_inputs(..., max_si
 demo --max-side N``). ``scores.csv`` holds no wall times, so the same command gives the same
 bytes; the times go to ``timings.csv`` on request (``timings=True``, ``--timings``).
 
+"You click": ``HumanSession`` puts a person in the robot's place (a prediction after each of
+their clicks, the same as ``loop.run`` replaying them), ``fig_compare`` draws their run among the
+robots' (``iislib.experiment.human``) and ``fig_verdict`` the models' mean IoU per simulated user.
+
 The notebook ``notebooks/05_demo.py`` (``iislib.apps.demo_app``) and ``iislib demo`` (``iislib.apps.cli``)
 are thin layers over these functions.
 """
@@ -24,6 +28,7 @@ are thin layers over these functions.
 from __future__ import annotations
 
 import io
+import operator
 import os
 import tempfile
 import time
@@ -34,15 +39,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+from scipy import ndimage
 
+from iislib.core.clicks import Click
+from iislib.core.human import ClickRecord
 from iislib.core.loop import Trajectory, check_max_clicks, run
-from iislib.core.metrics import METRIC_NAMES, noc
+from iislib.core.metrics import METRIC_NAMES, noc, scores
 from iislib.core.model import IISModel
-from iislib.core.robots import ROBOTS, Robot, get_robot, robot_name
+from iislib.core.robots import ROBOT_NAMES, ROBOTS, Robot, get_robot, robot_name
 from iislib.drawing.plots import (
+    LINESTYLES,
     METRIC_LABELS,
+    confusion_rgb,
     new_figure,
     paper_style,
+    robot_colors,
     show_confusion,
     show_overlay,
 )
@@ -58,6 +71,7 @@ from iislib.experiment.data import (
     mask_pixels,
     open_image,
 )
+from iislib.experiment.human import HUMAN, Comparison, compare_with_robots
 from iislib.models import NEEDS_CHECKPOINT, available_models, get_model
 from iislib.models.settings import get_settings
 
@@ -597,6 +611,377 @@ def write_outputs(
     return [out / f for f in names]
 
 
+# ----------------------------------------------------------------------------------------------
+# you click: a person's clicks, a prediction after each, and the comparison with the robots
+
+
+def _disk(radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """(drow, dcol) offsets of the pixels within ``radius`` of (0, 0)."""
+    rr, cc = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    inside = rr**2 + cc**2 <= radius**2
+    return rr[inside], cc[inside]
+
+
+def _paint(rgb: np.ndarray, row: int, col: int, radius: int, color: tuple[int, int, int]) -> None:
+    dr, dc = _disk(radius)
+    r, c = dr + row, dc + col
+    ok = (r >= 0) & (r < rgb.shape[0]) & (c >= 0) & (c < rgb.shape[1])
+    rgb[r[ok], c[ok]] = color
+
+
+POSITIVE_RGB = (0, 192, 0)
+NEGATIVE_RGB = (224, 0, 0)
+TINT_RGB = np.array([26, 115, 255], np.float32)  # the panels' prediction blue (show_overlay)
+
+
+def overlay_rgb(
+    image: np.ndarray, pred: np.ndarray, clicks: Sequence[Click] = (), gt: np.ndarray | None = None
+) -> np.ndarray:
+    """uint8 (H, W, 3): the image, the prediction tinted blue with a yellow border, the ground
+    truth's border in magenta (when given) and the clicks as green (positive) or red (negative)
+    dots with a white ring, the latest one larger.
+
+    Drawn in NumPy at the image's own resolution (a few ms), so the "you click" view updates
+    faster than a matplotlib figure would.
+    """
+    img = np.asarray(image)
+    if img.dtype != np.uint8:  # float in [0, 1] (ipol settings)
+        img = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    out = img.astype(np.float32)
+    pred = np.asarray(pred, dtype=bool)
+    out[pred] = 0.55 * out[pred] + 0.45 * TINT_RGB
+    out = out.astype(np.uint8)
+    four = ndimage.generate_binary_structure(2, 1)
+    if gt is not None:
+        g = np.asarray(gt, dtype=bool)
+        out[g & ~ndimage.binary_erosion(g, four, border_value=1)] = (255, 0, 255)
+    out[pred & ~ndimage.binary_erosion(pred, four, border_value=1)] = (255, 255, 0)
+    radius = max(3, round(min(out.shape[:2]) / 70))
+    for i, c in enumerate(clicks):
+        r = radius + (1 if i == len(clicks) - 1 else 0)
+        _paint(out, c.row, c.col, r + 1, (255, 255, 255))
+        _paint(out, c.row, c.col, r, POSITIVE_RGB if c.positive else NEGATIVE_RGB)
+    return out
+
+
+def confusion_png(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None,
+                  clicks: Sequence[Click] = ()) -> bytes:  # fmt: skip
+    """PNG of the TP (white) / TN (black) / FP (blue) / FN (red) map with the clicks on top."""
+    rgb = np.round(confusion_rgb(pred, gt, ignore) * 255).astype(np.uint8)
+    radius = max(3, round(min(rgb.shape[:2]) / 70))
+    for c in clicks:
+        _paint(rgb, c.row, c.col, radius + 1, (128, 128, 128))
+        _paint(rgb, c.row, c.col, radius, POSITIVE_RGB if c.positive else NEGATIVE_RGB)
+    return rgb_png(rgb)
+
+
+def rgb_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 (H, W, 3) array (fast compression: the view is redrawn per click)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class HumanSession:
+    """A person clicking on one image for one model: a prediction after every click.
+
+    The predictions are those of Algorithm 1 (``iislib.core.loop``) with the person as the
+    robot: one model state per session (``model.start``), the previous map as the auxiliary
+    input, ``prob > threshold`` scored. So ``compare`` (which replays the record through
+    ``loop.run``) gives the same IoUs as the session showed.
+
+    Args:
+        image: uint8 (H, W, 3) (grey, RGBA, float in [0, 1] are converted).
+        gt: bool (H, W) ground truth, or a mask image (the demo's rule).
+        model: a registered model name or a built ``IISModel``.
+        name: the image's name (captions, and the random robots' generator key, as the sweep's).
+        image_id: the image's id in the record (default ``name``; e.g. "berkeley/101085").
+        model_name: the name written in the record (default: ``model``'s name).
+        ignore: bool (H, W) pixels neither scored nor compared, or None.
+        settings: inference settings (``iislib.models.settings``), default ``direct``.
+        checkpoint: weights file for models of ``NEEDS_CHECKPOINT``.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        gt: np.ndarray,
+        model: str | IISModel,
+        *,
+        name: str = "image",
+        image_id: str | None = None,
+        model_name: str | None = None,
+        ignore: np.ndarray | None = None,
+        settings: str = "direct",
+        checkpoint: str | Path | None = None,
+        max_pixels: int | None = MAX_PIXELS,
+    ) -> None:
+        img, mask = check_inputs(image, gt, name, max_pixels)
+        if ignore is not None:
+            ignore = np.asarray(ignore, dtype=bool)
+            check_pair(img, mask, ignore, name)
+        try:
+            st = get_settings(settings)
+        except ValueError as e:
+            raise DemoError(str(e)) from None
+        if isinstance(model, IISModel):
+            net, mname = model, model_name or model.name
+        else:
+            net, mname = build_model(str(model), checkpoint), model_name or str(model)
+        self.image, self.gt, self.ignore = st.prepare(img, mask, ignore)
+        self.model = st.wrap(net)
+        self.name = str(name)
+        self.settings = st.name
+        self.threshold = st.threshold
+        self.image_id = str(image_id) if image_id is not None else self.name
+        self.record = ClickRecord.new(self.image_id, self.gt, mname, settings=st.name)
+        self.probs: list[np.ndarray] = []
+        self.iou: list[float] = []
+        self.seconds: list[float] = []
+        self._state = self.model.start(self.image)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def clicks(self) -> list[Click]:
+        """The clicks so far, oldest first."""
+        return list(self.record.clicks)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the image."""
+        return self.gt.shape
+
+    @property
+    def pred(self) -> np.ndarray:
+        """bool (H, W): the current prediction (all False before the first click)."""
+        if not self.probs:
+            return np.zeros(self.gt.shape, bool)
+        return self.probs[-1] > self.threshold
+
+    def errors(self) -> int:
+        """Pixels the current prediction gets wrong (outside ``ignore``)."""
+        wrong = self.pred != self.gt
+        if self.ignore is not None:
+            wrong &= ~self.ignore
+        return int(wrong.sum())
+
+    def _predict(self, clicks: list[Click]) -> tuple[np.ndarray, float]:
+        prev = self.probs[-1] if self.probs else None
+        kw = {"state": self._state} if self._state is not None else {}
+        t0 = time.perf_counter()
+        prob = self.model.predict(self.image, clicks, prev, **kw)
+        return prob, time.perf_counter() - t0
+
+    def _push(self, prob: np.ndarray, seconds: float) -> None:
+        self.probs.append(prob)
+        self.iou.append(float(scores(prob > self.threshold, self.gt, self.ignore).iou))
+        self.seconds.append(seconds)
+
+    # -- clicking ------------------------------------------------------------------------------
+
+    def click(
+        self, row: object, col: object, positive: bool = True, time: str | None = None
+    ) -> float:
+        """Place a click at pixel (row, col), predict, and return the new IoU.
+
+        Raises DemoError (and changes nothing) for a click outside the image, or when the
+        prediction is already perfect (no error left: a robot would stop there, END).
+        """
+        try:
+            r, c = operator.index(row), operator.index(col)  # type: ignore[arg-type]
+        except TypeError:
+            raise DemoError(
+                f"a click needs whole pixel coordinates, got ({row!r}, {col!r})"
+            ) from None
+        h, w = self.shape
+        if not (0 <= r < h and 0 <= c < w):
+            raise DemoError(
+                f"the click at (row {r}, col {c}) is outside the {w}x{h} image: click on the image"
+            )
+        if self.probs and self.errors() == 0:
+            raise DemoError(
+                f"the prediction is already perfect (IoU {self.iou[-1]:.3f} after "
+                f"{len(self.probs)} clicks): nothing is left to correct; undo or reset to try "
+                "another sequence"
+            )
+        click = Click(int(r), int(c), bool(positive))
+        prob, seconds = self._predict([*self.record.clicks, click])
+        self.record.add(click, time)
+        self._push(prob, seconds)
+        return self.iou[-1]
+
+    def _clear(self) -> None:
+        for kept in (self.probs, self.iou, self.seconds):
+            kept.clear()
+
+    def _restart(self) -> None:
+        self.model.finish(self._state)
+        self._state = self.model.start(self.image)
+
+    def replay(self) -> None:
+        """Predict again from the first click (a fresh model state), e.g. after ``undo``."""
+        clicks = self.clicks
+        self._restart()
+        self._clear()
+        for k in range(len(clicks)):
+            self._push(*self._predict(clicks[: k + 1]))
+
+    def undo(self) -> Click | None:
+        """Remove the last click (and its prediction); None when there is none."""
+        click = self.record.undo()
+        if click is None:
+            return None
+        if self._state is None:  # a stateless model: the earlier maps are still valid
+            for kept in (self.probs, self.iou, self.seconds):
+                kept.pop()
+        else:  # a model state (RITM's zoom-in box) carries the undone click: rebuild it
+            self.replay()
+        return click
+
+    def reset(self) -> None:
+        """Remove every click."""
+        self.record.reset()
+        self._clear()
+        self._restart()
+
+    def load(self, record: ClickRecord) -> None:
+        """Replace the clicks with ``record``'s (made on this mask) and predict them all.
+
+        Raises RecordError when the record was made on another image or mask (size, digest).
+        """
+        record.check_mask(self.gt, f"the mask of {self.name!r}")
+        old = self.record
+        self.record = ClickRecord(
+            image=record.image, shape=record.shape, mask_digest=record.mask_digest,
+            model=old.model, clicks=list(record.clicks), times=list(record.times),
+            settings=self.settings, example=record.example, note=record.note,
+        )  # fmt: skip
+        self.replay()
+
+    def close(self) -> None:
+        """Release the model state."""
+        self.model.finish(self._state)
+        self._state = None
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def overlay_png(self) -> bytes:
+        """PNG of the image with the prediction and the clicks (``overlay_rgb``)."""
+        return rgb_png(overlay_rgb(self.image, self.pred, self.record.clicks))
+
+    def confusion_png(self) -> bytes:
+        """PNG of the TP/TN/FP/FN map of the current prediction, with the clicks."""
+        return confusion_png(self.pred, self.gt, self.ignore, self.record.clicks)
+
+    def status(self) -> str:
+        """'model on image: 3 clicks (2+ 1-): IoU 0.812 (after each click: 0.412, 0.733, 0.812);
+        last prediction 0.05 s; last click - at (row 5, col 9)', or what to do first."""
+        if not self.probs:
+            return (f"{self.record.model} on {self.image_id}: no click yet; click on the object "
+                    "(left: positive, right or shift: negative)")  # fmt: skip
+        n, n_pos = len(self.probs), sum(c.positive for c in self.record.clicks)
+        history = ", ".join(f"{v:.3f}" for v in self.iou)
+        last = self.record.clicks[-1]
+        tail = f"; last click {'+' if last.positive else '-'} at (row {last.row}, col {last.col})"
+        tail += "; no error left" if self.errors() == 0 else ""
+        return (f"{self.record.model} on {self.image_id}: {n} click{'s' if n > 1 else ''} "
+                f"({n_pos}+ {n - n_pos}-): IoU {self.iou[-1]:.3f} (after each click: {history}); "
+                f"last prediction {self.seconds[-1]:.2f} s{tail}")  # fmt: skip
+
+    def compare(self, robots: Sequence[str] = ROBOT_NAMES, seed: int = 0) -> Comparison:
+        """The robots on this image and model for as many clicks as the person made."""
+        if not self.record.clicks:
+            raise DemoError("no clicks yet: click on the image first, then compare")
+        return compare_with_robots(self.model, self.image, self.gt, self.record, robots=robots,
+                                   seed=seed, key=self.name, ignore=self.ignore,
+                                   threshold=self.threshold)  # fmt: skip
+
+
+def fig_compare(cmp: Comparison, title: str = "") -> Figure:
+    """Your IoU curve among the robots', and per click how close each robot came to you.
+
+    Left: IoU after each click, yours thick and black, each robot's own run in its colour.
+    Middle: distance in pixels from your click k to the click rgto99 / rritm would have placed
+    at your state before click k. Right: percentile of your pixel under each random robot's
+    sampling map (50: a typical pixel of a robot that samples uniformly; 0: never sampled).
+    """
+    robots = list(cmp.robots)
+    colors = robot_colors(robots)
+    x = np.asarray(cmp.iou.index)
+    pc = cmp.per_click
+    with paper_style():
+        fig, axes = new_figure(1, 3, size=(6.9, 2.5))
+        ax = axes[0, 0]
+        for r in robots:
+            ax.plot(x, cmp.iou[r], color=colors[r], lw=1.0, marker="o", ms=2, label=r)
+        ax.plot(x, cmp.iou[HUMAN], color="black", lw=2.2, marker="o", ms=4, label=HUMAN, zorder=5)
+        for level in NOC_LEVELS:
+            ax.axhline(level, color="0.5", lw=0.7, ls=":")
+        ax.set(title="IoU", xlabel="number of clicks", ylim=(-0.02, 1.02))
+        ax = axes[0, 1]
+        det = [r for r in robots if not pc.loc[pc["robot"] == r, "random"].any()]
+        for i, r in enumerate(det):  # markers and dashes tell them apart where they coincide
+            g = pc[pc["robot"] == r]
+            ax.plot(g["click"], g["distance"], color=colors[r], marker="s^dv"[i % 4], ms=4 - i,
+                    ls=LINESTYLES[i % len(LINESTYLES)], label=r)  # fmt: skip
+        top = np.nanmax(pc.loc[pc["robot"].isin(det), "distance"], initial=0.0) if det else 0.0
+        ax.set(title="distance to the robot's click (px)", xlabel="your click",
+               ylim=(0, max(10.0, 1.1 * top)))  # fmt: skip
+        if det:
+            ax.legend(frameon=False, fontsize=6)
+        ax = axes[0, 2]
+        for r in (r for r in robots if r not in det):
+            g = pc[pc["robot"] == r]
+            ax.plot(g["click"], g["percentile"], color=colors[r], marker="o", ms=3, label=r)
+        ax.axhline(50, color="0.5", lw=0.7, ls=":")
+        ax.set(title="your pixel in the robot's map (pct)", xlabel="your click", ylim=(-2, 102))
+        for ax in axes.ravel():
+            ax.set_xlim(0.5, cmp.k + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+        if title:
+            fig.suptitle(title, fontsize=8)
+    return fig
+
+
+def fig_verdict(comparisons: dict[str, Comparison]) -> Figure:
+    """Mean IoU over the K clicks (the area under the IoU curve / K) of each model, under each
+    simulated user: you (your clicks replayed) and each robot. One group of bars per user, one
+    bar per model, the winner's bar outlined: where the winner changes from user to user, the
+    verdict of a benchmark depends on its simulated user.
+
+    Args:
+        comparisons: model name -> ``Comparison`` of the same clicks on the same image.
+    """
+    if not comparisons:
+        raise ValueError("fig_verdict needs at least one model's comparison")
+    models = list(comparisons)
+    users = list(next(iter(comparisons.values())).iou.columns)
+    means = np.array([[comparisons[m].iou[u].mean() for m in models] for u in users])
+    width = 0.8 / len(models)
+    with paper_style():
+        fig, axes = new_figure(1, 1, size=(6.9, 2.4))
+        ax = axes[0, 0]
+        x = np.arange(len(users))
+        for j, m in enumerate(models):
+            best = means[:, j] >= means.max(axis=1) - 1e-12
+            ax.bar(x + (j - (len(models) - 1) / 2) * width, means[:, j], width * 0.92, label=m,
+                   color=RUN_COLORS[j] if j < len(RUN_COLORS) else f"C{j}",
+                   edgecolor=["black" if b else "none" for b in best], linewidth=1.2)  # fmt: skip
+        ax.set_xticks(x, [u if u != HUMAN else f"{HUMAN} (replayed)" for u in users])
+        k = next(iter(comparisons.values())).k
+        ax.set(ylabel=f"mean IoU over {k} clicks", ylim=(0, 1))
+        handles = [Patch(facecolor=RUN_COLORS[j] if j < len(RUN_COLORS) else f"C{j}", label=m)
+                   for j, m in enumerate(models)]  # fmt: skip
+        handles.append(Patch(facecolor="white", edgecolor="black", label="winner"))
+        ax.legend(handles=handles, frameon=False, ncols=len(handles), loc="upper left", fontsize=7)
+    return fig
+
+
 def robot_names() -> list[str]:
     """Every registered robot name (the paper's seven, then variants)."""
     return list(ROBOTS)
@@ -608,13 +993,17 @@ __all__ = [
     "MAX_PIXELS",
     "OUTPUT_FILES",
     "TIMINGS_FILE",
+    "HumanSession",
     "build_model",
     "check_inputs",
     "check_out_dir",
     "decode_image_bytes",
     "decode_mask_bytes",
     "load_inputs",
+    "overlay_rgb",
+    "fig_compare",
     "fig_curves",
+    "fig_verdict",
     "fig_panel",
     "figure_png",
     "noc_values",

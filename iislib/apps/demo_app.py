@@ -6,7 +6,12 @@
 
 The user uploads an image and its mask (or picks a sample of a local benchmark: ``$IISLIB_DATA``),
 chooses a model and a robot (optionally a second pair to compare), the number of clicks, and presses
-Run. The app shows the six curves, the panel at the click chosen with the slider, download links
+Run. In the "you click" mode the user is the robot instead: press "Start clicking", then click on
+the image (left: positive, right or shift+left: negative, or set the toggle); the model predicts
+after each click, the overlay, the TP/TN/FP/FN map and the IoU follow; undo, reset, save the
+clicks as JSON (a download link) or load saved ones, and "Compare with the robots" runs the
+seven robots for as many clicks (``iislib.experiment.human``). The clickable picture is
+``ClickImage``, a small anywidget: plain ``ipywidgets.Image`` reports no pointer events. The app shows the six curves, the panel at the click chosen with the slider, download links
 (scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
 it cannot use; a bad input never breaks the app. Uploads over ``iislib.apps.demo.MAX_PIXELS`` (4
 megapixels) and decompression bombs are refused from their header, before they are decoded.
@@ -19,21 +24,26 @@ from __future__ import annotations
 
 import base64
 import html
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 
 from iislib.apps.demo import (
     MAX_PIXELS,
     DemoError,
     DemoResult,
+    HumanSession,
     build_model,
     check_inputs,
     decode_image_bytes,
     decode_mask_bytes,
+    fig_compare,
     fig_curves,
     fig_panel,
     figure_png,
@@ -42,6 +52,7 @@ from iislib.apps.demo import (
     scores_csv,
     summary_line,
 )
+from iislib.core.human import ClickRecord, RecordError
 from iislib.core.model import IISModel
 from iislib.experiment.data import (
     DATASET_NAMES,
@@ -54,6 +65,9 @@ from iislib.experiment.data import (
 from iislib.models import NEEDS_CHECKPOINT, available_models
 
 UPLOAD, DATASET = "upload", "dataset"
+ROBOT_MODE, HUMAN_MODE = "robot", "human"
+CLICK_VIEW_SIDE = 480
+"""Longer side, in screen pixels, of the clickable picture (the image is scaled to it)."""
 ERROR_STYLE = "color:#b00020;font-weight:bold"
 
 
@@ -86,6 +100,82 @@ def error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+_CLICK_IMAGE_ESM = """
+function render({ model, el }) {
+  const img = document.createElement("img");
+  img.draggable = false;
+  img.style.cursor = "crosshair";
+  img.style.maxWidth = "100%";
+  img.style.userSelect = "none";
+  const show = () => {
+    const src = model.get("src");
+    img.style.display = src ? "" : "none";
+    if (src) img.src = src;
+    const w = model.get("width");
+    img.style.width = w > 0 ? w + "px" : "";
+  };
+  // (row, col) of the image pixel under the pointer, from the picture's shown size
+  const send = (e, button) => {
+    e.preventDefault();
+    const r = img.getBoundingClientRect();
+    if (!img.naturalWidth || !r.width || !r.height) return;
+    const col = Math.floor(((e.clientX - r.left) * img.naturalWidth) / r.width);
+    const row = Math.floor(((e.clientY - r.top) * img.naturalHeight) / r.height);
+    model.send({ event: "click", row, col, button, shift: e.shiftKey,
+                 width: img.naturalWidth, height: img.naturalHeight });
+  };
+  const left = (e) => send(e, 0);
+  const right = (e) => send(e, 2);
+  img.addEventListener("click", left);
+  img.addEventListener("contextmenu", right);
+  model.on("change:src", show);
+  model.on("change:width", show);
+  show();
+  el.appendChild(img);
+  return () => {
+    model.off("change:src", show);
+    model.off("change:width", show);
+  };
+}
+export default { render };
+"""
+
+
+class ClickImage(anywidget.AnyWidget):
+    """A picture that reports where it is clicked, in image pixels.
+
+    ``src`` is the picture (a data URI); ``width`` its shown width in screen pixels (0: natural
+    size). A left click sends ``{"event": "click", "row", "col", "button": 0, "shift", "width",
+    "height"}`` to the kernel (``on_click``), a right click the same with ``button`` 2 (the
+    browser's menu is suppressed); (row, col) is the pixel of the picture's own resolution
+    (``width``/``height``: the picture's natural size, to detect a stale picture).
+    """
+
+    _esm = traitlets.Unicode(_CLICK_IMAGE_ESM).tag(sync=True)
+    src = traitlets.Unicode("").tag(sync=True)
+    width = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handlers: list[Any] = []
+        self.on_msg(self._on_msg)
+
+    def on_click(self, handler: Any) -> None:
+        """Call ``handler(content)`` for every click message (a dict, see the class doc)."""
+        self._handlers.append(handler)
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "click":
+            for handler in self._handlers:
+                handler(content)
+
+    def show_png(self, png: bytes, size: tuple[int, int], side: int = CLICK_VIEW_SIDE) -> None:
+        """Show ``png`` of ``size`` (H, W), scaled so that its longer side is ``side`` px."""
+        h, w = size
+        self.width = max(1, round(w * side / max(h, w)))
+        self.src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 class DemoApp:
     """Widgets for one image + mask, one or two (model, robot) runs, curves and panels.
 
@@ -99,6 +189,7 @@ class DemoApp:
         sample: ``"dataset/name"`` (e.g. ``"berkeley/101087"``) to preselect a benchmark sample.
         models: the model names offered (default: every registered model).
         robots: the robot names offered (default: every registered robot).
+        mode: ``"robot"`` (a robot clicks, Run) or ``"human"`` (you click).
     """
 
     def __init__(
@@ -113,6 +204,7 @@ class DemoApp:
         sample: str = "",
         models: Sequence[str] | None = None,
         robots: Sequence[str] | None = None,
+        mode: str = ROBOT_MODE,
     ) -> None:
         self.models = list(models) if models is not None else available_models()
         self.robots = list(robots) if robots is not None else robot_names()
@@ -121,6 +213,8 @@ class DemoApp:
         self._panel_cache: dict[int, bytes] = {}
         self._datasets: dict[str, Dataset] = {}
         self._quiet_slider = False
+        self.session: HumanSession | None = None
+        self.comparison = None  # the last ``Comparison`` of "Compare with the robots"
         problems: list[str] = []
 
         # -- inputs ---------------------------------------------------------------------------
@@ -151,6 +245,31 @@ class DemoApp:
         self.error = widgets.HTML("")
         self.status = widgets.HTML("")
 
+        # -- you click -----------------------------------------------------------------------
+        self.mode = widgets.ToggleButtons(
+            options=[("a robot clicks", ROBOT_MODE), ("you click", HUMAN_MODE)],
+            value=ROBOT_MODE, description="mode",
+        )  # fmt: skip
+        self.start_button = widgets.Button(description="Start clicking", button_style="primary",
+                                           icon="hand-pointer-o")  # fmt: skip
+        self.sign = widgets.ToggleButtons(
+            options=[("positive", True), ("negative", False)], value=True,
+            description="left click", tooltips=["object", "background"],
+        )  # fmt: skip
+        self.undo_button = widgets.Button(description="Undo", icon="undo", disabled=True)
+        self.reset_button = widgets.Button(description="Reset", icon="trash", disabled=True)
+        self.compare_button = widgets.Button(description="Compare with the robots",
+                                             icon="users", disabled=True)  # fmt: skip
+        self.click_image = ClickImage()
+        self.confusion = widgets.Image(format="png", layout=widgets.Layout(max_width="480px"))
+        self.human_status = widgets.HTML("")
+        self.record_link = widgets.HTML("")
+        self.record_upload = widgets.FileUpload(accept=".json,application/json", multiple=False,
+                                                description="load clicks")  # fmt: skip
+        self.compare_curves = widgets.Image(format="png",
+                                            layout=widgets.Layout(max_width="900px"))  # fmt: skip
+        self.compare_table = widgets.HTML("")
+
         # -- outputs --------------------------------------------------------------------------
         self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
         self.slider = widgets.IntSlider(value=1, min=1, max=max(1, int(clicks)), description="click",
@@ -174,6 +293,12 @@ class DemoApp:
             (self.clicks, "clicks"), (self.seed, "seed"), (self.run_button, "run"),
             (self.error, "error"), (self.status, "status"), (self.curves, "curves"),
             (self.slider, "slider"), (self.panel, "panel"), (self.downloads, "downloads"),
+            (self.mode, "mode"), (self.start_button, "start"), (self.sign, "sign"),
+            (self.undo_button, "undo"), (self.reset_button, "reset"),
+            (self.compare_button, "compare-robots"), (self.click_image, "click-image"),
+            (self.confusion, "confusion"), (self.human_status, "human-status"),
+            (self.record_link, "record-link"), (self.record_upload, "record-upload"),
+            (self.compare_curves, "compare-curves"), (self.compare_table, "compare-table"),
         ]:  # fmt: skip
             w.add_class(f"iis-{role}")
 
@@ -190,17 +315,48 @@ class DemoApp:
             layout=widgets.Layout(display="none"),
         )
         self.results_box.add_class("iis-results")
+        self.robot_controls = widgets.VBox(
+            [widgets.HBox([self.compare, self.compare_box]),
+             widgets.HBox([self.clicks, self.run_button])]
+        )  # fmt: skip
+        self.human_controls = widgets.VBox(
+            [
+                widgets.HTML(
+                    "<b>You are the robot.</b> Press <i>Start clicking</i>, then click on the "
+                    "image: a left click is positive (object) unless the toggle says negative; "
+                    "a right click or shift+click is negative (background). The model predicts "
+                    "after every click."
+                ),
+                widgets.HBox([self.start_button, self.sign]),
+                widgets.HBox([self.undo_button, self.reset_button, self.compare_button]),
+            ]
+        )
+        self.compare_box_h = widgets.VBox([self.compare_curves, self.compare_table],
+                                          layout=widgets.Layout(display="none"))  # fmt: skip
+        # Hidden until "Start clicking": an empty picture would show as a broken image.
+        self.human_box = widgets.VBox(
+            [
+                widgets.HBox([self.click_image, self.confusion]),
+                self.human_status,
+                widgets.HBox([self.record_link, self.record_upload]),
+                self.compare_box_h,
+            ],
+            layout=widgets.Layout(display="none"),
+        )
+        self.human_box.add_class("iis-human")
         self.widget = widgets.VBox(
             [
+                self.mode,
                 self.source,
                 self.upload_box,
                 self.dataset_box,
-                widgets.HBox([self.model, self.checkpoint, self.robot]),
-                widgets.HBox([self.compare, self.compare_box]),
-                widgets.HBox([self.clicks, self.seed, self.run_button]),
+                widgets.HBox([self.model, self.checkpoint, self.robot, self.seed]),
+                self.robot_controls,
+                self.human_controls,
                 self.error,
                 self.status,
                 self.results_box,
+                self.human_box,
             ]
         )
 
@@ -213,12 +369,28 @@ class DemoApp:
         self.compare.observe(self._on_model, names="value")
         self.slider.observe(self._on_slider, names="value")
         self.run_button.on_click(lambda _: self.run())
+        self.mode.observe(self._on_mode, names="value")
+        self.start_button.on_click(lambda _: self.start_clicking())
+        self.undo_button.on_click(lambda _: self.undo())
+        self.reset_button.on_click(lambda _: self.reset())
+        self.compare_button.on_click(lambda _: self.compare_with_robots())
+        self.click_image.on_click(self._on_image_click)
+        self.record_upload.observe(self._on_record_upload, names="value")
+        # a new image, mask or model ends the clicking session: its clicks belong to the old one
+        for w in (self.source, self.image_upload, self.mask_upload, self.dataset, self.sample,
+                  self.model, self.checkpoint):  # fmt: skip
+            w.observe(self._end_session, names="value")
 
         self._on_dataset()
         if sample:
             problems += self._select_sample(sample)
         self._on_source()
         self._on_model()
+        if mode not in (ROBOT_MODE, HUMAN_MODE):
+            problems.append(f"unknown mode {mode!r}; known modes: {ROBOT_MODE}, {HUMAN_MODE}")
+        else:
+            self.mode.value = mode
+        self._on_mode()
         if problems:
             self.show_error("; ".join(problems))
 
@@ -434,3 +606,218 @@ class DemoApp:
             + data_link(self.curves.value, "curves.png", "image/png")
             + data_link(png, f"panel_click{k}.png", "image/png")
         )
+
+    # -- you click ----------------------------------------------------------------------------
+
+    def _on_mode(self, *_: Any) -> None:
+        human = self.mode.value == HUMAN_MODE
+        self.robot_controls.layout.display = "none" if human else None
+        self.robot.layout.display = "none" if human else None
+        self.results_box.layout.display = "none" if human or not self.results else None
+        self.human_controls.layout.display = None if human else "none"
+        self.human_box.layout.display = None if human and self.session is not None else "none"
+        self.status.value = ""
+
+    @property
+    def record(self) -> ClickRecord | None:
+        """The clicks of the current "you click" session (None before "Start clicking")."""
+        return self.session.record if self.session is not None else None
+
+    def _end_session(self, *_: Any) -> None:
+        if self.session is None:
+            return
+        self.session.close()
+        self.session = None
+        self.comparison = None
+        self.human_box.layout.display = "none"
+        self._human_buttons()
+        if self.mode.value == HUMAN_MODE:
+            self.status.value = (
+                "<i>the image, mask or model changed: press Start clicking to click on it</i>"
+            )
+
+    def start_clicking(self) -> bool:
+        """Start a session on the chosen image and model; True on success (else the error)."""
+        self.show_error("")
+        self.status.value = "<i>loading…</i>"
+        try:
+            image, gt, ignore, name = self.inputs()
+            image_id = f"{self.dataset.value}/{name}" if self.source.value == DATASET else name
+            model = self._model(self.model.value, self.checkpoint.value)
+            session = HumanSession(image, gt, model, name=name, image_id=image_id,
+                                   model_name=self.model.value, ignore=ignore)  # fmt: skip
+        except Exception as e:  # any failure is reported; the app stays usable
+            self.show_error(error_message(e))
+            self.status.value = ""
+            return False
+        if self.session is not None:
+            self.session.close()
+        self.session = session
+        self.comparison = None
+        self.status.value = ""
+        self.compare_box_h.layout.display = "none"
+        self._show_human()
+        self.human_box.layout.display = None
+        return True
+
+    def _human_buttons(self) -> None:
+        has = self.session is not None and bool(self.session.record.clicks)
+        for b in (self.undo_button, self.reset_button, self.compare_button):
+            b.disabled = not has
+
+    def _show_human(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        self.click_image.show_png(s.overlay_png(), s.shape)
+        self.confusion.value = s.confusion_png()
+        self.confusion.layout.width = f"{self.click_image.width}px"
+        self.human_status.value = html.escape(s.status())
+        rec = s.record
+        if rec.clicks:
+            fname = "clicks_" + "".join(ch if ch.isalnum() else "_" for ch in rec.image) + ".json"
+            self.record_link.value = "save your clicks: " + data_link(
+                rec.to_json().encode(), fname, "application/json"
+            )
+        else:
+            self.record_link.value = ""
+        self._human_buttons()
+
+    def human_click(self, row: int, col: int, positive: bool) -> bool:
+        """Click (row, col) as the person; True when the model predicted, else the error says
+        why (no session, outside the image, nothing left to correct)."""
+        self.show_error("")
+        if self.session is None:
+            self.show_error("press Start clicking first")
+            return False
+        try:
+            self.session.click(row, col, positive)
+        except Exception as e:  # reported, never raised: the page must keep working
+            self.show_error(error_message(e))
+            return False
+        self._show_human()
+        return True
+
+    def _on_image_click(self, content: dict) -> None:
+        if self.session is not None:
+            shown = (content.get("height"), content.get("width"))
+            if shown != self.session.shape:
+                h, w = self.session.shape
+                self.show_error(
+                    f"the picture clicked ({shown[1]}x{shown[0]}) is not the current image "
+                    f"({w}x{h}): wait for it to load, or press Start clicking again"
+                )
+                return
+        negative = content.get("button") == 2 or bool(content.get("shift"))
+        self.human_click(content.get("row"), content.get("col"),
+                         False if negative else bool(self.sign.value))  # fmt: skip
+
+    def undo(self) -> None:
+        """Remove the last click."""
+        self.show_error("")
+        if self.session is not None and self.session.undo() is not None:
+            self._show_human()
+
+    def reset(self) -> None:
+        """Remove every click."""
+        self.show_error("")
+        if self.session is not None:
+            self.session.reset()
+            self.compare_box_h.layout.display = "none"
+            self._show_human()
+
+    def load_record(self, record: ClickRecord) -> bool:
+        """Replace the clicks with a saved record's (made on this image and mask); True on
+        success, else the error says why (another image, another size, no session)."""
+        self.show_error("")
+        if self.session is None and not self.start_clicking():
+            return False
+        assert self.session is not None
+        try:
+            self.session.load(record)
+        except Exception as e:
+            self.show_error(error_message(e))
+            return False
+        self._show_human()
+        return True
+
+    def _on_record_upload(self, *_: Any) -> None:
+        item = upload_content(self.record_upload)
+        if item is None:
+            return
+        try:
+            record = ClickRecord.from_json(item[1], f"click record {item[0]}")
+        except RecordError as e:
+            self.show_error(str(e))
+            return
+        self.load_record(record)
+
+    def compare_with_robots(self) -> bool:
+        """Run the robots for as many clicks as the person made and show the comparison."""
+        self.show_error("")
+        if self.session is None or not self.session.record.clicks:
+            self.show_error("click on the image first, then compare")
+            return False
+        self.compare_button.disabled = True
+        self.status.value = "<i>running the robots…</i>"
+        try:
+            t0 = time.perf_counter()
+            cmp = self.session.compare(seed=self.seed.value)
+            png = figure_png(fig_compare(cmp))
+        except Exception as e:
+            self.show_error(error_message(e))
+            self.status.value = ""
+            return False
+        finally:
+            self._human_buttons()
+        self.comparison = cmp
+        self.compare_curves.value = png
+        self.compare_table.value = comparison_html(cmp)
+        self.compare_box_h.layout.display = None
+        self.status.value = (
+            f"compared with {len(cmp.robots)} robots over {cmp.k} clicks "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
+        return True
+
+
+def comparison_html(cmp: Any) -> str:
+    """An HTML table: per click of the person, the distance to each deterministic robot's click
+    (px) and the percentile of the person's pixel under each random robot's map; then the
+    summary row (means) and the IoU gap (mean |IoU robot - IoU you| over the clicks)."""
+    pc = cmp.per_click
+    robots = list(dict.fromkeys(pc["robot"]))
+    rand = {r: bool(pc.loc[pc["robot"] == r, "random"].iloc[0]) for r in robots}
+
+    def cell(v: float, random: bool) -> str:
+        if v != v:  # NaN: the robot would stop (END) or has no map
+            return "–"
+        return f"{v:.0f}%" if random else f"{v:.1f} px"
+
+    head = "".join(f"<th>{html.escape(r)}</th>" for r in robots)
+    rows = []
+    for k, g in pc.groupby("click", sort=True):
+        c = g.iloc[0]
+        sign = "+" if c["human_positive"] else "−"
+        vals = {r: (v["percentile"] if rand[r] else v["distance"]) for r, v in
+                g.set_index("robot").iterrows()}  # fmt: skip
+        tds = "".join(f"<td>{cell(vals[r], rand[r])}</td>" for r in robots)
+        rows.append(f"<tr><td>{k} ({sign} at {c['human_row']}, {c['human_col']})</td>{tds}</tr>")
+    summary = cmp.summary()
+    means = "".join(
+        "<td><b>"
+        + cell(summary.loc[r, "mean_percentile" if rand[r] else "mean_distance"], rand[r])
+        + "</b></td>"
+        for r in robots
+    )
+    gaps = "".join(f"<td>{summary.loc[r, 'iou_gap']:.3f}</td>" for r in robots)
+    return (
+        '<table class="iis-comparison" style="border-collapse:collapse;font-size:90%">'
+        f"<tr><th>your click (row, col)</th>{head}</tr>" + "".join(rows)
+        + f"<tr><td><b>mean</b></td>{means}</tr><tr><td>IoU gap</td>{gaps}</tr></table>"
+        "<small>px: distance from your click to the click the deterministic robot would have "
+        "placed at your state; %: where your pixel falls in the random robot's sampling map "
+        "(mid-rank percentile of its probability: 0 never sampled there, 50 typical of a "
+        "uniform robot, near 100 its favourite pixels); IoU gap: mean |IoU of the robot's own "
+        "run − yours| over your clicks.</small>"
+    )  # fmt: skip

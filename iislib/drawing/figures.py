@@ -66,6 +66,7 @@ NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {
     "03_quantitative": ("fig4", "fig6a", "iou_distribution", "metric_quirks"),
     "04_robustness": ("fig6b", "fig7", "robustness_ci", "robustness_image_rank_tau",
                       "robustness_seed_variance"),
+    "06_you_click": ("you_click", "you_click_verdict"),
 }  # fmt: skip
 """Figure files (stem; .png and .pdf) each notebook always writes. With two or more models 04
 also writes robustness_win_rates, robustness_sign_flips and robustness_model_rank_tau, and with
