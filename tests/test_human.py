@@ -449,3 +449,52 @@ def test_shipped_example_was_made_on_its_benchmark_mask(data_root):
     sample = load_dataset(ds, root=data_root)[name]
     rec.check_mask(sample.gt)
     assert all(sample.gt[c.row, c.col] for c in rec.clicks)  # every positive click is on it
+
+
+# ----------------------------------------------------------------------------------------------
+# recorded clicks in the sweep
+
+
+def test_recorded_clicks_enter_evaluate_like_any_robot(pair, walker, rritm_run, tmp_path):
+    """A replay robot in ``evaluate``: the rows equal the replayed run, a rerun reads them from
+    the cache, and another record of the same name gets its own cache file."""
+    from PIL import Image
+
+    from iislib.experiment.data import load_dataset
+    from iislib.experiment.sweep import evaluate
+
+    image, gt = pair
+    folder = tmp_path / "demo"
+    for sub, arr in (("images", image), ("masks", gt.astype(np.uint8) * 255)):
+        (folder / sub).mkdir(parents=True)
+        Image.fromarray(arr).save(folder / sub / "pair.png")
+        Image.fromarray(arr).save(folder / sub / "twin.png")
+    Image.fromarray(np.flipud(gt).astype(np.uint8) * 255).save(folder / "masks" / "twin.png")
+    data = load_dataset(folder)
+    rec = _record(gt, rritm_run.clicks)
+    assert len(rec) == 5
+    one = data.select(["pair"])
+    kw = dict(max_clicks=5, settings="direct", cache_dir=tmp_path / "cache", progress=False)
+    table = evaluate(["random_walker"], [get_robot("replay", clicks=rec), "rritm"], one, **kw)
+    replay = table[table.robot == "replay"]
+    np.testing.assert_array_equal(replay["iou"], rritm_run.scores["iou"])
+    np.testing.assert_array_equal(replay["iou"], table[table.robot == "rritm"]["iou"])
+    files = sorted((tmp_path / "cache").rglob("*.csv"))
+    assert len(files) == 2
+    again = evaluate(["random_walker"], [get_robot("replay", clicks=rec), "rritm"], one, **kw)
+    assert again.equals(table) and sorted((tmp_path / "cache").rglob("*.csv")) == files
+    # the first two clicks only: the same robot name, other clicks, so another cache entry
+    t2 = evaluate(["random_walker"], [get_robot("replay", clicks=rec.head(2))], one, **kw)
+    assert len(list((tmp_path / "cache").rglob("*.csv"))) == 3
+    assert t2["iou"].tolist()[:2] == replay["iou"].tolist()[:2]
+    # on an image it was not recorded on, the sweep stops with the record's message
+    with pytest.raises(ValueError, match="another mask"):
+        evaluate(["random_walker"], [get_robot("replay", clicks=rec)], data.select(["twin"]), **kw)
+
+
+def test_dataset_select_by_name_and_record_id(tiny_dataset):
+    names = tiny_dataset.names
+    picked = tiny_dataset.select([names[2], f"{tiny_dataset.name}/{names[0]}"])
+    assert picked.names == [names[2], names[0]]
+    with pytest.raises(ValueError, match="no image named nope"):
+        tiny_dataset.select(["nope"])

@@ -370,6 +370,14 @@ class ReplayRobot(Robot):
                 "continues only its own run"
             )
 
+    def cache_token(self) -> str:
+        """What identifies this robot's clicks in a results cache (``evaluate``): SHA256 of the
+        recorded clicks and, for a record, its image id and mask digest."""
+        ident = [[int(c.row), int(c.col), bool(c.positive)] for c in self.clicks]
+        if self.record is not None:
+            ident = [self.record.image, self.record.mask_digest, ident]
+        return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
+
     def next_click(self, k: int) -> Click | None:
         """Recorded click k + 1 (0-based index ``k``), or None after the last one."""
         return self.clicks[k] if 0 <= k < len(self.clicks) else None

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -443,6 +443,22 @@ class Dataset:
         out = object.__new__(Dataset)
         out.__dict__.update(self.__dict__)
         out._pairs = self._pairs[:n] if n is not None else list(self._pairs)
+        return out
+
+    def select(self, names: Sequence[str]) -> Dataset:
+        """The samples named ``names`` (image stems, e.g. "12003"), in that order.
+
+        A "dataset/stem" name (a click record's image id) is accepted when its dataset part is
+        this dataset's name. ValueError names the ones this dataset lacks.
+        """
+        by_name = {p[0]: p for p in self._pairs}
+        stems = [n.split("/", 1)[1] if n.startswith(f"{self.name}/") else n for n in names]
+        missing = [n for n, s in zip(names, stems, strict=True) if s not in by_name]
+        if missing:
+            raise ValueError(f"dataset {self.name!r} has no image named {', '.join(missing)}")
+        out = object.__new__(Dataset)
+        out.__dict__.update(self.__dict__)
+        out._pairs = [by_name[s] for s in stems]
         return out
 
     def __repr__(self) -> str:

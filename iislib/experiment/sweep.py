@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 from iislib import __version__
 from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
-from iislib.core.robots import get_robot
+from iislib.core.robots import ROBOTS as _REGISTERED
+from iislib.core.robots import Robot, get_robot
 from iislib.experiment.data import Dataset
 from iislib.models import IISModel, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
@@ -127,14 +128,43 @@ class CacheEntry:
     rows: int
 
 
+RobotLike = str | Robot
+"""A robot for ``evaluate``: a registered name, or a ``Robot`` (e.g. a ``ReplayRobot`` of recorded
+clicks) whose ``name`` labels its rows."""
+
+
+def robot_label(robot: RobotLike) -> str:
+    """The name a robot's rows carry in the table."""
+    return robot if isinstance(robot, str) else robot.name
+
+
+def robot_key(robot: RobotLike) -> str:
+    """What identifies a robot's behaviour in the cache key: a registered name is itself (so a
+    name and its registry instance share results); any other ``Robot`` is its name plus its
+    ``cache_token()`` (a replay robot: the digest of its clicks). ValueError for a robot that
+    has neither."""
+    if isinstance(robot, str):
+        return robot
+    if _REGISTERED.get(robot.name) is robot:
+        return robot.name
+    token = getattr(robot, "cache_token", None)
+    if token is None:
+        raise ValueError(
+            f"robot {robot.name!r} is not the registered robot of that name and has no "
+            "cache_token(): results could not be told apart in the cache (give it one, or pass "
+            "cache_dir=None)"
+        )
+    return f"{robot.name}:{token()}"
+
+
 def _cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
-                 image: str, robot: str, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
+                 image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, robot, int(seed), int(max_clicks)]
+         image, robot_key(robot), int(seed), int(max_clicks)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
-    path = cache / spec.label / robot / f"{image}__s{seed}__{digest[:24]}.csv"
+    path = cache / spec.label / robot_label(robot) / f"{image}__s{seed}__{digest[:24]}.csv"
     return CacheEntry(path, digest, int(max_clicks))
 
 
@@ -263,7 +293,7 @@ def _model(spec: ModelSpec) -> IISModel:
     return _MODELS[spec.key()]
 
 
-def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed: int,
+def _job(spec: ModelSpec, robots: list[RobotLike], dataset: Dataset, index: int, seed: int,
          settings: Settings, max_clicks: int, cache: Path | None, threads: int) -> pd.DataFrame:  # fmt: skip
     """Run one (model, image, seed) for ``robots``; write each robot's rows to the cache."""
     keep_freed_memory()
@@ -274,14 +304,15 @@ def _job(spec: ModelSpec, robots: list[str], dataset: Dataset, index: int, seed:
         # Each worker gets its share of the cores; OpenCV's own pool would oversubscribe them.
         # Set after the model is built: set_threads only configures torch once it is imported.
         set_threads(threads)
-    pairs = [(get_robot(r), make_rng(seed, sample.name, r)) for r in robots]
+    pairs = [(get_robot(r) if isinstance(r, str) else r, make_rng(seed, sample.name, robot_label(r)))
+             for r in robots]  # fmt: skip
     trajs = run_many(model, pairs, image, gt, max_clicks=max_clicks, ignore=ignore,
                      threshold=settings.threshold)  # fmt: skip
     frames = []
     for robot, traj in zip(robots, trajs, strict=True):
         frame = trajectory_frame(
-            traj, dataset=dataset.name, settings=settings.name, model=spec.label, robot=robot,
-            image=sample.name, seed=seed,
+            traj, dataset=dataset.name, settings=settings.name, model=spec.label,
+            robot=robot_label(robot), image=sample.name, seed=seed,
         )  # fmt: skip
         if cache is not None:
             _write_atomic(frame, _cache_entry(cache, spec, settings, dataset, sample.name, robot,
@@ -295,7 +326,7 @@ _MAX_CACHE_WARNINGS = 20  # beyond this, one summary warning (an old cache can h
 
 def evaluate(
     models: str | Sequence[str] | Mapping[str, Mapping[str, Any]],
-    robots: str | Iterable[str],
+    robots: RobotLike | Iterable[RobotLike],
     dataset: Dataset,
     *,
     max_clicks: int = 20,
@@ -310,7 +341,10 @@ def evaluate(
 
     Args:
         models: registry names, or {label: {"name": registry name, **constructor kwargs}}.
-        robots: robot names (``iislib.core.robots.ROBOT_NAMES`` for the paper's seven).
+        robots: robot names (``iislib.core.robots.ROBOT_NAMES`` for the paper's seven) or
+            ``Robot`` objects, e.g. recorded clicks: ``get_robot("replay", clicks=record)`` on
+            ``dataset.select([record.image])`` with ``settings=record.settings`` (the record
+            holds the mask it was made on; any other image stops the sweep with its message).
         dataset: a Dataset (``load_dataset(...)``; ``.subset(n)`` for the first n images).
         max_clicks: clicks per trajectory (an int >= 1).
         seeds: one trajectory per seed (the deterministic robots give the same curve for each).
@@ -340,7 +374,7 @@ def evaluate(
             names, unknown robot or settings names, or a bad ``max_clicks``.
     """
     specs = as_specs(models)
-    robots = [robots] if isinstance(robots, str) else list(robots)
+    robots = [robots] if isinstance(robots, str | Robot) else list(robots)
     seeds = list(seeds)
     try:
         seeds = [operator.index(s) for s in seeds]
@@ -356,13 +390,19 @@ def evaluate(
             raise ValueError(f"no {what} to evaluate: pass at least one")
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name!r} has no images to evaluate")
-    for what, names in (("model label", [s.label for s in specs]), ("robot", robots),
+    for what, names in (("model label", [s.label for s in specs]),
+                        ("robot", [robot_label(r) for r in robots]),
                         ("seed", seeds)):  # fmt: skip
         dup = sorted(str(x) for x, n in Counter(names).items() if n > 1)
         if dup:
             raise ValueError(f"{what} given more than once: {', '.join(dup)}")
     for r in robots:
-        get_robot(r)  # unknown names fail before any work starts
+        if isinstance(r, str):
+            get_robot(r)  # unknown names fail before any work starts
+        elif not isinstance(r, Robot):
+            raise ValueError(f"a robot is a registered name or a Robot, got {r!r}")
+        elif cache_dir is not None:
+            robot_key(r)  # a robot the cache could not tell apart fails before any work
     settings = get_settings(settings)
     if scheduler is not None and n_jobs != 1:
         raise ValueError("pass n_jobs (local processes) or scheduler (a Dask cluster), not both")
@@ -499,7 +539,7 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
         raise RuntimeError(
             f"{len(failed)} of {len(args)} jobs failed on the Dask cluster; the others finished"
             f"{', ' + rest if rest else ''}. First failure: model {spec.label}, image "
-            f"{dataset.names[index]}, seed {seed}, robots {','.join(robots)}: "
+            f"{dataset.names[index]}, seed {seed}, robots {','.join(map(robot_label, robots))}: "
             f"{type(err).__name__}: {err}"
         ) from err
     return frames
