@@ -39,14 +39,14 @@ def test_missing_weights_give_a_clear_error(tmp_path):
         get_model("ritm-compact", weights=tmp_path / "none.pt")
 
 
-def test_notebooks_ready_leaves_out_the_cross_trained_controls():
+def test_paper_leaves_out_the_cross_trained_controls_and_ready_holds_them():
     from iislib.apps.paper import resolve_models
     from iislib.models import CROSS_TRAINED
 
-    paper = resolve_models("ready")
+    paper = resolve_models("paper")
     assert {"random_walker", "ritm-compact", "gto99-compact"} <= set(paper)
     assert not set(CROSS_TRAINED) & set(paper)
-    assert set(CROSS_TRAINED) <= set(ready_models(cross_trained=True))
+    assert set(CROSS_TRAINED) <= set(resolve_models("ready")) == set(ready_models())
 
 
 def test_design_differences_names_the_contrast_each_difference_confounds(tmp_path, monkeypatch):

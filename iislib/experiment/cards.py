@@ -214,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(names, args.data, args.jobs, images=args.images)
     CARDS_DIR.mkdir(parents=True, exist_ok=True)
     measured = CARDS_DIR / "measured.csv"
-    if measured.is_file():  # keep the rows this call did not remeasure (model, dataset, images)
+    if measured.is_file():
+        # keep the other models' rows; a remeasured model's older rows go, whatever their
+        # image count: they may come from weights that have since been replaced
         old = pd.read_csv(measured)
-        key = ["model", "dataset", "images"]
-        fresh = pd.MultiIndex.from_frame(results[key].drop_duplicates())
-        results_all = pd.concat([old[~pd.MultiIndex.from_frame(old[key]).isin(fresh)], results])
+        results_all = pd.concat([old[~old["model"].isin(results["model"].unique())], results])
     else:
         results_all = results
     results_all.to_csv(measured, index=False, float_format="%.4f")
