@@ -36,7 +36,7 @@ from iislib.experiment.sweep import _job, _n_workers
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
 
 SECONDS_PER_CLICK: dict[str, float] = {
-    "random_walker": 0.257,
+    "random_walker": 0.020,
     "ritm-compact": 0.0296,
     "gto99-compact": 0.0441,
     "ritm-compact-gto99proc": 0.0296,
