@@ -88,7 +88,7 @@ def files(tmp_path: Path, pair) -> tuple[Path, Path]:
 # run_demo
 
 
-def test_scores_frame_has_one_row_per_click_and_matches_the_probability_maps(result, pair):
+def test_the_scores_table_has_one_row_per_click_and_matches_the_probability_maps(result, pair):
     _, gt = pair
     frame = result.scores
     assert len(frame) == 20

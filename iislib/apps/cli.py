@@ -18,6 +18,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+# Each command imports what it needs when it runs: `iislib --help` and `iislib data` then start
+# without pandas, matplotlib or the models (a second or more on a small machine).
+
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from iislib import paths
@@ -105,7 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from iislib import paths
-    from iislib.models.settings import DEFAULT_SETTINGS, SETTINGS
+    from iislib.models.settings import DEFAULT_SETTINGS, DEMO_SETTINGS, SETTINGS
 
     p = argparse.ArgumentParser(prog="iislib", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -149,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--clicks", type=int, default=20, help="number of clicks K (default 20)")
     d.add_argument("--seed", type=int, default=0, help="seed of the robot's generator")
     d.add_argument("--checkpoint", default=None, help="weights file for models that need one")
-    d.add_argument("--settings", default="direct", help=f"{', '.join(SETTINGS)} (default direct)")
+    d.add_argument("--settings", default=DEMO_SETTINGS,
+                   help=f"{', '.join(SETTINGS)} (default {DEMO_SETTINGS}: the image's own pixels)")  # fmt: skip
     d.add_argument("--compare-model", default=None, help="second run's model (default --model)")
     d.add_argument("--compare-robot", default=None, help="second run's robot (default --robot)")
     d.add_argument("--compare-checkpoint", default=None, help="second run's checkpoint")

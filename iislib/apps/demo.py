@@ -72,8 +72,9 @@ from iislib.experiment.data import (
     open_image,
 )
 from iislib.experiment.human import HUMAN, Comparison, compare_with_robots
+from iislib.experiment.sweep import trajectory_frame
 from iislib.models import NEEDS_CHECKPOINT, available_models, get_model
-from iislib.models.settings import get_settings
+from iislib.models.settings import DEMO_SETTINGS, get_settings
 
 OUTPUT_FILES: tuple[str, ...] = ("curves.png", "panel.png", "scores.csv")
 """What ``write_outputs`` writes, always all three."""
@@ -133,7 +134,7 @@ class DemoResult:
     scores: pd.DataFrame
     seconds: float
     name: str = "image"
-    settings: str = "direct"
+    settings: str = DEMO_SETTINGS
     threshold: float = 0.5
 
     @property
@@ -328,13 +329,6 @@ def build_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> II
 # running
 
 
-def scores_frame(traj: Trajectory, **ids: object) -> pd.DataFrame:
-    """One row per click of ``traj`` (the sweep's tidy layout); ``ids`` are constant columns."""
-    from iislib.experiment.sweep import trajectory_frame
-
-    return trajectory_frame(traj, **ids)
-
-
 def run_demo(
     image: np.ndarray,
     gt: np.ndarray,
@@ -345,7 +339,7 @@ def run_demo(
     *,
     checkpoint: str | Path | None = None,
     ignore: np.ndarray | None = None,
-    settings: str = "direct",
+    settings: str = DEMO_SETTINGS,
     name: str = "image",
     max_pixels: int | None = MAX_PIXELS,
 ) -> DemoResult:
@@ -398,7 +392,7 @@ def run_demo(
         ignore=ignore_s, threshold=st.threshold, key=name, keep_probs=True,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
-    frame = scores_frame(
+    frame = trajectory_frame(
         traj, model=mname, robot=rname, image=name, seed=int(seed), settings=st.name
     )
     return DemoResult(
@@ -714,7 +708,7 @@ class HumanSession:
         image_id: str | None = None,
         model_name: str | None = None,
         ignore: np.ndarray | None = None,
-        settings: str = "direct",
+        settings: str = DEMO_SETTINGS,
         checkpoint: str | Path | None = None,
         max_pixels: int | None = MAX_PIXELS,
     ) -> None:
