@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from iislib.core.clicks import Click
 from iislib.core.loop import Trajectory, make_rng
@@ -115,7 +117,6 @@ def finish(fig: Figure, caption: str) -> Figure:
 
 def _integer_clicks(fig: Figure, nbins: int | str = "auto") -> Figure:
     """Whole numbers on every x axis labelled with clicks (no 'click 2.5')."""
-    from matplotlib.ticker import MaxNLocator
 
     for ax in fig.axes:
         if "click" in ax.get_xlabel():
@@ -569,7 +570,6 @@ def fig6b(
                      f"mean {spread.loc[model, 'mean']:.2f}")  # fmt: skip
         if ax is not axes[0, 0]:
             ax.set_ylabel("")
-    from matplotlib.lines import Line2D
 
     colors = plots.robot_colors(robots)
     fig.legend(handles=[Line2D([], [], color=colors[r], label=r) for r in robots],
@@ -803,8 +803,6 @@ def fig_seed_variance(table: pd.DataFrame, metric: str = "iou") -> Figure:
     axes[0, 0].set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
     models = _models(table)
     if len(models) > 1:
-        from matplotlib.lines import Line2D
-
         handles = [Line2D([], [], ls=plots.LINESTYLES[i % 4], color="0.3", label=m)
                    for i, m in enumerate(models)]  # fmt: skip
         fig.legend(handles=handles, loc="outside lower center", ncols=len(models), frameon=False)

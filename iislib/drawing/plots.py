@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from iislib.core.clicks import Click
 from iislib.core.metrics import METRIC_NAMES
@@ -36,7 +37,7 @@ NEGATIVE = "#e00000"
 
 @contextmanager
 def paper_style():
-    """The project's matplotlib style (``iislib/paper.mplstyle``) for the enclosed figures."""
+    """The project's matplotlib style (``iislib/drawing/paper.mplstyle``) for the enclosed figures."""
     import matplotlib.pyplot as plt
 
     with plt.style.context(["default", str(STYLE)]):
@@ -145,7 +146,6 @@ def curve_legend(
     models need 10 entries, not 21. ``below``: laid out in rows under the axes (robots on the first row, models on the
     second), otherwise in one column.
     """
-    from matplotlib.lines import Line2D
 
     models = list(dict.fromkeys(m for m, _ in pairs))
     robots = list(dict.fromkeys(r for _, r in pairs))
