@@ -390,3 +390,15 @@ def test_fig6b_one_panel_per_model_with_its_spread():
     )
     assert {line.get_label() for line in axes[1].get_lines()} == {f"B / r0{i}" for i in range(1, 6)}
     assert legend_labels(fig) == [f"r0{i}" for i in range(1, 6)]
+
+
+def test_robot_colours_are_distinct_fixed_and_cover_other_robots():
+    from matplotlib.colors import to_rgb
+
+    paper = plots.robot_colors(list(ROBOT_NAMES))
+    rgb = [np.array(to_rgb(c)) for c in paper.values()]
+    # every pair of the seven differs clearly (max channel difference), in any figure's order
+    assert min(np.abs(a - b).max() for i, a in enumerate(rgb) for b in rgb[i + 1 :]) > 0.15
+    assert plots.robot_colors(["rritm", "r01"]) == {"rritm": paper["rritm"], "r01": paper["r01"]}
+    other = plots.robot_colors(["replay", "rgto99"])
+    assert other["rgto99"] == paper["rgto99"] and other["replay"] not in paper.values()

@@ -19,7 +19,6 @@ from matplotlib.lines import Line2D
 
 from iislib.core.clicks import Click
 from iislib.core.metrics import METRIC_NAMES
-from iislib.core.robots import ROBOTS
 from iislib.paths import FIGURES, STYLE
 
 METRIC_LABELS = {
@@ -80,12 +79,27 @@ def caption(table: pd.DataFrame, extra: str = "") -> str:
     return "; ".join(parts) + (f". {extra}" if extra else "")
 
 
+ROBOT_COLORS: dict[str, str] = {
+    "r01": "#999999",  # grey: clicks anywhere, the least informed robot
+    "r02": "#E69F00",
+    "r03": "#56B4E9",
+    "r04": "#009E73",
+    "r05": "#CC79A7",
+    "r05h": "#8C564B",
+    "rgto99": "#D55E00",  # the two deterministic robots in the strongest colours
+    "rritm": "#0072B2",
+}
+"""A fixed colour per robot (the Okabe-Ito palette, distinct for colour-blind readers): seven
+curves of one model stay apart, and rgto99/rritm stand out in every figure."""
+
+
 def robot_colors(robots: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per robot name (same colour in every figure): registry order first."""
+    """A fixed colour per robot name (same colour in every figure): ``ROBOT_COLORS``, then the
+    style's colour cycle for other robots (a replay, a user's own)."""
     with paper_style():
         cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    order = list(ROBOTS) + [r for r in robots if r not in ROBOTS]
-    return {r: cycle[order.index(r) % len(cycle)] if order.index(r) < len(cycle) else "black"
+    others = [r for r in robots if r not in ROBOT_COLORS]
+    return {r: ROBOT_COLORS[r] if r in ROBOT_COLORS else cycle[others.index(r) % len(cycle)]
             for r in robots}  # fmt: skip
 
 
