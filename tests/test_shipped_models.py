@@ -118,3 +118,22 @@ def test_card_wall_time_says_where_each_stretch_of_steps_ran():
     assert wall_time({**cfg, "runs": runs[1:]}) == (
         "10.0 min on a 2-core CPU (1 torch thread(s), torch 2.13.0+cpu); note"
     )
+
+
+def test_card_states_the_baseline_comparison_per_dataset_and_robot(monkeypatch):
+    """The card's verdict against random_walker, read from the measured rows: fewer clicks win."""
+    import pandas as pd
+
+    from iislib.experiment import cards
+
+    monkeypatch.setattr(cards, "predict_ms", lambda name, threads: (30.0, 25.0))
+    rows = []
+    for ds, mine, base in (("berkeley", 8.0, 12.0), ("grabcut", 9.0, 8.5)):
+        for model, noc in (("ritm-compact", mine), ("random_walker", base)):
+            for robot in ("rgto99", "rritm"):
+                rows.append(dict(dataset=ds, model=model, robot=robot, images=3, **{
+                    "NoC@85": noc, "NoC@90": noc, "NoF@90": 0, "mIoU@1": 0.1, "mIoU@5": 0.5,
+                    "mIoU@10": 0.7, "mIoU@20": 0.8}))  # fmt: skip
+    text = cards.card("ritm-compact", pd.DataFrame(rows))
+    assert "berkeley: under rgto99 **yes** (8.00 against 12.00)" in text
+    assert "grabcut: under rgto99 **no** (9.00 against 8.50), under rritm **no**" in text
