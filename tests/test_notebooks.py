@@ -144,6 +144,40 @@ def test_every_run_has_a_cell_timeout(monkeypatch, tmp_path):
     ]
 
 
+def test_notebooks_run_two_at_a_time_after_the_sweep_pass(monkeypatch, tmp_path):
+    """After the sweep pass, notebooks overlap (one kernel per worker); all run even when one
+    fails, and the first failure in notebook order is raised. Without the pass, one at a time."""
+    import threading
+    import time
+
+    from iislib.apps import runner
+
+    live, most, lock = [0], [0], threading.Lock()
+
+    def fake(src, out, params, **kw):
+        with lock:
+            live[0] += 1
+            most[0] = max(most[0], live[0])
+        time.sleep(0.2)
+        with lock:
+            live[0] -= 1
+        if src.stem.startswith(("02", "03")):
+            raise RuntimeError(f"cell failed in {src.stem}")
+        return out / src.name
+
+    monkeypatch.setattr(runner, "execute", fake)
+    ran = []
+    monkeypatch.setattr(runner, "notebook_sources", lambda only=None: ran.append(1) or SOURCES)
+    with pytest.raises(RuntimeError, match="02_"):
+        runner.run_all(smoke=True, out_dir=tmp_path, precompute=False, notebook_jobs=2)
+    assert most[0] == 2
+    ok = [s for s in SOURCES if not s.stem.startswith(("02", "03"))]
+    monkeypatch.setattr(runner, "notebook_sources", lambda only=None: ok)
+    most[0] = 0
+    report = runner.run_all(smoke=True, out_dir=tmp_path, precompute=False)
+    assert most[0] == 1 and [p.name for p, _ in report.notebooks] == [s.name for s in ok]
+
+
 def _code_durations(nb) -> list[tuple[str, float]]:
     return [(c.source, c.metadata["papermill"]["duration"]) for c in nb.cells
             if c.cell_type == "code"]  # fmt: skip

@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,13 +281,15 @@ def run_all(
     timeout: int | None = None,
     precompute: bool = True,
     progress: bool = True,
+    notebook_jobs: int | None = None,
 ) -> RunReport:
     """Print the plan, compute every missing sweep of the notebooks in one pass (``precompute``;
     ``compute``), then execute every notebook, whose sweeps then only read the cache.
 
     ``timeout``: seconds per cell (default: ``SMOKE_CELL_TIMEOUT`` in smoke mode,
     ``FULL_CELL_TIMEOUT`` in a full run), so that a kernel that stops answering is noticed (and
-    retried once by ``execute``) instead of waiting forever.
+    retried once by ``execute``) instead of waiting forever. ``notebook_jobs``: notebooks
+    executed at once (default: the notebooks' ``n_jobs``, the sweep's worker count).
     """
     if timeout is None:
         timeout = SMOKE_CELL_TIMEOUT if smoke else FULL_CELL_TIMEOUT
@@ -307,13 +310,33 @@ def run_all(
         split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
         print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with {done.workers} "
               f"worker(s) ({split})", flush=True)  # fmt: skip
-    for src in notebook_sources(only):
+    sources = notebook_sources(only)
+    # without the sweep pass, notebooks compute their sweeps themselves: one at a time, or two
+    # would compute the sweeps they share twice
+    default = n_jobs if precompute else 1
+    kernels = max(1, min(default if notebook_jobs is None else notebook_jobs, len(sources)))
+
+    def one(src: Path) -> tuple[Path, float]:
         t0 = time.perf_counter()
         print(f"[notebooks] {src.name} ...", flush=True)
         out = execute(src, out_dir, params, log_output=log_output, timeout=timeout)
         dt = time.perf_counter() - t0
         print(f"[notebooks] {src.name}: {dt:.1f} s -> {out}", flush=True)
-        report.notebooks.append((out, dt))
+        return out, dt
+
+    if kernels == 1:
+        report.notebooks = [one(src) for src in sources]
+        return report
+    # The notebooks only read the cache now and each kernel keeps about one core busy, so
+    # ``kernels`` of them run at once (one per sweep worker); every one runs to its end and the
+    # first failure, in notebook order, is raised after all.
+    with ThreadPoolExecutor(max_workers=kernels) as pool:
+        futures = [pool.submit(one, src) for src in sources]
+        wait(futures)
+    for f in futures:
+        if f.exception() is not None:
+            raise f.exception()
+    report.notebooks = [f.result() for f in futures]
     return report
 
 
@@ -340,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-precompute", action="store_true",
                    help="let each notebook compute its own sweeps (no shared pass first)")  # fmt: skip
     p.add_argument("--plan", action="store_true", help="print the plan and exit")
+    p.add_argument("--notebook-jobs", type=int, default=None,
+                   help="notebooks executed at once (default: --jobs after the sweep pass)")  # fmt: skip
     args = p.parse_args(argv)
     params = dict(args.param)
     if args.jobs is not None:
@@ -353,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         done = run_all(args.smoke, params, args.only, args.out, args.log_output,
-                       precompute=not args.no_precompute)  # fmt: skip
+                       precompute=not args.no_precompute,
+                       notebook_jobs=args.notebook_jobs)  # fmt: skip
     except Exception as e:  # papermill's error names the notebook cell that failed
         print(f"[notebooks] FAILED: {e}", file=sys.stderr)
         return 1
