@@ -191,7 +191,7 @@ if ftable is not None:
     for difference in design_differences():
         print("Trained unalike inside a contrast, so read this effect with care:", difference)
     display(stats.robot_spread(ftable).round(3))
-    effects = stats.factor_effects(ftable, figures.FAMILY_PROCEDURE)
+    effects = stats.factor_effects(ftable, stats.FAMILY_PROCEDURE)
     display(effects.round(3))
     print(stats.factor_verdict(effects))
 
