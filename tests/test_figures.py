@@ -115,9 +115,16 @@ def test_fig4_lines_are_own_robots_only():
 
 
 def test_fig7_every_model_robot():
-    fig = figures.fig7(random_table())
+    t = random_table()
+    fig = figures.fig7(t)
     axes = visible_axes(fig)
-    assert len(axes) == 6 and all(len(ax.get_lines()) == 2 * len(ROBOT_NAMES) for ax in axes)
+    # one row per metric, one column per model, every robot in each panel
+    assert len(axes) == 6 * 2 and all(len(ax.get_lines()) == len(ROBOT_NAMES) for ax in axes)
+    assert [ax.get_title() for ax in axes[:2]] == ["A", "B"]
+    # each panel states its model's spread over the robots for its metric (row 2: precision)
+    want = stats.robot_spread(t, METRIC_NAMES[1]).set_index("model")["spread"]
+    for ax, model in zip(axes[2:4], ("A", "B"), strict=True):
+        assert f"spread {want[model]:.2f}" in [x.get_text() for x in ax.texts]
 
 
 def test_fig6a_and_fig6b_robot_subsets():
@@ -359,8 +366,11 @@ def legend_labels(fig: Figure) -> list[str]:
 
 def test_many_curves_get_a_legend_per_code():
     # 2 models x 7 robots: one entry per robot (colour) and one per model (line style)
-    labels = legend_labels(figures.fig7(random_table()))
+    t = random_table()
+    labels = legend_labels(plots.fig_metric_grid(t))
     assert sorted(labels) == sorted([*ROBOT_NAMES, "A", "B"])
+    # Figure 7: a column per model, so its legend names the robots only
+    assert sorted(legend_labels(figures.fig7(t))) == sorted(ROBOT_NAMES)
     # few curves: one entry per line, only the (model, robot) pairs drawn
     t = random_table(models=("ritm-compact", "gto99-compact"))
     assert sorted(legend_labels(figures.fig4(t))) == [

@@ -584,10 +584,35 @@ def fig6b(
 
 @styled
 def fig7(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
-    """Every metric x every robot x every model (line colour: robot; line style: model)."""
-    return finish(_integer_clicks(plots.fig_metric_grid(table, metrics)), _caption(table, (
-        "Colour: robot; line style: model. How far apart one model's curves (one per robot) lie "
-        "is its dependence on the clicking procedure; the paper finds ritm's closer together")))  # fmt: skip
+    """Every metric x every robot x every model: one row per metric, one column per model (shared
+    y along a row), colour per robot. Each panel gives that model's spread over the robots
+    (``stats.robot_spread``: max - min of the mean over clicks), so the width of each model's fan
+    of curves, the paper's robustness, is read per metric, not guessed from 7 x models
+    overlapping curves."""
+    models = _models(table)
+    robots = list(table["robot"].unique())
+    fig, axes = plots.new_figure(len(metrics), len(models), sharex=True, sharey="row",
+                                 size=(min(6.9, 2.2 * len(models) + 0.8), 1.55 * len(metrics) + 0.9))  # fmt: skip
+    for row, metric in zip(axes, metrics, strict=True):
+        spread = stats.robot_spread(table, metric).set_index("model")["spread"]
+        for ax, model in zip(row, models, strict=True):
+            plots.plot_metric_curves(ax, table, metric, models=[model], robots=robots,
+                                     legend=False)  # fmt: skip
+            ax.text(0.97, 0.05, f"spread {spread[model]:.2f}", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize="small")  # fmt: skip
+            if ax is not row[0]:
+                ax.set_ylabel("")
+            if row is not axes[-1]:
+                ax.set_xlabel("")
+    for ax, model in zip(axes[0], models, strict=True):
+        ax.set_title(model)
+    colors = plots.robot_colors(robots)
+    fig.legend(handles=[Line2D([], [], color=colors[r], label=r) for r in robots],
+               loc="outside lower center", frameon=False, ncols=len(robots))  # fmt: skip
+    return finish(_integer_clicks(fig, nbins=5), _caption(table, (
+        "One column per model, colour per robot. 'spread': max - min over the robots of the "
+        "mean over clicks, the width of the model's fan, i.e. its dependence on the clicking "
+        "procedure; the paper finds ritm's fan narrower")))  # fmt: skip
 
 
 @styled
