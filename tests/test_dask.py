@@ -89,8 +89,8 @@ def test_cluster_table_equals_local_and_its_cache_is_read_anywhere(
 
     # A rerun here (no cluster) reads them all, computes nothing, gives the same table.
     calls = []
-    real_job = ex._job
-    monkeypatch.setattr(ex, "_job", lambda *a: calls.append(a) or real_job(*a))
+    real_job = ex.run_job
+    monkeypatch.setattr(ex, "run_job", lambda *a: calls.append(a) or real_job(*a))
     here = evaluate(["random_walker"], ROBOTS, ds, cache_dir=cache, **KW)
     assert calls == []
     pd.testing.assert_frame_equal(here[SCORE_COLUMNS], local[SCORE_COLUMNS], check_exact=True)

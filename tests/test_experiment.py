@@ -44,8 +44,8 @@ def test_cache_resume_and_no_recompute(tiny_dataset, tmp_path, monkeypatch):
     assert len(files) == 2 * 3
 
     calls = []
-    real_job = ex._job
-    monkeypatch.setattr(ex, "_job", lambda *a: calls.append(a) or real_job(*a))
+    real_job = ex.run_job
+    monkeypatch.setattr(ex, "run_job", lambda *a: calls.append(a) or real_job(*a))
     again = evaluate(["random_walker"], ROBOTS, tiny_dataset, **kw)
     assert calls == []  # everything came from the cache
     pd.testing.assert_frame_equal(first, again)
@@ -129,7 +129,7 @@ def clean(tmp_path_factory):
 
 def _entry(ds, cache, image, robot="rgto99"):
     spec = ModelSpec("random_walker", "random_walker")
-    return ex._cache_entry(cache, spec, get_settings("direct"), ds, image, robot, 0, 3)
+    return ex.cache_entry(cache, spec, get_settings("direct"), ds, image, robot, 0, 3)
 
 
 def _split(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -172,8 +172,8 @@ def test_damaged_cache_file_is_reported_once_recomputed_and_replaced(
     assert target.path.read_bytes() != original
 
     calls = []
-    real_job = ex._job
-    monkeypatch.setattr(ex, "_job", lambda *a: calls.append(a) or real_job(*a))
+    real_job = ex.run_job
+    monkeypatch.setattr(ex, "run_job", lambda *a: calls.append(a) or real_job(*a))
     with pytest.warns(CacheWarning) as record:
         table = evaluate(["random_walker"], ROBOTS, ds, cache_dir=cache, **KW)
     messages = [str(w.message) for w in record if issubclass(w.category, CacheWarning)]

@@ -129,3 +129,16 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     found = imports(bad)
     assert ("torch", []) in found and ("iislib.models", ["get_model"]) in found
     assert "torch" in FORBIDDEN_THIRD_PARTY["core"] and "models" not in ALLOWED["core"]
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    """``from iislib.x import _name`` across modules would make ``_name`` an API in disguise
+    (the figures once re-derived robots through such helpers): what another module needs is
+    public."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("iislib"):
+                found += [f"{module_name(path)}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]  # fmt: skip
+    assert found == []

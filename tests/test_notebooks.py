@@ -178,6 +178,23 @@ def test_notebooks_run_two_at_a_time_after_the_sweep_pass(monkeypatch, tmp_path)
     assert most[0] == 1 and [p.name for p, _ in report.notebooks] == [s.name for s in ok]
 
 
+def test_each_notebook_gets_only_the_parameters_it_declares(monkeypatch, tmp_path):
+    """The demo declares no n_jobs: it is not passed there (papermill would warn), the
+    others get it; a parameter no notebook declares is refused before any notebook runs."""
+    from iislib.apps import runner
+
+    got = {}
+    monkeypatch.setattr(runner, "execute",
+                        lambda src, out, params, **kw: got.setdefault(src.stem, params) and out)  # fmt: skip
+    runner.run_all(smoke=True, parameters={"n_jobs": 1}, out_dir=tmp_path, precompute=False)
+    assert got["05_demo"] == {"smoke": True}
+    assert got["03_quantitative"] == {"n_jobs": 1, "smoke": True}
+    got.clear()
+    with pytest.raises(ValueError, match="no notebook has the parameter.*n_imagez"):
+        runner.run_all(smoke=True, parameters={"n_imagez": 3}, out_dir=tmp_path, precompute=False)
+    assert got == {}
+
+
 def _code_durations(nb) -> list[tuple[str, float]]:
     return [(c.source, c.metadata["papermill"]["duration"]) for c in nb.cells
             if c.cell_type == "code"]  # fmt: skip

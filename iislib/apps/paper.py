@@ -31,7 +31,7 @@ from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
 from iislib.experiment.data import load_dataset
 from iislib.experiment.stats import FAMILY_PROCEDURE
-from iislib.experiment.sweep import _cache_entry, as_specs, evaluate
+from iislib.experiment.sweep import as_specs, cache_entry, evaluate
 from iislib.models import available_models, get_model, ready_models
 from iislib.models.settings import DEFAULT_SETTINGS, get_settings
 
@@ -525,7 +525,7 @@ def make_plan(requests: Sequence[SweepRequest], cache: Path | None = None) -> Pl
             for index, image in enumerate(data.names):
                 for seed in req.seeds:
                     for robot in req.robots:
-                        path = _cache_entry(cache, spec, settings, data, image, robot, seed,
+                        path = cache_entry(cache, spec, settings, data, image, robot, seed,
                                             mc).path  # fmt: skip
                         if path in entries:
                             continue

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from iislib import paths
 from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
-from iislib.experiment.sweep import _job, _n_workers
+from iislib.experiment.sweep import run_job, worker_count
 
 # ----------------------------------------------------------------------------------------------
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
@@ -109,7 +109,7 @@ def estimate_seconds(
 def _workers(n_jobs: int) -> int:
     """Processes that share the sweep (``evaluate``'s rule), at most one per core."""
 
-    return max(1, min(_n_workers(n_jobs), os.cpu_count() or 1))
+    return max(1, min(worker_count(n_jobs), os.cpu_count() or 1))
 
 
 def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
@@ -155,11 +155,11 @@ class ComputeReport:
 
 
 def _timed_job(*args: Any) -> tuple[str, float]:
-    """``experiment._job`` (which writes the cache) returning (model label, seconds) only: the
+    """``experiment.run_job`` (which writes the cache) returning (model label, seconds) only: the
     frames are read back from the cache by the notebooks, not sent through the pipe."""
 
     t0 = time.perf_counter()
-    _job(*args)
+    run_job(*args)
     return args[0].label, time.perf_counter() - t0
 
 
@@ -301,6 +301,13 @@ def run_all(
         # the kernels run in notebooks/: they must find the data (and its cache keys) here
         os.environ["IISLIB_DATA"] = str(Path(data).absolute())
     out_dir = out_dir or paths.BUILD / "notebooks" / ("smoke" if smoke else "full")
+    sources = notebook_sources(only)
+    # each notebook gets the parameters its parameters cell declares (papermill warns about the
+    # others); a name that no notebook declares is a typo, refused before any work
+    declared = {src: set(notebook_parameters(src)) for src in sources}
+    unknown = sorted(set(params) - set().union(*declared.values()))
+    if unknown:
+        raise ValueError(f"no notebook has the parameter(s) {', '.join(unknown)}")
     plan = make_plan(figure_plan(smoke, params, only))
     n_jobs = max((r.cfg.n_jobs for r in plan.requests), default=1)
     print(format_plan(plan, n_jobs), flush=True)
@@ -310,7 +317,6 @@ def run_all(
         split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
         print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with {done.workers} "
               f"worker(s) ({split})", flush=True)  # fmt: skip
-    sources = notebook_sources(only)
     # without the sweep pass, notebooks compute their sweeps themselves: one at a time, or two
     # would compute the sweeps they share twice
     default = n_jobs if precompute else 1
@@ -319,7 +325,8 @@ def run_all(
     def one(src: Path) -> tuple[Path, float]:
         t0 = time.perf_counter()
         print(f"[notebooks] {src.name} ...", flush=True)
-        out = execute(src, out_dir, params, log_output=log_output, timeout=timeout)
+        mine = {k: v for k, v in params.items() if k in declared[src]}
+        out = execute(src, out_dir, mine, log_output=log_output, timeout=timeout)
         dt = time.perf_counter() - t0
         print(f"[notebooks] {src.name}: {dt:.1f} s -> {out}", flush=True)
         return out, dt

@@ -157,8 +157,10 @@ def robot_key(robot: RobotLike) -> str:
     return f"{robot.name}:{token()}"
 
 
-def _cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
-                 image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
+def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
+                image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
+    """Where one (model, settings, dataset, image, robot, seed, max_clicks) trajectory is cached
+    under ``cache``, and the digest of that key which its verification header must carry."""
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
          image, robot_key(robot), int(seed), int(max_clicks)]
@@ -293,8 +295,8 @@ def _model(spec: ModelSpec) -> IISModel:
     return _MODELS[spec.key()]
 
 
-def _job(spec: ModelSpec, robots: list[RobotLike], dataset: Dataset, index: int, seed: int,
-         settings: Settings, max_clicks: int, cache: Path | None, threads: int) -> pd.DataFrame:  # fmt: skip
+def run_job(spec: ModelSpec, robots: list[RobotLike], dataset: Dataset, index: int, seed: int,
+            settings: Settings, max_clicks: int, cache: Path | None, threads: int) -> pd.DataFrame:  # fmt: skip
     """Run one (model, image, seed) for ``robots``; write each robot's rows to the cache."""
     keep_freed_memory()
     sample = dataset[index]
@@ -315,7 +317,7 @@ def _job(spec: ModelSpec, robots: list[RobotLike], dataset: Dataset, index: int,
             robot=robot_label(robot), image=sample.name, seed=seed,
         )  # fmt: skip
         if cache is not None:
-            _write_atomic(frame, _cache_entry(cache, spec, settings, dataset, sample.name, robot,
+            _write_atomic(frame, cache_entry(cache, spec, settings, dataset, sample.name, robot,
                                               seed, max_clicks))  # fmt: skip
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -424,7 +426,7 @@ def evaluate(
                     if cache is None:
                         missing.append(robot)
                         continue
-                    entry = _cache_entry(cache, spec, settings, dataset, image, robot, seed,
+                    entry = cache_entry(cache, spec, settings, dataset, image, robot, seed,
                                          max_clicks)  # fmt: skip
                     if not entry.path.is_file():
                         missing.append(robot)
@@ -451,20 +453,20 @@ def evaluate(
             ]
             done.extend(_run_dask(scheduler, args, bar, cached=cache is not None))
         else:
-            n_workers = _n_workers(n_jobs)
+            n_workers = worker_count(n_jobs)
             threads = max(1, (os.cpu_count() or 1) // n_workers)
             args = [(s, r, dataset, i, seed, settings, max_clicks, cache, threads)
                     for s, r, i, seed in todo]  # fmt: skip
             if n_workers == 1:
                 for a in args:
-                    done.append(_job(*a))
+                    done.append(run_job(*a))
                     bar.update()
             else:
                 from joblib import Parallel, delayed, parallel_config
 
                 with parallel_config(backend="loky", n_jobs=n_workers):
                     results = Parallel(return_as="generator_unordered")(
-                        delayed(_job)(*a) for a in args
+                        delayed(run_job)(*a) for a in args
                     )
                     for frame in results:
                         done.append(frame)
@@ -510,7 +512,7 @@ def _client(scheduler: Any) -> tuple[Any, bool]:
 
 
 def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list[pd.DataFrame]:
-    """Run ``_job(*a)`` for every ``a`` on a Dask cluster; the frames in completion order.
+    """Run ``run_job(*a)`` for every ``a`` on a Dask cluster; the frames in completion order.
 
     A failed job (an exception, or its worker killed more often than the scheduler's
     ``allowed-failures``) does not cancel the others; once all have finished, a RuntimeError
@@ -520,7 +522,7 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
 
     client, owned = _client(scheduler)
     try:
-        futures = {client.submit(_job, *a, pure=False): a for a in args}
+        futures = {client.submit(run_job, *a, pure=False): a for a in args}
         frames: list[pd.DataFrame] = []
         failed: list[tuple[tuple, BaseException]] = []
         for fut in as_completed(list(futures), loop=client.loop):
@@ -545,7 +547,8 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
     return frames
 
 
-def _n_workers(n_jobs: int) -> int:
+def worker_count(n_jobs: int) -> int:
+    """Worker processes for ``n_jobs`` in joblib's convention (-1: every core, -2: all but one)."""
     cores = os.cpu_count() or 1
     return max(1, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)
 
