@@ -137,3 +137,23 @@ def test_card_states_the_baseline_comparison_per_dataset_and_robot(monkeypatch):
     text = cards.card("ritm-compact", pd.DataFrame(rows))
     assert "berkeley: under rgto99 **yes** (8.00 against 12.00)" in text
     assert "grabcut: under rgto99 **no** (9.00 against 8.50), under rritm **no**" in text
+
+
+def test_cards_rewritten_from_measured_csv_without_a_sweep(monkeypatch, tmp_path):
+    """``--from-measured`` rewrites a card from measured.csv alone; a model without rows is refused."""
+    import pandas as pd
+
+    from iislib.experiment import cards
+
+    monkeypatch.setattr(cards, "predict_ms", lambda name, threads: (30.0, 25.0))
+    monkeypatch.setattr(cards, "measure", lambda *a, **k: pytest.fail("no sweep expected"))
+    monkeypatch.setattr(cards, "CARDS_DIR", tmp_path)
+    rows = [dict(dataset="berkeley", model=m, robot=r, images=3, **{
+                 "NoC@85": n, "NoC@90": n, "NoF@90": 0, "mIoU@1": 0.1, "mIoU@5": 0.5,
+                 "mIoU@10": 0.7, "mIoU@20": 0.8})
+            for m, n in (("ritm-compact", 7.5), ("random_walker", 11.0)) for r in ("rgto99", "rritm")]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "measured.csv", index=False)
+    assert cards.main(["ritm-compact", "--from-measured"]) == 0
+    assert "under rgto99 **yes** (7.50 against 11.00)" in (tmp_path / "ritm-compact.md").read_text()
+    assert cards.main(["gto99-compact", "--from-measured"]) == 2
+    assert not (tmp_path / "gto99-compact.md").exists()

@@ -137,6 +137,20 @@ def predict_ms(name: str, threads: int, repeats: int = 20) -> tuple[float, float
     return one, seven
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``: network outputs,
+    and so the random robots' rows, move in the last bits from one CPU to another
+    (docs/decisions.md, "What is bit-stable")."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -201,7 +215,7 @@ NoC@85 (fewer clicks): {beats}.
 ## Published numbers of the official models
 
 {PUBLISHED}
-Machine: {platform.machine()}, Python {platform.python_version()}.
+Machine: {platform.machine()} ({cpu_name()}, {os.cpu_count()} cores), Python {platform.python_version()}.
 """
 
 
@@ -213,14 +227,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--images", type=int, default=None, help="first N images of each dataset")
+    p.add_argument("--from-measured", action="store_true",
+                   help="rewrite the cards from measured.csv (after a change to their text): "
+                        "no sweep, only the prediction times are measured again")  # fmt: skip
     args = p.parse_args(argv)
     names = [n for n in args.names if shipped_weights(n).is_file()]
     if not names:
         print("error: none of these models has shipped weights", file=sys.stderr)
         return 2
+    measured = CARDS_DIR / "measured.csv"
+    if args.from_measured:
+        if not measured.is_file():
+            print(f"error: {measured} does not exist; measure first", file=sys.stderr)
+            return 2
+        results = pd.read_csv(measured)
+        missing = sorted(set(names) - set(results["model"]))
+        if missing:
+            print(f"error: {measured} has no rows for {', '.join(missing)}", file=sys.stderr)
+            return 2
+        for name in names:
+            (CARDS_DIR / f"{name}.md").write_text(card(name, results))
+            print(f"wrote {CARDS_DIR / f'{name}.md'}")
+        return 0
     results = measure(names, args.data, args.jobs, images=args.images)
     CARDS_DIR.mkdir(parents=True, exist_ok=True)
-    measured = CARDS_DIR / "measured.csv"
     if measured.is_file():
         # keep the other models' rows; a remeasured model's older rows go, whatever their
         # image count: they may come from weights that have since been replaced
