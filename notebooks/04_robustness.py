@@ -17,7 +17,8 @@
 #   shaded band is a 95% **bootstrap interval over images**: resample the images with
 #   replacement many times, recompute the mean, keep the middle 95%. It says how much the mean
 #   would change with another set of images of the same kind.
-# - **Everything (Figure 7).** Every metric x every robot x every model, in one grid.
+# - **Everything (Figure 7).** Every metric x every robot x every model: a row per metric, a
+#   column per model, each panel with the model's spread over the robots.
 # - **Win rates.** For two models A and B and one robot: on what share of the images is A better
 #   than B (IoU after k clicks)? A mean difference of +0.02 can come from A winning everywhere
 #   by a little or from A winning on half the images by a lot.
@@ -80,10 +81,12 @@ paper.save(figures.fig6b(table, n_boot=n_boot), "fig6b", cfg)
 # %% [markdown]
 # ## Figure 7: every metric x every robot x every model
 #
-# Colour: robot; line style: model. Look at the order of the curves in each panel: the
-# robots that click inside the errors (r04, r05, rgto99, rritm) climb fastest, r01 (anywhere in
-# the image) slowest. The gap between robots for one model is often larger than the gap between
-# models for one robot.
+# One row per metric, one column per model (the y axis is shared along a row), colour per robot.
+# Look at the order of the curves in each panel: the robots that click inside the errors (r04,
+# r05, rgto99, rritm) climb fastest, r01 (anywhere in the image) slowest. The number in each panel
+# is that model's spread over the seven robots (max - min of the mean over clicks): compare it
+# along a row to see which model depends more on the clicking procedure for that metric. The gap
+# between robots for one model is often larger than the gap between models for one robot.
 
 # %%
 paper.save(figures.fig7(table), "fig7", cfg)

@@ -205,7 +205,8 @@ def fig_metric_curves(table: pd.DataFrame, metric: str = "iou", **kw) -> Figure:
 
 
 def fig_metric_grid(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, **kw) -> Figure:
-    """A 2x3 grid, one panel per metric, every model x robot (the paper's Figure 7 layout)."""
+    """A 2x3 grid, one panel per metric, every model x robot in each (the paper's Figure 7
+    layout; ``figures.fig7`` gives each model a column of its own instead)."""
     ncols = 3
     nrows = int(np.ceil(len(metrics) / ncols))
     fig, axes = new_figure(nrows, ncols, size=(6.9, 2.3 * nrows))
