@@ -38,15 +38,15 @@ from iislib.experiment.sweep import run_job, worker_count
 
 SECONDS_PER_CLICK: dict[str, float] = {
     "random_walker": 0.020,
-    "ritm-compact": 0.0296,
-    "gto99-compact": 0.0441,
-    "ritm-compact-gto99proc": 0.0296,
-    "gto99-compact-ritmproc": 0.0441,
+    "ritm-compact": 0.0195,
+    "gto99-compact": 0.0428,
+    "ritm-compact-gto99proc": 0.0195,
+    "gto99-compact-ritmproc": 0.0428,
 }
 """Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
 robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. They are the
-``s/click`` column of ``python benchmarks/bench_sweep.py --images 100 --jobs 2`` (the full
-Berkeley grid); refresh them from its output on a quiet machine. The cross-trained controls
+``s/click`` column of ``python benchmarks/bench_sweep.py --images 10 --jobs 2`` (mean of five
+runs; ``--images 100`` is the full Berkeley grid); refresh them from its output on a quiet machine. The cross-trained controls
 share their family's network and take its value. Models not listed are estimated as
 unknown."""
 
