@@ -5,8 +5,9 @@ waits for the curves, moves the click slider and checks that the panel is redraw
 CSV, and checks that a bad mask shows an error and leaves the app usable. A screenshot goes to
 ``build/demo_browser.png``. In "you click" mode it picks a benchmark sample and ritm-compact,
 clicks on the picture (one positive, one negative click), checks the prediction and the IoU
-after each, then compares with the robots (``build/demo_browser_you_click.png``). Every process
-started here (Voilà and its kernels) is stopped.
+after each, then compares with the robots (``build/demo_browser_you_click.png``). The clickable
+picture is also clicked in JupyterLab itself (``build/jupyterlab_click_image.png``). Every
+process started here (Voilà, JupyterLab and their kernels) is stopped.
 
 Needs Debian's ``/usr/bin/chromium`` (``apt-get install chromium``; ``playwright install`` cannot
 download browsers here). Without it the test skips locally and fails under CI.
@@ -355,3 +356,100 @@ def test_you_click_mode_clicks_predicts_and_compares(voila_url, data_root):
     check = HumanSession(sample.image, sample.gt, "ritm-compact", name=name)
     assert check.click(*placed[0], True) == pytest.approx(got1, abs=1e-3)
     assert check.click(*placed[1], False) == pytest.approx(got2, abs=1e-3)
+
+
+def test_click_image_in_jupyterlab_reports_pixels_without_lab_menus(tmp_path):
+    """The clickable picture of the "you click" mode in JupyterLab itself (notebook 06 records
+    there): a left, a right and a shift click reach the kernel as (row, col) pixels of the
+    picture, and the right click does not open JupyterLab's context menu over the notebook."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import io\nimport numpy as np\nfrom PIL import Image\n"
+            "from iislib.apps.demo_app import ClickImage\n"
+            "buf = io.BytesIO()\n"
+            "Image.fromarray(np.zeros((100, 150, 3), np.uint8)).save(buf, format='PNG')\n"
+            "w, got = ClickImage(), []\nw.on_click(got.append)\n"
+            "w.show_png(buf.getvalue(), (100, 150), side=300)\nw"
+        ),
+        nbformat.v4.new_code_cell(
+            "print('GOT', [(g['row'], g['col'], g['button'], g['shift']) for g in got])"
+        ),
+    ]  # fmt: skip
+    nbformat.write(nb, tmp_path / "click.ipynb")
+    port = _free_port()
+    log = (tmp_path / "lab.log").open("w")
+    lab = Path(sys.executable).with_name("jupyter-lab")
+    proc = subprocess.Popen(
+        [str(lab), "--allow-root", "--no-browser", "--ServerApp.token=", "--ServerApp.password=",
+         "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={tmp_path}"],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1"),
+    )  # fmt: skip
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                        args=CHROMIUM_ARGS)  # fmt: skip
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    page.goto(
+                        f"http://127.0.0.1:{port}/lab/tree/click.ipynb?reset", timeout=TIMEOUT_MS
+                    )
+                    break
+                except Exception:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(
+                            f"JupyterLab did not answer: {(tmp_path / 'lab.log').read_text()}"
+                        )
+                    time.sleep(1)
+            cells = page.locator(".jp-Notebook .jp-CodeCell")
+            cells.nth(1).wait_for(timeout=TIMEOUT_MS)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=TIMEOUT_MS)  # fmt: skip
+            cells.nth(0).locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            img = cells.nth(0).locator(".jp-OutputArea img")
+            try:
+                img.wait_for(timeout=TIMEOUT_MS)
+            except Exception:
+                page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
+                raise
+            page.wait_for_function("el => el.complete && el.naturalWidth === 150",
+                                   arg=img.element_handle(), timeout=TIMEOUT_MS)  # fmt: skip
+            box = img.bounding_box()
+
+            def at(row: int, col: int) -> dict[str, float]:  # the centre of pixel (row, col)
+                return {
+                    "x": (col + 0.5) * box["width"] / 150,
+                    "y": (row + 0.5) * box["height"] / 100,
+                }
+
+            img.click(position=at(20, 30))
+            img.click(position=at(80, 120), button="right")
+            page.wait_for_timeout(500)
+            assert page.locator(".lm-Menu").count() == 0, "JupyterLab's context menu opened"
+            img.click(position=at(50, 60), modifiers=["Shift"])
+            page.wait_for_timeout(1000)
+            cells.nth(1).locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            out = cells.nth(1).locator(".jp-OutputArea-output")
+            out.wait_for(timeout=TIMEOUT_MS)
+            page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
+            text = out.inner_text()
+            browser.close()
+        assert "GOT [(20, 30, 0, False), (80, 120, 2, False), (50, 60, 0, True)]" in text, text
+    finally:
+        _stop(proc)
+        log.close()

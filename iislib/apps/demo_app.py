@@ -125,7 +125,10 @@ function render({ model, el }) {
                  width: img.naturalWidth, height: img.naturalHeight });
   };
   const left = (e) => send(e, 0);
-  const right = (e) => send(e, 2);
+  // JupyterLab opens its own context menu from a listener on the document: the right click is
+  // ours, so it stops here (Voila has no such menu; the browser's is suppressed in send)
+  const right = (e) => { e.stopPropagation(); send(e, 2); };
+  img.setAttribute("data-jp-suppress-context-menu", "");
   img.addEventListener("click", left);
   img.addEventListener("contextmenu", right);
   model.on("change:src", show);
