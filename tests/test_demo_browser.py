@@ -416,10 +416,25 @@ def test_click_image_in_jupyterlab_reports_pixels_without_lab_menus(tmp_path):
                     time.sleep(1)
             cells = page.locator(".jp-Notebook .jp-CodeCell")
             cells.nth(1).wait_for(timeout=TIMEOUT_MS)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                                   timeout=TIMEOUT_MS)  # fmt: skip
-            cells.nth(0).locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
+            # the kernel is connected once the status bar says so; a cell run before that can
+            # be dropped by the page, so each run is checked (its prompt shows [*] or [n])
+            page.get_by_text("| Idle").wait_for(timeout=TIMEOUT_MS)
+
+            def run(i: int) -> None:
+                prompt = cells.nth(i).locator(".jp-InputPrompt")
+                for _ in range(3):
+                    prompt.click()  # selects the cell in command mode
+                    page.keyboard.press("Shift+Enter")
+                    try:
+                        page.wait_for_function("el => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
+                                               arg=prompt.element_handle(), timeout=15_000)  # fmt: skip
+                        return
+                    except Exception:
+                        continue
+                page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
+                pytest.fail(f"JupyterLab did not run cell {i}")
+
+            run(0)
             img = cells.nth(0).locator(".jp-OutputArea img")
             try:
                 img.wait_for(timeout=TIMEOUT_MS)
@@ -442,8 +457,7 @@ def test_click_image_in_jupyterlab_reports_pixels_without_lab_menus(tmp_path):
             assert page.locator(".lm-Menu").count() == 0, "JupyterLab's context menu opened"
             img.click(position=at(50, 60), modifiers=["Shift"])
             page.wait_for_timeout(1000)
-            cells.nth(1).locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
+            run(1)
             out = cells.nth(1).locator(".jp-OutputArea-output")
             out.wait_for(timeout=TIMEOUT_MS)
             page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
