@@ -401,68 +401,66 @@ def test_click_image_in_jupyterlab_reports_pixels_without_lab_menus(tmp_path):
             browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                         args=CHROMIUM_ARGS)  # fmt: skip
             page = browser.new_page(viewport={"width": 1200, "height": 900})
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    page.goto(
-                        f"http://127.0.0.1:{port}/lab/tree/click.ipynb?reset", timeout=TIMEOUT_MS
-                    )
-                    break
-                except Exception:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(
-                            f"JupyterLab did not answer: {(tmp_path / 'lab.log').read_text()}"
-                        )
-                    time.sleep(1)
-            cells = page.locator(".jp-Notebook .jp-CodeCell")
-            cells.nth(1).wait_for(timeout=TIMEOUT_MS)
-            # the kernel is connected once the status bar says so; a cell run before that can
-            # be dropped by the page, so each run is checked (its prompt shows [*] or [n])
-            page.get_by_text("| Idle").wait_for(timeout=TIMEOUT_MS)
-
-            def run(i: int) -> None:
-                prompt = cells.nth(i).locator(".jp-InputPrompt")
-                for _ in range(3):
-                    prompt.click()  # selects the cell in command mode
-                    page.keyboard.press("Shift+Enter")
-                    try:
-                        page.wait_for_function("el => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
-                                               arg=prompt.element_handle(), timeout=15_000)  # fmt: skip
-                        return
-                    except Exception:
-                        continue
-                page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
-                pytest.fail(f"JupyterLab did not run cell {i}")
-
-            run(0)
-            img = cells.nth(0).locator(".jp-OutputArea img")
             try:
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        page.goto(
+                            f"http://127.0.0.1:{port}/lab/tree/click.ipynb?reset",
+                            timeout=TIMEOUT_MS,
+                        )
+                        break
+                    except Exception:
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            pytest.fail(
+                                f"JupyterLab did not answer: {(tmp_path / 'lab.log').read_text()}"
+                            )
+                        time.sleep(1)
+                cells = page.locator(".jp-Notebook .jp-CodeCell")
+                cells.nth(1).wait_for(timeout=TIMEOUT_MS)
+                # the kernel is connected once the status bar says so; a cell run before that can
+                # be dropped by the page, so each run is checked (its prompt shows [*] or [n])
+                page.get_by_text("| Idle").wait_for(timeout=TIMEOUT_MS)
+
+                def run(i: int) -> None:
+                    prompt = cells.nth(i).locator(".jp-InputPrompt")
+                    for _ in range(3):
+                        prompt.click()  # selects the cell in command mode
+                        page.keyboard.press("Shift+Enter")
+                        try:
+                            page.wait_for_function("el => /\\[(\\*|\\d+)\\]/.test(el.textContent)",
+                                                   arg=prompt.element_handle(), timeout=15_000)  # fmt: skip
+                            return
+                        except Exception:
+                            continue
+                    pytest.fail(f"JupyterLab did not run cell {i}")
+
+                run(0)
+                img = cells.nth(0).locator(".jp-OutputArea img")
                 img.wait_for(timeout=TIMEOUT_MS)
-            except Exception:
+                page.wait_for_function("el => el.complete && el.naturalWidth === 150",
+                                       arg=img.element_handle(), timeout=TIMEOUT_MS)  # fmt: skip
+                box = img.bounding_box()
+
+                def at(row: int, col: int) -> dict[str, float]:  # the centre of pixel (row, col)
+                    return {
+                        "x": (col + 0.5) * box["width"] / 150,
+                        "y": (row + 0.5) * box["height"] / 100,
+                    }
+
+                img.click(position=at(20, 30))
+                img.click(position=at(80, 120), button="right")
+                page.wait_for_timeout(500)
+                assert page.locator(".lm-Menu").count() == 0, "JupyterLab's context menu opened"
+                img.click(position=at(50, 60), modifiers=["Shift"])
+                page.wait_for_timeout(1000)
+                run(1)
+                out = cells.nth(1).locator(".jp-OutputArea-output")
+                out.wait_for(timeout=TIMEOUT_MS)
+                text = out.inner_text()
+            finally:  # the picture of a failure is the useful one
                 page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
-                raise
-            page.wait_for_function("el => el.complete && el.naturalWidth === 150",
-                                   arg=img.element_handle(), timeout=TIMEOUT_MS)  # fmt: skip
-            box = img.bounding_box()
-
-            def at(row: int, col: int) -> dict[str, float]:  # the centre of pixel (row, col)
-                return {
-                    "x": (col + 0.5) * box["width"] / 150,
-                    "y": (row + 0.5) * box["height"] / 100,
-                }
-
-            img.click(position=at(20, 30))
-            img.click(position=at(80, 120), button="right")
-            page.wait_for_timeout(500)
-            assert page.locator(".lm-Menu").count() == 0, "JupyterLab's context menu opened"
-            img.click(position=at(50, 60), modifiers=["Shift"])
-            page.wait_for_timeout(1000)
-            run(1)
-            out = cells.nth(1).locator(".jp-OutputArea-output")
-            out.wait_for(timeout=TIMEOUT_MS)
-            page.screenshot(path=str(paths.BUILD / "jupyterlab_click_image.png"))
-            text = out.inner_text()
-            browser.close()
+                browser.close()
         assert "GOT [(20, 30, 0, False), (80, 120, 2, False), (50, 60, 0, True)]" in text, text
     finally:
         _stop(proc)

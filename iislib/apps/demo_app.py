@@ -128,7 +128,6 @@ function render({ model, el }) {
   // JupyterLab opens its own context menu from a listener on the document: the right click is
   // ours, so it stops here (Voila has no such menu; the browser's is suppressed in send)
   const right = (e) => { e.stopPropagation(); send(e, 2); };
-  img.setAttribute("data-jp-suppress-context-menu", "");
   img.addEventListener("click", left);
   img.addEventListener("contextmenu", right);
   model.on("change:src", show);

@@ -571,9 +571,7 @@ def fig6b(
         if ax is not axes[0, 0]:
             ax.set_ylabel("")
 
-    colors = plots.robot_colors(robots)
-    fig.legend(handles=[Line2D([], [], color=colors[r], label=r) for r in robots],
-               loc="outside lower center", frameon=False, ncols=len(robots))  # fmt: skip
+    plots.robot_legend(fig, robots)
     _integer_clicks(fig, nbins=5)
     return finish(fig, _caption(sub, (
         f"Bands: {level:.0%} bootstrap interval over images. Titles: the spread (max - min) and "
@@ -606,9 +604,7 @@ def fig7(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
                 ax.set_xlabel("")
     for ax, model in zip(axes[0], models, strict=True):
         ax.set_title(model)
-    colors = plots.robot_colors(robots)
-    fig.legend(handles=[Line2D([], [], color=colors[r], label=r) for r in robots],
-               loc="outside lower center", frameon=False, ncols=len(robots))  # fmt: skip
+    plots.robot_legend(fig, robots)
     return finish(_integer_clicks(fig, nbins=5), _caption(table, (
         "One column per model, colour per robot. 'spread': max - min over the robots of the "
         "mean over clicks, the width of the model's fan, i.e. its dependence on the clicking "

@@ -185,6 +185,13 @@ def curve_legend(
     target.legend(handles=handles, frameon=False, ncols=ncols, **kw)
 
 
+def robot_legend(fig: Figure, robots: Sequence[str]) -> None:
+    """One row under the panels: a line in each robot's colour (``robot_colors``), labelled."""
+    colors = robot_colors(robots)
+    fig.legend(handles=[Line2D([], [], color=colors[r], label=r) for r in robots],
+               loc="outside lower center", frameon=False, ncols=len(robots))  # fmt: skip
+
+
 def _shown(table: pd.DataFrame, kw: dict) -> list[tuple[str, str]]:
     """The (model, robot) pairs ``plot_metric_curves`` draws, in its order (``models`` and
     ``robots`` of ``kw``, else the table's)."""

@@ -236,38 +236,34 @@ def main(argv: list[str] | None = None) -> int:
         print("error: none of these models has shipped weights", file=sys.stderr)
         return 2
     measured = CARDS_DIR / "measured.csv"
-    if args.from_measured:
-        if not measured.is_file():
-            print(f"error: {measured} does not exist; measure first", file=sys.stderr)
-            return 2
-        results = pd.read_csv(measured)
-        missing = sorted(set(names) - set(results["model"]))
-        if missing:
-            print(f"error: {measured} has no rows for {', '.join(missing)}", file=sys.stderr)
-            return 2
+    if not args.from_measured:
+        results = measure(names, args.data, args.jobs, images=args.images)
+        CARDS_DIR.mkdir(parents=True, exist_ok=True)
+        if measured.is_file():
+            # keep the other models' rows; a remeasured model's older rows go, whatever their
+            # image count: they may come from weights that have since been replaced
+            old = pd.read_csv(measured)
+            results = pd.concat([old[~old["model"].isin(results["model"].unique())], results])
+        results.to_csv(measured, index=False, float_format="%.4f")
+        checks_file = CARDS_DIR / "checks.json"
+        checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}
         for name in names:
-            (CARDS_DIR / f"{name}.md").write_text(card(name, results))
-            print(f"wrote {CARDS_DIR / f'{name}.md'}")
-        return 0
-    results = measure(names, args.data, args.jobs, images=args.images)
-    CARDS_DIR.mkdir(parents=True, exist_ok=True)
-    if measured.is_file():
-        # keep the other models' rows; a remeasured model's older rows go, whatever their
-        # image count: they may come from weights that have since been replaced
-        old = pd.read_csv(measured)
-        results_all = pd.concat([old[~old["model"].isin(results["model"].unique())], results])
-    else:
-        results_all = results
-    results_all.to_csv(measured, index=False, float_format="%.4f")
-    checks_file = CARDS_DIR / "checks.json"
-    checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}
+            checks[name] = {
+                "berkeley_first10_rgto99_ipol_miou@5": round(subset_check(name, args.data), 4)
+            }
+        checks_file.write_text(json.dumps(checks, indent=2) + "\n")
+    # the cards are always written from measured.csv, so they show exactly its numbers
+    if not measured.is_file():
+        print(f"error: {measured} does not exist; measure first", file=sys.stderr)
+        return 2
+    results = pd.read_csv(measured)
+    missing = sorted(set(names) - set(results["model"]))
+    if missing:
+        print(f"error: {measured} has no rows for {', '.join(missing)}", file=sys.stderr)
+        return 2
     for name in names:
-        checks[name] = {
-            "berkeley_first10_rgto99_ipol_miou@5": round(subset_check(name, args.data), 4)
-        }
         (CARDS_DIR / f"{name}.md").write_text(card(name, results))
         print(f"wrote {CARDS_DIR / f'{name}.md'}")
-    checks_file.write_text(json.dumps(checks, indent=2) + "\n")
     return 0
 
 
