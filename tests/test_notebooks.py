@@ -282,6 +282,18 @@ def test_estimate_arithmetic():
         estimate_seconds({"a": 1}, 0, costs)
 
 
+def test_time_left_rescales_the_plan_to_the_speed_shown():
+    from iislib.apps.runner import time_left
+
+    assert time_left(5.0, 0.0, 100.0) is None  # nothing estimated done yet
+    # 25 of 100 estimated worker-seconds done in 10 s of wall: the 75 left take 30 s
+    assert time_left(10.0, 25.0, 100.0) == pytest.approx(30.0)
+    # a machine twice as fast as the costs' one: half the estimate remains
+    assert time_left(5.0, 50.0, 100.0) == pytest.approx(5.0)
+    assert time_left(40.0, 100.0, 100.0) == 0.0
+    assert time_left(40.0, 120.0, 100.0) == 0.0  # more done than planned (unknown costs)
+
+
 def test_plan_merges_requests_and_compute_fills_the_cache(tiny_dataset, tmp_path, monkeypatch):
     """Two requests sharing (model, image, seed) give one job per image with both robots; after
     ``compute`` the requests read every trajectory from the cache (nothing missing)."""

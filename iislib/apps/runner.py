@@ -46,9 +46,14 @@ SECONDS_PER_CLICK: dict[str, float] = {
 """Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
 robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. They are the
 ``s/click`` column of ``python benchmarks/bench_sweep.py --images 10 --jobs 2`` (mean of five
-runs; ``--images 100`` is the full Berkeley grid); refresh them from its output on a quiet machine. The cross-trained controls
-share their family's network and take its value. Models not listed are estimated as
-unknown."""
+runs; ``--images 100`` is the full Berkeley grid) on ``COSTS_MEASURED_ON``; refresh them from its
+output on a quiet machine. The cross-trained controls share their family's network and take its
+value. Models not listed are estimated as unknown. The project's machines differ by up to 2x
+(a fresh-clone pass of 2026-12-02 on an AMD EPYC with AVX-512 ran at 0.54x these: ritm family
+0.0118, gto99 family 0.0201, random_walker 0.0141), so the plan keeps the slower machine's
+costs, an upper bound there, and ``compute``'s progress bar rescales them to the machine it
+runs on (``time_left``)."""
+COSTS_MEASURED_ON = "an Intel Xeon with AVX-512, 2026-12-01"
 
 
 def notebook_parameters(src: Path) -> dict[str, Any]:
@@ -106,6 +111,16 @@ def estimate_seconds(
     return {m: (n * costs[m] / workers if m in costs else None) for m, n in clicks.items()}
 
 
+def time_left(elapsed: float, done: float, total: float) -> float | None:
+    """Wall seconds left in a pass: the estimated worker-seconds still to do (``total - done``,
+    from the plan's costs) at the speed the pass has shown so far (``elapsed`` wall seconds for
+    ``done`` estimated worker-seconds), so that the estimate adapts to the machine and to the
+    workers' sharing of it. None until some estimated work is done."""
+    if done <= 0:
+        return None
+    return max(0.0, total - done) * elapsed / done
+
+
 def _workers(n_jobs: int) -> int:
     """Processes that share the sweep (``evaluate``'s rule), at most one per core."""
 
@@ -135,6 +150,8 @@ def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = Non
     total = f"{known / 60:.1f}" + (f" + unknown ({', '.join(unknown)})" if unknown else "")
     lines.append(f"  {'total':24s} {int(table.jobs.sum()):6d} {int(table.trajectories.sum()):7d} "
                  f"{int(table.clicks.sum()):8d} {total:>9s}")  # fmt: skip
+    lines.append(f"  (per-click costs measured on {COSTS_MEASURED_ON}; machines differ by up to "
+                 "2x, and the progress bar's 'left' rescales them to this one)")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -154,13 +171,14 @@ class ComputeReport:
         return {m: self.wall * s / total if total else 0.0 for m, s in self.busy.items()}
 
 
-def _timed_job(*args: Any) -> tuple[str, float]:
-    """``experiment.run_job`` (which writes the cache) returning (model label, seconds) only: the
-    frames are read back from the cache by the notebooks, not sent through the pipe."""
+def _timed_job(index: int, *args: Any) -> tuple[int, str, float]:
+    """``experiment.run_job(*args)`` (which writes the cache) returning (``index``, model label,
+    seconds) only: the frames are read back from the cache by the notebooks, not sent through
+    the pipe."""
 
     t0 = time.perf_counter()
     run_job(*args)
-    return args[0].label, time.perf_counter() - t0
+    return index, args[0].label, time.perf_counter() - t0
 
 
 def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport:
@@ -173,23 +191,36 @@ def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport
     # Longest first (by the measured costs; unknown ones last): the pass ends on short jobs,
     # so one worker does not finish a long job alone while the other core idles.
     jobs = sorted(plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * j.clicks)
+    # the bar's 'left' weighs each job by its estimated cost (a model without one: the mean
+    # known cost), since the jobs run longest first and a count of jobs would mislead
+    known = [c for m, c in SECONDS_PER_CLICK.items() if m in {j.model for j in jobs}]
+    default = sum(known) / len(known) if known else 1.0
+    cost = [SECONDS_PER_CLICK.get(j.model, default) * j.clicks for j in jobs]
     args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
              plan.cache, threads) for j in jobs]  # fmt: skip
     busy: dict[str, float] = {m: 0.0 for m in dict.fromkeys(j.model for j in plan.jobs)}
     t0 = time.perf_counter()
     if args:
-        bar = tqdm(total=len(args), desc="figure sweeps", unit="job", disable=not progress)
+        bar = tqdm(total=len(args), desc="figure sweeps", unit="job", disable=not progress,
+                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} jobs [{elapsed}{postfix}]")  # fmt: skip
+        done, total = 0.0, sum(cost)
         if workers == 1:
-            results: Iterable[tuple[str, float]] = (_timed_job(*a) for a in args)
+            results: Iterable[tuple[int, str, float]] = (
+                _timed_job(i, *a) for i, a in enumerate(args)
+            )
         else:
             from joblib import Parallel, delayed
 
             results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
-                delayed(_timed_job)(*a) for a in args
+                delayed(_timed_job)(i, *a) for i, a in enumerate(args)
             )
-        for model, seconds in results:
+        for i, model, seconds in results:
             busy[model] += seconds
-            bar.set_postfix_str(model, refresh=False)
+            done += cost[i]
+            left = time_left(time.perf_counter() - t0, done, total)
+            eta = ("" if left is None else f", ~{left:.0f} s left" if left < 90
+                   else f", ~{left / 60:.1f} min left")  # fmt: skip
+            bar.set_postfix_str(f"{model}{eta}", refresh=False)
             bar.update()
         bar.close()
     return ComputeReport(time.perf_counter() - t0, len(args), workers, busy)
@@ -315,8 +346,11 @@ def run_all(
     if precompute and plan.jobs:
         report.compute = done = compute(plan, n_jobs, progress)
         split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
+        clicks = plan.by_model()["clicks"]
+        costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
         print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with {done.workers} "
-              f"worker(s) ({split})", flush=True)  # fmt: skip
+              f"worker(s) ({split}); worker-seconds per planned click on this machine "
+              f"(runner.SECONDS_PER_CLICK's unit): {costs}", flush=True)  # fmt: skip
     # without the sweep pass, notebooks compute their sweeps themselves: one at a time, or two
     # would compute the sweeps they share twice
     default = n_jobs if precompute else 1
