@@ -540,3 +540,34 @@ def test_ritm_training_click_fn_fp_tie_stays_negative_under_noise(fn_dt_one_ulp_
         click = ritm_next_click(prob, gt, rng(seed))
         # negative, in the FP block's pixels with DT > max / 2 (its middle row)
         assert not click.positive and click.row == 3 and 21 <= click.col <= 23
+
+
+def test_r04_r05_draws_and_every_map_ignore_the_transform_last_bits(monkeypatch):
+    """cv2's float32 transform changes its last bits with buffer alignment; r04 and r05 sample,
+    and every robot's map shows, the exact distances, so neither moves. The jitter here is far
+    larger than a last bit (2% relative, so that the old float-weighted draws move on some
+    seeds) and still rounds away on distances this small (at most 3: d^2 moves by < 0.4)."""
+    import cv2
+
+    gt = _block((14, 18), 2, 3, 9, 11)
+    pred = _block((14, 18), 5, 9, 8, 8)  # FN and FP pieces of several sizes
+    clicks = [Click(4, 4, True)]
+    names = ("r04", "r05", "r05h", "rgto99", "rritm")
+    clean_clicks = [[get_robot(n)(pred, gt, clicks, rng(s)) for s in range(200)] for n in names]
+    clean_maps = [get_robot(n).sampling_map(pred, gt, clicks) for n in names]
+
+    real, jitter = cv2.distanceTransform, np.random.default_rng(1)
+
+    def jittered(src, *args, **kwargs):
+        dt = real(src, *args, **kwargs)
+        return (dt * (1 + 2e-2 * jitter.uniform(-1, 1, dt.shape))).astype(np.float32)
+
+    monkeypatch.setattr(robots_module.cv2, "distanceTransform", jittered)
+    moved = robots_module._sample_proportional  # the old weights: the jittered float32 values
+    old = [moved(robots_module.border_dt_box(gt ^ pred)[0], rng(s)) for s in range(200)]
+    monkeypatch.setattr(robots_module.cv2, "distanceTransform", real)
+    assert old != [moved(robots_module.border_dt_box(gt ^ pred)[0], rng(s)) for s in range(200)]
+    monkeypatch.setattr(robots_module.cv2, "distanceTransform", jittered)
+    for n, want, want_map in zip(names, clean_clicks, clean_maps, strict=True):
+        assert [get_robot(n)(pred, gt, clicks, rng(s)) for s in range(200)] == want, n
+        np.testing.assert_array_equal(get_robot(n).sampling_map(pred, gt, clicks), want_map)

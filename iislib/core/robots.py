@@ -122,7 +122,7 @@ def border_dt(mask: np.ndarray) -> np.ndarray:
     out = np.zeros(mask.shape, dtype=np.float64)
     if mask.any():
         dt, top, left = border_dt_box(mask)
-        out[top : top + dt.shape[0], left : left + dt.shape[1]] = dt
+        out[top : top + dt.shape[0], left : left + dt.shape[1]] = exact_dt(dt)
     return out
 
 
@@ -137,6 +137,17 @@ def exact_sq(dt: np.ndarray) -> np.ndarray:
     (docs/decisions.md, "Tie rules").
     """
     return np.rint(np.asarray(dt, dtype=np.float64) ** 2).astype(np.int64)
+
+
+def exact_dt(dt: np.ndarray) -> np.ndarray:
+    """The exact distances, float64, of an exact Euclidean distance transform ``dt``:
+    ``sqrt(exact_sq(dt))``, the same bits whatever last bit cv2 gave each pixel. r04 and r05
+    sample from these and the robots' maps show them, so that a draw or a figure never depends
+    on buffer alignment (cv2's float32 values differ between calls on half of random masks)."""
+    d = np.asarray(dt, dtype=np.float64).copy()  # one buffer, worked in place
+    np.multiply(d, d, out=d)
+    np.rint(d, out=d)  # exact_sq's integers, as floats
+    return np.sqrt(d, out=d)
 
 
 def _sample_proportional(weights: np.ndarray, rng: np.random.Generator) -> int:
@@ -351,7 +362,7 @@ class R04(Robot):
         if not false.any():
             return None
         dt, top, left = border_dt_box(false)
-        r, c = divmod(_sample_proportional(dt, rng), dt.shape[1])
+        r, c = divmod(_sample_proportional(exact_dt(dt), rng), dt.shape[1])
         return _click_at(gt, top + r, left + c)
 
     def sampling_map(self, pred, gt, clicks=(), ignore=None):
@@ -380,7 +391,7 @@ def r05_points(
         if not false.any():
             break
         dt, top, left = border_dt_box(false)
-        r, c = divmod(_sample_proportional(dt, rng), dt.shape[1])
+        r, c = divmod(_sample_proportional(exact_dt(dt), rng), dt.shape[1])
         r, c = top + r, left + c
         out.append(_click_at(gt, r, c))
         false[r, c] = False
@@ -448,7 +459,7 @@ def _first_argmax(a: np.ndarray) -> tuple[int, int]:
 class RGTO99(Robot):
     """Centre of the largest error region, as gto99's robot (deterministic).
 
-    ``sampling_map``: the float distance to the border of the chosen component (the larger of
+    ``sampling_map``: the exact distance to the border of the chosen component (the larger of
     the largest 8-connected FN and FP components, a tie going to FP), zero elsewhere.
     """
 
@@ -486,14 +497,14 @@ class RGTO99(Robot):
             return _empty_map(_prepare(pred, gt, ignore)[0])
         gt, dt, top, left = found
         out = _empty_map(gt)
-        out[top : top + dt.shape[0], left : left + dt.shape[1]] = dt
+        out[top : top + dt.shape[0], left : left + dt.shape[1]] = exact_dt(dt)
         return out
 
 
 class RRITM(Robot):
     """RITM's robot: furthest from the border of FN or of FP, clicked pixels excluded.
 
-    ``sampling_map``: the float distance to the border of FN, or of FP (the type the robot
+    ``sampling_map``: the exact distance to the border of FN, or of FP (the type the robot
     clicks), with the clicked pixels set to 0.
     """
 
@@ -535,7 +546,7 @@ class RRITM(Robot):
         out = _empty_map(gt)
         if positive is not None:
             box = out[top : top + dt.shape[0], left : left + dt.shape[1]]
-            box[:] = np.where(d2 > 0, dt, 0.0)  # clicked pixels excluded
+            box[:] = np.sqrt(d2)  # exact distances; clicked pixels are 0 in d2
         return out
 
 
