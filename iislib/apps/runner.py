@@ -48,11 +48,11 @@ robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates
 ``s/click`` column of ``python benchmarks/bench_sweep.py --images 10 --jobs 2`` (mean of five
 runs; ``--images 100`` is the full Berkeley grid) on ``COSTS_MEASURED_ON``; refresh them from its
 output on a quiet machine. The cross-trained controls share their family's network and take its
-value. Models not listed are estimated as unknown. The project's machines differ by up to 2x
-(a fresh-clone pass of 2026-12-02 on an AMD EPYC with AVX-512 ran at 0.54x these: ritm family
-0.0118, gto99 family 0.0201, random_walker 0.0141), so the plan keeps the slower machine's
-costs, an upper bound there, and ``compute``'s progress bar rescales them to the machine it
-runs on (``time_left``)."""
+value. Models not listed are estimated as unknown. The project's machines differ by up to 2x:
+three fresh-clone passes of 2026-12-02 on an AMD EPYC with AVX-512 ran at about 0.55x these
+(ritm family 0.011-0.012, gto99 family 0.020-0.023, random_walker 0.014-0.015), and the EPYC without
+AVX-512 of 2026-11-26 at about 1.2x. So the plan's estimate is the order of magnitude, and
+``compute``'s progress bar rescales these costs to the speed the pass shows (``time_left``)."""
 COSTS_MEASURED_ON = "an Intel Xeon with AVX-512, 2026-12-01"
 
 
@@ -151,7 +151,7 @@ def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = Non
     lines.append(f"  {'total':24s} {int(table.jobs.sum()):6d} {int(table.trajectories.sum()):7d} "
                  f"{int(table.clicks.sum()):8d} {total:>9s}")  # fmt: skip
     lines.append(f"  (per-click costs measured on {COSTS_MEASURED_ON}; machines differ by up to "
-                 "2x, and the progress bar's 'left' rescales them to this one)")  # fmt: skip
+                 "2x: the progress bar's 'left' rescales them to this one)")  # fmt: skip
     return "\n".join(lines)
 
 
