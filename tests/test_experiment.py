@@ -57,6 +57,23 @@ def test_cache_resume_and_no_recompute(tiny_dataset, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(first[cols], resumed[cols])
 
 
+def test_a_robot_revision_keeps_results_of_its_old_behaviour_out(tiny_dataset, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    from iislib.core.robots import get_robot
+
+    r04 = get_robot("r04")
+    assert ex.robot_key("r04") == ex.robot_key(r04) == f"r04@{r04.revision}"
+    assert ex.robot_key("r01") == "r01"  # never revised: the keys of existing caches hold
+    kw = dict(max_clicks=2, settings="direct", cache_dir=tmp_path / "c", progress=False)
+    evaluate(["random_walker"], ["r01", "r04"], tiny_dataset, **kw)
+    calls = []
+    real_job = ex.run_job
+    monkeypatch.setattr(ex, "run_job", lambda *a: calls.append(a) or real_job(*a))
+    monkeypatch.setattr(type(r04), "revision", r04.revision + 1)  # r04's clicks "changed"
+    evaluate(["random_walker"], ["r01", "r04"], tiny_dataset, **kw)
+    assert len(calls) == 3 and all(c[1] == ["r04"] for c in calls)  # r01 still from the cache
+
+
 def test_parallel_equals_serial(tiny_dataset):
     kw = dict(max_clicks=3, settings="ipol", progress=False)
     serial = evaluate(["random_walker"], ["r01", "r04"], tiny_dataset, n_jobs=1, **kw)

@@ -180,6 +180,8 @@ class Robot:
         name: the registry name; the loop derives the robot's generator from it.
         label: a short human description, for figure titles and legends.
         random: whether the clicks depend on ``rng`` (False: a function of the masks and clicks).
+        revision: raised when a change moves the robot's clicks, so that results cached with
+            the earlier behaviour are not read as this one's (``experiment.sweep.robot_key``).
 
     A subclass defines ``__call__`` and ``sampling_map``. The attributes may be class attributes
     or passed to ``__init__``.
@@ -188,6 +190,7 @@ class Robot:
     name: str = ""
     label: str = ""
     random: bool = False
+    revision: int = 0
 
     def __init__(
         self, name: str | None = None, label: str | None = None, random: bool | None = None
@@ -355,6 +358,7 @@ class R04(Robot):
     """Random, with probability proportional to the distance to the border of FN ∪ FP."""
 
     name, label, random = "r04", "∝ distance to border", True
+    revision = 1  # 1: draws from the exact distances in float64 (2026-12-02)
 
     def __call__(self, pred, gt, clicks, rng, ignore=None):
         gt, fn, fp = _prepare(pred, gt, ignore)
@@ -416,6 +420,7 @@ class R05(Robot):
     """
 
     name, label, random = "r05", "= r04 (1 click per step)", True
+    revision = 1  # as r04
     history = False
 
     def __init__(self, history: bool = False) -> None:

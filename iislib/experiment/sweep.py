@@ -139,14 +139,17 @@ def robot_label(robot: RobotLike) -> str:
 
 
 def robot_key(robot: RobotLike) -> str:
-    """What identifies a robot's behaviour in the cache key: a registered name is itself (so a
-    name and its registry instance share results); any other ``Robot`` is its name plus its
-    ``cache_token()`` (a replay robot: the digest of its clicks). ValueError for a robot that
-    has neither."""
+    """What identifies a robot's behaviour in the cache key: a registered name is itself, with
+    ``@revision`` once its ``revision`` is raised (so a name and its registry instance share
+    results, and results of an earlier behaviour are not read); any other ``Robot`` is its name
+    plus its ``cache_token()`` (a replay robot: the digest of its clicks). ValueError for a robot
+    that has neither."""
+    if isinstance(robot, str) and robot in _REGISTERED:
+        robot = _REGISTERED[robot]
     if isinstance(robot, str):
         return robot
     if _REGISTERED.get(robot.name) is robot:
-        return robot.name
+        return robot.name + (f"@{robot.revision}" if robot.revision else "")
     token = getattr(robot, "cache_token", None)
     if token is None:
         raise ValueError(
