@@ -192,8 +192,8 @@ def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport
     # so one worker does not finish a long job alone while the other core idles.
     jobs = sorted(plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * j.clicks)
     # the bar's 'left' weighs each job by its estimated cost (a model without one: the mean
-    # known cost), since the jobs run longest first and a count of jobs would mislead
-    known = [c for m, c in SECONDS_PER_CLICK.items() if m in {j.model for j in jobs}]
+    # known cost of the plan's models), since the jobs run longest first and a count would mislead
+    known = [SECONDS_PER_CLICK[m] for m in {j.model for j in jobs} if m in SECONDS_PER_CLICK]
     default = sum(known) / len(known) if known else 1.0
     cost = [SECONDS_PER_CLICK.get(j.model, default) * j.clicks for j in jobs]
     args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,

@@ -144,10 +144,7 @@ def exact_dt(dt: np.ndarray) -> np.ndarray:
     ``sqrt(exact_sq(dt))``, the same bits whatever last bit cv2 gave each pixel. r04 and r05
     sample from these and the robots' maps show them, so that a draw or a figure never depends
     on buffer alignment (cv2's float32 values differ between calls on half of random masks)."""
-    d = np.asarray(dt, dtype=np.float64).copy()  # one buffer, worked in place
-    np.multiply(d, d, out=d)
-    np.rint(d, out=d)  # exact_sq's integers, as floats
-    return np.sqrt(d, out=d)
+    return np.sqrt(exact_sq(dt))
 
 
 def _sample_proportional(weights: np.ndarray, rng: np.random.Generator) -> int:

@@ -144,10 +144,10 @@ def robot_key(robot: RobotLike) -> str:
     results, and results of an earlier behaviour are not read); any other ``Robot`` is its name
     plus its ``cache_token()`` (a replay robot: the digest of its clicks). ValueError for a robot
     that has neither."""
-    if isinstance(robot, str) and robot in _REGISTERED:
-        robot = _REGISTERED[robot]
     if isinstance(robot, str):
-        return robot
+        robot = _REGISTERED.get(robot, robot)  # a name outside the registry is its own key
+        if isinstance(robot, str):
+            return robot
     if _REGISTERED.get(robot.name) is robot:
         return robot.name + (f"@{robot.revision}" if robot.revision else "")
     token = getattr(robot, "cache_token", None)
