@@ -41,7 +41,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "paper"  # comma list, "paper" (ritm-compact, gto99-compact, random_walker) or "ready"
+models: str = "paper"  # names and sets: "paper" (random_walker, ritm-compact, gto99-compact), "official", "ready"
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
@@ -49,6 +49,7 @@ seeds: list[int] = [0]  # one trajectory per seed for the random robots
 settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
 n_jobs: int = 1  # worker processes for the sweeps
 smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
+device: str = "cpu"  # where the networks run: cpu, or cuda on a GPU machine
 k: int = 5  # click at which per-image comparisons are made (clipped to max_clicks)
 n_boot: int = 1000  # bootstrap resamples
 variance_seeds: list[int] = [0, 1, 2]  # seeds of the seed-variance experiment

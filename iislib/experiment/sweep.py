@@ -23,6 +23,7 @@ cluster (``scheduler=``); every path writes the same cache files.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import io
@@ -48,7 +49,8 @@ from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
 from iislib.experiment.data import Dataset
-from iislib.models import IISModel, get_model
+from iislib.models import IISModel, accepts, cache_version, check_device, get_model
+from iislib.models import official as _official
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads
@@ -61,21 +63,31 @@ COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to build by registry name with keyword arguments, under a display label."""
+    """A model to build by registry name with keyword arguments, under a display label, on
+    ``device`` (not part of the key: like two CPUs, a GPU moves network outputs in the last
+    bits only; docs/decisions.md)."""
 
     label: str
     name: str
     kwargs: tuple[tuple[str, Any], ...] = ()
+    device: str = "cpu"
 
     def build(self) -> IISModel:
-        return get_model(self.name, **dict(self.kwargs))
+        kwargs = dict(self.kwargs)
+        if self.device != "cpu" and accepts(self.name, "device"):
+            kwargs["device"] = self.device  # a model without a device argument runs on the CPU
+        return get_model(self.name, **kwargs)
 
     def key(self) -> str:
-        """Everything about the model that changes its results, weights included."""
+        """Everything about the model that changes its results: weights (their digest) and,
+        for a user's model, the ``cache_version`` it declares."""
         digest = _weights_digest(self)
+        version = cache_version(self.name)
         return json.dumps(
-            [self.name, sorted(self.kwargs)] + ([digest] if digest else []), default=str
-        )
+            [self.name, sorted(self.kwargs)] + ([digest] if digest else [])
+            + ([f"cache_version={version}"] if version is not None else []),
+            default=str,
+        )  # fmt: skip
 
 
 def _weights_digest(spec: ModelSpec) -> str:
@@ -90,11 +102,14 @@ def _weights_digest(spec: ModelSpec) -> str:
         path = shipped_weights(spec.name)
     if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         return ""
-    return _file_digest(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+    st = Path(path).stat()
+    # ctime changes on every write or replacement, even one that restores the mtime (cp -p)
+    return _file_digest(str(Path(path).resolve()), (st.st_mtime_ns, st.st_ctime_ns, st.st_size,
+                                                     st.st_ino))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=64)
-def _file_digest(path: str, mtime_ns: int) -> str:
+def _file_digest(path: str, stamp: tuple[int, ...]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -103,7 +118,13 @@ def _file_digest(path: str, mtime_ns: int) -> str:
 
 
 def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> list[ModelSpec]:
-    """Model names, or {label: {"name": registry name, **kwargs}}, as ModelSpecs."""
+    """Model names, or {label: {"name": registry name, **kwargs}}, as ModelSpecs.
+
+    An official name (``iislib.models.official``) without a ``checkpoint`` gets its file's
+    absolute path in the weights folder as ``checkpoint``, so that a Dask worker builds it from
+    the same file and the key holds that file's digest; FileNotFoundError (one line: the file,
+    its link, the folder) when the file is missing.
+    """
     if isinstance(models, str):
         models = [models]
     if isinstance(models, Mapping):
@@ -111,9 +132,15 @@ def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> l
         for label, kw in models.items():
             kw = dict(kw)
             name = kw.pop("name", label)
-            out.append(ModelSpec(label, name, tuple(sorted(kw.items()))))
+            out.append(ModelSpec(label, name, tuple(sorted(_official_kwargs(name, kw).items()))))
         return out
-    return [ModelSpec(m, m) for m in models]
+    return [ModelSpec(m, m, tuple(sorted(_official_kwargs(m, {}).items()))) for m in models]
+
+
+def _official_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    if name in _official.OFFICIAL and kw.get("checkpoint") is None:
+        kw = {**kw, "checkpoint": str(_official.locate(name).absolute())}
+    return kw
 
 
 @dataclass(frozen=True)
@@ -293,9 +320,10 @@ _MODELS: dict[str, IISModel] = {}
 
 def _model(spec: ModelSpec) -> IISModel:
     """One built model per spec per process (workers reuse it across jobs)."""
-    if spec.key() not in _MODELS:
-        _MODELS[spec.key()] = spec.build()
-    return _MODELS[spec.key()]
+    key = spec.key() + "@" + spec.device
+    if key not in _MODELS:
+        _MODELS[key] = spec.build()
+    return _MODELS[key]
 
 
 def run_job(spec: ModelSpec, robots: list[RobotLike], dataset: Dataset, index: int, seed: int,
@@ -341,6 +369,7 @@ def evaluate(
     scheduler: Any = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Evaluate every model with every robot on every image of ``dataset``, for every seed.
 
@@ -365,6 +394,10 @@ def evaluate(
             filesystem); relative paths are made absolute here first.
         cache_dir: folder of cached results; None disables the cache.
         progress: show a tqdm bar.
+        device: where the networks run: "cpu" (default) or "cuda" ("cuda:1"), checked before
+            any work; every robot's lockstep batch of a step goes through the network there.
+            A model whose factory takes no ``device`` (random_walker) runs on the CPU. The
+            device is not part of the cache key (docs/decisions.md, "Devices").
 
     Each process that runs jobs (the calling one when ``n_jobs=1``) keeps freed memory for
     reuse (``iislib.runtime.keep_freed_memory``): faster passes, a resident size at its peak.
@@ -378,7 +411,8 @@ def evaluate(
         ValueError: before any work or file, for no models, robots, images or seeds, duplicate
             names, unknown robot or settings names, or a bad ``max_clicks``.
     """
-    specs = as_specs(models)
+    device = check_device(device)
+    specs = [dataclasses.replace(s, device=device) for s in as_specs(models)]
     robots = [robots] if isinstance(robots, str | Robot) else list(robots)
     seeds = list(seeds)
     try:
