@@ -110,6 +110,22 @@ sweep.summary(table).round(2)
 figures.table_noc(table).round(2)
 
 # %% [markdown]
+# ## The paper's own models under their own protocols
+#
+# With the official weights in the weights folder (`models="official"`, i.e. `ritm-sbd-h18` and
+# `gto99-synthft`; `python -m iislib weights` says what to download and where to put it), each
+# official model is also run the way its own paper evaluates it: RITM with its zoom-in and flip
+# averaging at full resolution (settings `ritm`, threshold 0.49) under **rritm**, gto99 at full
+# resolution (settings `gto99`) under **rgto99**. Its NoC then stands beside the number its
+# README publishes (RITM SBD h18 IT-M: GrabCut NoC@85 1.76, NoC@90 2.04; Berkeley NoC@90 3.22;
+# DAVIS NoC@85 4.94, NoC@90 6.71; gto99: GrabCut NoC@90 1.74, Berkeley NoC@90 2.93), a check
+# that the models, the robots and the metrics here are the official ones. Without an official
+# model among `models` this table is skipped.
+
+# %%
+paper.own_protocol_table(cfg)
+
+# %% [markdown]
 # ## The mean hides the spread
 #
 # The same numbers image by image: one box per model x robot, at click `k` (triangle: the mean).

@@ -336,7 +336,9 @@ def test_a_notebook_runs_the_official_pair_under_stock_papermill(weights, data_r
     src = next(s for s in notebook_sources(["03"]))
     out = pm.execute_notebook(
         str(to_ipynb(src, tmp_path)), str(tmp_path / "out.ipynb"),
-        parameters={"smoke": True, "models": "official", "dataset": "grabcut"},
+        # one image, two clicks, the two deterministic robots: the full networks are slow
+        parameters={"smoke": True, "models": "official", "dataset": "grabcut", "n_images": 1,
+                    "max_clicks": 2, "robots": "rgto99,rritm"},
         kernel_name="python3", cwd=str(paths.NOTEBOOKS), progress_bar=False,
         execution_timeout=600,
     )  # fmt: skip
