@@ -160,6 +160,15 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def speed_text(name: str) -> str:
+    """The card's prediction-time cell: ``predict_ms`` at 1 and 2 threads."""
+    return "; ".join(
+        f"{t} thread{'s' if t > 1 else ''}: {a:.0f} ms (batch of 7: {b:.0f} ms per image)"
+        for t in (1, 2)
+        for a, b in [predict_ms(name, t)]
+    )
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -192,11 +201,7 @@ def card(name: str, results: pd.DataFrame) -> str:
     )
     size = shipped_weights(name).stat().st_size / 1e6
     load = os.getloadavg()[0]
-    speed = "; ".join(
-        f"{t} thread{'s' if t > 1 else ''}: {a:.0f} ms (batch of 7: {b:.0f} ms per image)"
-        for t in (1, 2)
-        for a, b in [predict_ms(name, t)]
-    )
+    speed = speed_text(name)
     return f"""# Model card: `{name}`
 
 | | |
@@ -248,11 +253,7 @@ def other_card(name: str, results: pd.DataFrame) -> str:
     else:
         version = cache_version(name)
         facts = f"| user model | cache_version {version if version is not None else '(none)'} |"
-    speed = "; ".join(
-        f"{t} thread{'s' if t > 1 else ''}: {a:.0f} ms (batch of 7: {b:.0f} ms per image)"
-        for t in (1, 2)
-        for a, b in [predict_ms(name, t)]
-    )
+    speed = speed_text(name)
     return f"""# Model card: `{name}`
 
 | | |
