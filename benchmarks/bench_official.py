@@ -40,8 +40,8 @@ def random_model(name: str):
     return GTO99(pretrained=False)
 
 
-def samples(n: int):
-    st = get_settings("ipol")
+def samples(n: int, settings: str):
+    st = get_settings(settings)
     if os.environ.get("IISLIB_DATA"):
         from iislib.experiment.data import load_dataset
 
@@ -56,22 +56,28 @@ def main() -> None:
     p.add_argument("--names", default=",".join(OFFICIAL))
     p.add_argument("--clicks", type=int, default=3)
     p.add_argument("--images", type=int, default=1)
+    p.add_argument("--settings", default="ipol",
+                   help="ipol (the plan's unit), or ritm/gto99: each paper's own protocol at full "
+                   "resolution, as notebook 03's own-protocol sweeps run it")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(1)
-    data = list(samples(args.images))
+    data = list(samples(args.images, args.settings))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; torch "
-          f"{torch.__version__}, 1 thread; {len(data)} image(s) x 7 robots x {args.clicks} clicks")  # fmt: skip
+          f"{torch.__version__}, 1 thread; {len(data)} image(s) x 7 robots x {args.clicks} clicks, "
+          f"settings {args.settings}")  # fmt: skip
     print(f"{'name':20s} {'wall s/click':>13s} {'cpu s/click':>12s}")
     for name in args.names.split(","):
-        model = get_settings("ipol").wrap(random_model(name))
+        st = get_settings(args.settings)
+        model = st.wrap(random_model(name))
         # one warm-up click (first-call allocations, oneDNN primitive creation)
         name0, img0, gt0, ign0 = data[0]
         run_many(model, [(get_robot("rritm"), make_rng(0, name0, "rritm"))], img0, gt0,
-                 max_clicks=1, ignore=ign0)  # fmt: skip
+                 max_clicks=1, ignore=ign0, threshold=st.threshold)  # fmt: skip
         wall, cpu = time.perf_counter(), time.process_time()
         for image, img, gt, ignore in data:
             pairs = [(get_robot(r), make_rng(0, image, r)) for r in ROBOT_NAMES]
-            run_many(model, pairs, img, gt, max_clicks=args.clicks, ignore=ignore)
+            run_many(model, pairs, img, gt, max_clicks=args.clicks, ignore=ignore,
+                     threshold=st.threshold)  # fmt: skip
         n = len(data) * len(ROBOT_NAMES) * args.clicks
         wall, cpu = (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
         print(f"{name:20s} {wall:13.4f} {cpu:12.4f}", flush=True)

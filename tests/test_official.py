@@ -366,3 +366,22 @@ def test_the_runner_passes_models_and_device(weights, data_root, monkeypatch):
                            text=True)  # fmt: skip
     assert "-p models" not in plain.stdout and "--smoke" in plain.stdout
     assert sys.executable  # the subprocess ran make only: nothing executed
+
+
+def test_a_worker_builds_from_the_callers_path_whatever_its_own_folder(weights, tmp_path):
+    """What a Dask worker receives: the pickled spec holds the file's absolute path, so a
+    process whose own $IISLIB_WEIGHTS is empty builds the same model from the same file."""
+    import pickle
+
+    (spec,) = as_specs(["ritm-cocolvis-h18s"])
+    path = str((weights / "coco_lvis_h18s_itermask.pth").absolute())
+    assert dict(spec.kwargs) == {"checkpoint": path}
+    (tmp_path / "spec.pkl").write_bytes(pickle.dumps(spec))
+    env = {**os.environ, "IISLIB_WEIGHTS": str(tmp_path / "empty"),
+           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    code = ("import pickle, sys; spec = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(spec.build().weights_file, spec.key() == sys.argv[2])")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "spec.pkl"), spec.key()],
+                         env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [path, "True"]
