@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFile
 
 from iislib.experiment import sweep as ex
 from iislib.experiment.data import (
@@ -454,3 +454,22 @@ def test_a_data_root_that_is_a_file_is_called_a_file(tmp_path, monkeypatch):
         load_dataset("berkeley")
     with pytest.raises(DataError, match="does not exist"):
         load_dataset("berkeley", root=tmp_path / "missing")
+
+
+def test_sizes_come_from_the_headers_orientation_included(tmp_path, monkeypatch):
+    # The pixel limit is checked before anything is decoded; reading the orientation must not
+    # decode a PNG (PIL does, to look for an eXIf chunk after the pixels).
+    from iislib.experiment.data import image_size
+
+    plain = _save(tmp_path / "plain.png", np.zeros((10, 12), np.uint8))
+    turned = _save(tmp_path / "turned.png", np.zeros((10, 12), np.uint8), 6)
+    photo = _save(tmp_path / "photo.jpg", np.zeros((10, 12, 3), np.uint8), 8)
+
+    def no_decoding(self, *a, **k):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert image_size(plain) == (12, 10)
+    assert image_size(turned) == (10, 12)
+    assert image_size(photo) == (10, 12)

@@ -141,8 +141,15 @@ def open_image(source: str | Path | bytes, what: str) -> Iterator[Image.Image]:
 ORIENTATION = 0x0112  # the EXIF tag (274) a camera writes instead of rotating the pixels
 
 
-def orientation(im: Image.Image) -> int:
-    """The EXIF Orientation of ``im`` (1..8; 1, upright, when absent or out of range)."""
+def orientation(im: Image.Image, header_only: bool = False) -> int:
+    """The EXIF Orientation of ``im`` (1..8; 1, upright, when absent or out of range).
+
+    ``header_only``: never decode the pixels to find it. PIL decodes a whole PNG to look for an
+    eXIf chunk placed after its pixels, and sizes are checked before anything is decoded; a
+    PNG's eXIf before its pixels (where PIL and cameras write it) is seen either way.
+    """
+    if header_only and im.format == "PNG" and "exif" not in im.info:
+        return 1
     value = im.getexif().get(ORIENTATION, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
@@ -151,7 +158,7 @@ def upright_size(im: Image.Image) -> tuple[int, int]:
     """(width, height) as a viewer shows ``im``: swapped for the orientations that turn it a
     quarter (5-8); from the header, nothing decoded."""
     w, h = im.size
-    return (h, w) if orientation(im) >= 5 else (w, h)
+    return (h, w) if orientation(im, header_only=True) >= 5 else (w, h)
 
 
 def upright(im: Image.Image) -> Image.Image:
@@ -622,7 +629,8 @@ def load_pair(
     with open_image(image_path, str(image_path)) as im, open_image(mask_path, str(mask_path)) as mk:
         (w, h), (mw, mh) = upright_size(im), upright_size(mk)
         if (w, h) != (mw, mh):
-            turned = [f"{n} {o}" for n, o in (("image", orientation(im)), ("mask", orientation(mk)))
+            turned = [f"{n} {o}" for n, o in (("image", orientation(im, header_only=True)),
+                                              ("mask", orientation(mk, header_only=True)))
                       if o != 1]  # fmt: skip
             note = f" (EXIF orientation applied: {', '.join(turned)})" if turned else ""
             raise DataError(f"{what}: image is {w}x{h} (WxH) but mask is {mw}x{mh}{note}")
