@@ -473,3 +473,35 @@ def test_sizes_come_from_the_headers_orientation_included(tmp_path, monkeypatch)
     assert image_size(plain) == (12, 10)
     assert image_size(turned) == (10, 12)
     assert image_size(photo) == (10, 12)
+
+
+def test_a_copy_of_a_benchmark_reads_by_the_benchmark_rule(data_root, tmp_path):
+    # A folder holding Berkeley's and GrabCut's own mask files (byte for byte, as the shipped
+    # manifests list them) reads them by their benchmark's rule: 8023's two stray grey pixels
+    # stay foreground, GrabCut's 128 band stays ignored. An edited copy is refused.
+    import shutil
+
+    folder = tmp_path / "mine"
+    picks = {"berkeley": ["8023", "101085"], "grabcut": ["106024", "124080"]}
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for name, stems in picks.items():
+        ds = load_dataset(name, root=data_root)
+        for stem in stems:
+            img, msk = ds._paths(stem)
+            shutil.copy(img, folder / "images" / img.name)
+            shutil.copy(msk, folder / "masks" / msk.name)
+            mine = load_dataset(folder)[stem]
+            want = ds[stem]
+            np.testing.assert_array_equal(mine.gt, want.gt)
+            assert (mine.ignore is None) == (want.ignore is None)
+            if want.ignore is not None:
+                np.testing.assert_array_equal(mine.ignore, want.ignore)
+            pair = load_pair(img, msk)
+            np.testing.assert_array_equal(pair.gt, want.gt)
+    with Image.open(folder / "masks" / "8023.png") as im:
+        edited = np.asarray(im).copy()
+    edited[0, 0] = (100, 100, 100)
+    _save(folder / "masks" / "8023.png", edited)
+    with pytest.raises(DataError, match="8023.png: the mask has 5 distinct values: 0, 100, 197"):
+        load_dataset(folder)["8023"]

@@ -522,6 +522,25 @@ def get_rule(mask_rule: str | MaskRule | None = None, object: int | None = None)
     return MaskRule(str(mask_rule))
 
 
+@functools.lru_cache(maxsize=4)
+def _benchmark_masks(manifests: str) -> dict[str, str]:
+    """{SHA256 prefix (32 hex digits, as ``file_digest``) of every mask file listed in the
+    shipped manifests under ``manifests``: its dataset's name}."""
+    out = {}
+    for mf in sorted(Path(manifests).glob("*.txt")):
+        for rel, digest in read_manifest(mf).items():
+            if rel.startswith("masks/") and mf.stem in RULES:
+                out[digest[:32]] = mf.stem
+    return out
+
+
+def benchmark_rule(mask_path: str | Path) -> MaskRule | None:
+    """The rule of the benchmark whose mask ``mask_path`` is, byte for byte (a file listed in a
+    shipped SHA256 manifest: a copy of Berkeley or GrabCut in any folder), or None."""
+    name = _benchmark_masks(str(MANIFESTS)).get(file_digest(mask_path))
+    return RULES[name] if name else None
+
+
 def rule_name(rule: MaskRule | RuleFunction) -> str:
     """A rule's name for the cache key: ``str(rule)``, or a plain function's qualified name."""
     if isinstance(rule, MaskRule):
@@ -563,9 +582,12 @@ def load_sample(
     """Read and check one (image, mask) pair with a dataset's mask ``rule``.
 
     A mask whose values are all 0 or 1 is read as labels (1 is foreground) under every rule
-    but ``object``; both files are read upright (EXIF orientation applied).
+    but ``object``; both files are read upright (EXIF orientation applied). Under ``binary``, a
+    benchmark's own mask file (``benchmark_rule``) is read by its benchmark's rule.
     """
     image = read_image(image_path)
+    if isinstance(rule, MaskRule) and rule.name == "binary":
+        rule = benchmark_rule(mask_path) or rule
     labels = isinstance(rule, MaskRule) and rule.reads_labels
     gt, ignore = apply_rule(rule, read_mask_values(mask_path, labels), str(mask_path))
     check_pair(image, gt, ignore, f"{image_path} / {mask_path}")
@@ -607,7 +629,8 @@ def load_pair(
     By default the mask must be binary (at most two values, grey levels or colours): pixels
     whose channel mean is below 128 are background, the others foreground; a mask of 0/1
     labels has 1 as foreground. A mask of more values is refused, naming them, unless a rule
-    is stated: ``mask_rule`` or ``object`` (see ``MaskRule``). Sizes are checked from the file
+    is stated: ``mask_rule`` or ``object`` (see ``MaskRule``); a benchmark's own mask file
+    (``benchmark_rule``) is read by its benchmark's rule. Sizes are checked from the file
     headers before anything is decoded.
 
     Args:
@@ -625,6 +648,8 @@ def load_pair(
         values without a rule, mask empty or all foreground.
     """
     rule = get_rule(mask_rule, object)
+    if (rule is None or rule.name == "binary") and Path(mask_path).is_file():
+        rule = benchmark_rule(mask_path) or rule
     what = f"{image_path} / {mask_path}"
     with open_image(image_path, str(image_path)) as im, open_image(mask_path, str(mask_path)) as mk:
         (w, h), (mw, mh) = upright_size(im), upright_size(mk)
