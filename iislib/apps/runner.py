@@ -8,6 +8,8 @@ Before the notebooks, it prints the plan (``figure_plan``: every sweep the noteb
 request, from the same ``iislib.apps.paper.*_sweeps`` functions they call; ``make_plan``: the
 jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes
 them all in one pass with one progress bar (``compute``), so the notebooks only read the cache.
+A notebook opened on its own prints the same plan for its sweeps before it computes anything
+(``announce``; one line when they are cached).
 Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
 executed by papermill (kernel python3, working directory ``notebooks/``) with the parameters
 passed through. Smoke runs write their figures to ``figures/smoke/`` so that they never replace
