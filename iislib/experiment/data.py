@@ -83,8 +83,8 @@ class Sample:
         """SHA256 (32 hex digits) of what a result on this sample depends on: the image, the
         ground truth and the ignored pixels (shapes and dtypes included), not the name.
 
-        The cache key of a sample held in memory (``load_pair``, arrays); files use
-        ``file_digest``.
+        The content digest of a sample held in memory (``load_pair``, arrays), for a cache
+        key; a dataset's samples are keyed by their files (``Dataset.content_key``).
         """
         h = hashlib.sha256()
         for a in (self.image, self.gt, self.ignore):
