@@ -7,8 +7,9 @@ metric, the settings name and the model and robot time. The unit of work is one 
 seed): its robots run in lockstep (``loop.run_many``) so a network sees one batch per step. Each
 finished (model, robot, image, seed) is written to the cache at once (write, then rename), so an
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
-hold everything that changes a result: model name and arguments, settings, dataset folder, image,
-robot, seed, max_clicks and the library version.
+hold everything that changes a result: model name, arguments and weights, settings, dataset
+folder, image name and content (the SHA256 of the image and mask files and the mask rule:
+``Dataset.content_key``), robot, seed, max_clicks and the library version.
 
 A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
 sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import hashlib
 import io
 import json
@@ -48,7 +48,7 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
-from iislib.experiment.data import Dataset
+from iislib.experiment.data import Dataset, file_digest
 from iislib.models import IISModel, accepts, cache_version, check_device, get_model
 from iislib.models import official as _official
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
@@ -102,19 +102,7 @@ def _weights_digest(spec: ModelSpec) -> str:
         path = shipped_weights(spec.name)
     if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         return ""
-    st = Path(path).stat()
-    # ctime changes on every write or replacement, even one that restores the mtime (cp -p)
-    return _file_digest(str(Path(path).resolve()), (st.st_mtime_ns, st.st_ctime_ns, st.st_size,
-                                                     st.st_ino))  # fmt: skip
-
-
-@functools.lru_cache(maxsize=64)
-def _file_digest(path: str, stamp: tuple[int, ...]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_digest(path)[:16]  # hashed once per file version (path, size, mtime, ctime, inode)
 
 
 def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> list[ModelSpec]:
@@ -190,10 +178,14 @@ def robot_key(robot: RobotLike) -> str:
 def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
                 image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
     """Where one (model, settings, dataset, image, robot, seed, max_clicks) trajectory is cached
-    under ``cache``, and the digest of that key which its verification header must carry."""
+    under ``cache``, and the digest of that key which its verification header must carry.
+
+    The key holds the image's content, not only its name (``dataset.content_key``: the digests
+    of its image and mask files and the mask rule), so a file replaced in place is recomputed
+    and identical files share their results whatever their mtime."""
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, robot_key(robot), int(seed), int(max_clicks)]
+         image, dataset.content_key(image), robot_key(robot), int(seed), int(max_clicks)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = cache / spec.label / robot_label(robot) / f"{image}__s{seed}__{digest[:24]}.csv"

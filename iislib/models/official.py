@@ -186,7 +186,7 @@ def _ritm_problems(w: OfficialWeights, obj: Any) -> list[str]:
     import torch
 
     from iislib.models.checkpoint import state_dict_problems
-    from iislib.models.ritm import VARIANTS, config_params, build_ritm
+    from iislib.models.ritm import VARIANTS, build_ritm, config_params
 
     if not isinstance(obj, Mapping) or "state_dict" not in obj or "config" not in obj:
         keys = sorted(map(str, obj))[:6] if isinstance(obj, Mapping) else type(obj).__name__
