@@ -385,3 +385,41 @@ def test_a_worker_builds_from_the_callers_path_whatever_its_own_folder(weights, 
                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [path, "True"]
+
+
+def test_findings_take_the_official_pair_as_the_paper_models():
+    """Claims 1, 2, 3, 5 on the official pair: the compact table's paper models relabelled as
+    the official names give the same margins with paper_models=OFFICIAL_MODELS (claim 4 keeps
+    the compact 2x2), and nothing without it (they are not the default pair)."""
+    from tests.test_stats import findings_spec, findings_table
+
+    t = findings_table(findings_spec(True))
+    ref = stats.findings(t, n_boot=200)
+    pair = t[t.model.isin(list(stats.PAPER_MODELS.values()))].copy()
+    names = {stats.PAPER_MODELS[f]: n for f, n in OFFICIAL_PAIR.items()}
+    pair["model"] = pair["model"].map(names)
+    both = pd.concat([t, pair], ignore_index=True)
+    got = stats.findings(both, n_boot=200, paper_models=stats.paper_models_of(list(both.model)))
+    pd.testing.assert_series_equal(got["margin"], ref["margin"])
+    assert (got["verdict"] == "reproduced").all()
+    alone = stats.findings(pair, n_boot=100, paper_models=stats.OFFICIAL_MODELS)
+    assert alone.set_index("claim").loc[[1, 2, 3, 5], "verdict"].eq("reproduced").all()
+    assert alone.set_index("claim").loc[4, "verdict"] == "these data cannot tell"
+
+
+def test_robustness_findings_request_the_official_pair_and_the_2x2(weights, data_root,
+                                                                   monkeypatch):  # fmt: skip
+    monkeypatch.setenv("IISLIB_DATA", str(data_root))
+    cfg = paper.config(models="official", smoke=True)
+    sweeps = paper.robustness_sweeps(cfg, [0, 1], 2, ["berkeley", "grabcut"])
+    assert sweeps["findings grabcut"].models == (
+        "ritm-sbd-h18", "gto99-synthft", "ritm-compact", "gto99-compact",
+        "ritm-compact-gto99proc", "gto99-compact-ritmproc")  # fmt: skip
+    assert sweeps["family"].models == tuple(stats.FAMILY_PROCEDURE)
+
+
+def test_the_demo_lists_and_builds_present_files(weights):
+    from iislib.apps.demo import build_model
+
+    model = build_model("ritm-cocolvis-h18s")  # no checkpoint field: the weights folder's file
+    assert model.name == "ritm-cocolvis-h18s"
