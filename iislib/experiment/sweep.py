@@ -47,6 +47,7 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
+from iislib.experiment.cluster import NEEDS_DISTRIBUTED, check_scheduler, connect_timeout
 from iislib.experiment.data import Dataset
 from iislib.models import IISModel, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
@@ -493,21 +494,25 @@ def _absolute(dataset: Dataset) -> Dataset:
 
 
 def _client(scheduler: Any) -> tuple[Any, bool]:
-    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it."""
+    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it.
+
+    An address (or a cluster's) must answer as a Dask scheduler within ``connect_timeout()``
+    seconds, else ValueError naming it.
+    """
     try:
         from distributed import Client
     except ImportError as e:
-        raise ValueError(
-            'scheduler= needs Dask distributed: pip install "iislib[cluster]" '
-            '(or "dask[distributed]")'
-        ) from e
+        raise ValueError(NEEDS_DISTRIBUTED) from e
     if isinstance(scheduler, Client):
         return scheduler, False
     if isinstance(scheduler, str) or hasattr(scheduler, "scheduler_address"):
+        address = scheduler if isinstance(scheduler, str) else scheduler.scheduler_address
+        timeout = connect_timeout()
+        check_scheduler(address, timeout)
         try:
-            return Client(scheduler, set_as_default=False), True
+            return Client(scheduler, set_as_default=False, timeout=timeout), True
         except (OSError, TimeoutError) as e:
-            raise ValueError(f"cannot reach the Dask scheduler {scheduler!r}: {e}") from e
+            raise ValueError(f"cannot reach the Dask scheduler {address!r}: {e}") from e
     raise ValueError(
         "scheduler must be an address such as 'tcp://host:8786', a distributed.Client or a "
         f"Dask cluster object, got {type(scheduler).__name__}"
@@ -523,7 +528,12 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
     """
     from distributed import as_completed
 
-    client, owned = _client(scheduler)
+    try:
+        client, owned = _client(scheduler)
+    except ValueError:
+        bar.leave = False  # the error, not an empty progress bar, is the last line
+        bar.close()
+        raise
     try:
         futures = {client.submit(run_job, *a, pure=False): a for a in args}
         frames: list[pd.DataFrame] = []
