@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -77,3 +78,13 @@ def exit_with_parent(parent: int, interval: float = 1.0) -> threading.Thread:
     thread = threading.Thread(target=watch, name="iislib-exit-with-parent", daemon=True)
     thread.start()
     return thread
+
+
+def worker_pool(n_workers: int) -> contextlib.AbstractContextManager:
+    """joblib's configuration for ``n_workers`` loky worker processes that exit with this one
+    (``exit_with_parent``): ``with worker_pool(2): Parallel()(...)``. A sweep and ``make
+    figures`` both use it."""
+    from joblib import parallel_config
+
+    return parallel_config(backend="loky", n_jobs=n_workers, initializer=exit_with_parent,
+                           initargs=(os.getpid(),))  # fmt: skip

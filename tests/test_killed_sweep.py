@@ -113,3 +113,25 @@ def test_workers_of_a_killed_sweep_exit_within_seconds(tmp_path) -> None:
         sweep.kill()
         sweep.wait()
         _kill_all(started)
+
+
+def _threads(_: int) -> tuple[int, list[str]]:
+    import threading
+
+    return os.getpid(), sorted(t.name for t in threading.enumerate())
+
+
+def test_worker_pool_workers_run_the_watchdog() -> None:
+    """``make figures`` (runner.compute) and the sweep share ``worker_pool``: its workers watch
+    their parent, while this (the parent) runs no watchdog."""
+    from joblib import Parallel, delayed
+
+    from iislib.runtime import worker_pool
+
+    with worker_pool(2):
+        seen = dict(
+            Parallel(return_as="generator_unordered")(delayed(_threads)(i) for i in range(6))
+        )
+    assert os.getpid() not in seen and seen
+    for names in seen.values():
+        assert "iislib-exit-with-parent" in names

@@ -52,7 +52,7 @@ from iislib.experiment.data import Dataset
 from iislib.models import IISModel, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
-from iislib.runtime import exit_with_parent, keep_freed_memory, set_threads
+from iislib.runtime import keep_freed_memory, set_threads, worker_pool
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
@@ -466,11 +466,9 @@ def evaluate(
                     done.append(run_job(*a))
                     bar.update()
             else:
-                from joblib import Parallel, delayed, parallel_config
+                from joblib import Parallel, delayed
 
-                # exit_with_parent: a killed sweep leaves no worker behind (iislib.runtime)
-                with parallel_config(backend="loky", n_jobs=n_workers,
-                                     initializer=exit_with_parent, initargs=(os.getpid(),)):  # fmt: skip
+                with worker_pool(n_workers):  # a killed sweep leaves no worker behind
                     results = Parallel(return_as="generator_unordered")(
                         delayed(run_job)(*a) for a in args
                     )
