@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from iislib.atomic import write_text
 from iislib.core.clicks import Click
 from iislib.core.robots import Robot
 
@@ -272,15 +273,7 @@ class ClickRecord:
 
     def save(self, path: str | Path) -> Path:
         """Write the record as JSON to ``path`` (a temporary file renamed into place)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_text(self.to_json())
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> ClickRecord:

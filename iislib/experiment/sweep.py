@@ -30,7 +30,6 @@ import json
 import operator
 import os
 import re
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +42,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from iislib import __version__
+from iislib.atomic import write_bytes
 from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
@@ -207,12 +207,47 @@ class CacheError(ValueError):
     """A cache file that fails verification; the message names the file and the fault."""
 
 
+class TableError(ValueError):
+    """A result table that is not whole (cut short, rows missing); the message names the file."""
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """A result table written by ``evaluate``'s caller (a plain CSV), names kept as strings.
 
-    Image '8023' stays the string '8023', not a number.
+    Image '8023' stays the string '8023', not a number. A table that is not whole raises
+    ``TableError`` (a ValueError) naming the file: one that does not end with a complete line
+    (a write cut short), with no rows or empty cells, or, for a table with ``COLUMNS``, a trajectory whose
+    clicks are not 1..K with the K of the others (rows lost).
     """
-    return pd.read_csv(path, dtype=_STR_COLUMNS)
+    path = Path(path)
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size:
+            f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+    if last != b"\n":
+        raise TableError(f"{path}: {'empty' if not size else 'the last line is cut short'} "
+                         "(a write that did not finish); rerun the command that wrote it")  # fmt: skip
+    try:
+        frame = pd.read_csv(path, dtype=_STR_COLUMNS)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise TableError(f"{path}: unreadable CSV ({' '.join(str(e).split())})") from None
+    if frame.empty:
+        raise TableError(f"{path}: no rows (the table is not whole)")
+    if frame.isna().any(axis=None):
+        row = int(np.flatnonzero(frame.isna().any(axis=1).to_numpy())[0]) + 2  # 1-based + header
+        raise TableError(f"{path}: line {row} has empty cells (the table is not whole)")
+    if set(COLUMNS) <= set(frame.columns) and len(frame):
+        clicks = frame.groupby(["dataset", "settings", "model", "robot", "image", "seed"],
+                               sort=False)["click"]  # fmt: skip
+        n, first, last = clicks.size(), clicks.min(), clicks.max()
+        k = int(frame["click"].max())
+        bad = n[(n != k) | (first != 1) | (last != k)]
+        if len(bad):
+            ids = ", ".join(map(str, bad.index[0]))
+            raise TableError(f"{path}: {len(bad)} trajectories do not have clicks 1..{k} (first: "
+                             f"{ids}, {int(bad.iloc[0])} rows); the table is not whole")  # fmt: skip
+    return frame
 
 
 def read_cached(path: str | Path, key: str | None = None, rows: int | None = None) -> pd.DataFrame:
@@ -274,18 +309,7 @@ def _write_atomic(frame: pd.DataFrame, entry: CacheEntry) -> None:
     body = frame.to_csv(index=False, lineterminator="\n").encode()
     header = f"# {CACHE_FORMAT} rows={entry.rows} key={entry.key} "
     header += f"sha256={hashlib.sha256(body).hexdigest()}\n"
-    path = entry.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(header.encode() + body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes(entry.path, header.encode() + body)
 
 
 _MODELS: dict[str, IISModel] = {}
