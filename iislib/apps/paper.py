@@ -174,7 +174,7 @@ def _whole(lo: int | None, what: str) -> Callable[[str, Any], Any]:
 def _seeds(name: str, value: Any) -> list[int]:
     v = _literal(value)
     v = [v] if _is_whole(v) else v
-    if not isinstance(v, list | tuple) or not all(_is_whole(s) for s in v):
+    if not isinstance(v, list | tuple | range) or not all(_is_whole(s) for s in v):
         raise ValueError(f"{name} must be a list of whole numbers such as [0, 1] (or one number), "
                          f"got {value!r}")  # fmt: skip
     if not v:
@@ -315,8 +315,8 @@ def config(
     Notebooks call ``notebook_config``, which also turns smoke on under CI.
     """
     p = check_parameters(dict(dataset=dataset, models=models, robots=robots, n_images=n_images,
-                              max_clicks=max_clicks, seeds=list(seeds) if isinstance(seeds, tuple)
-                              else seeds, settings=settings, n_jobs=n_jobs, smoke=smoke))  # fmt: skip
+                              max_clicks=max_clicks, seeds=seeds, settings=settings,
+                              n_jobs=n_jobs, smoke=smoke))  # fmt: skip
     models, robots, n_images, max_clicks = p["models"], p["robots"], p["n_images"], p["max_clicks"]
     seeds, n_jobs, smoke = p["seeds"], p["n_jobs"], p["smoke"]
     if smoke:
