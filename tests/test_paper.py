@@ -132,3 +132,24 @@ def test_zero_images_means_all_in_the_notebooks_and_the_cli(tiny_dataset, tmp_pa
     assert rc == 0
     table = (tmp_path / f"{tiny_dataset.name}_{DEFAULT_SETTINGS}.csv").read_text()
     assert len(table.splitlines()) == 1 + len(tiny_dataset)
+
+
+def test_stock_papermill_stops_at_the_first_cell_with_every_mistake(tmp_path, monkeypatch):
+    """``papermill 03_quantitative.ipynb out.ipynb -p n_images -1 -p seeds "[]"``: the first
+    code cell raises one ParameterError naming both, before any sweep (the old code ran 99
+    images for -1, then failed deep inside on the seeds)."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("PYTHONPATH", str(root))  # the kernel imports this checkout's iislib
+    ipynb = runner.to_ipynb(root / "notebooks" / "03_quantitative.py", tmp_path)
+    params = _papermill(n_images="-1", seeds="[]", max_clicks="2.9")
+    with pytest.raises(PapermillExecutionError) as e:
+        pm.execute_notebook(str(ipynb), str(tmp_path / "out.ipynb"), parameters=params,
+                            kernel_name="python3", progress_bar=False,
+                            cwd=str(tmp_path), **runner.kernel_options())  # fmt: skip
+    assert e.value.ename == "ParameterError"
+    assert "3 notebook parameters are wrong" in e.value.evalue
+    for name in ("n_images", "seeds", "max_clicks"):
+        assert f"- {name} " in e.value.evalue
