@@ -47,7 +47,7 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
-from iislib.experiment.data import Dataset
+from iislib.experiment.data import Dataset, load_dataset
 from iislib.models import IISModel, available_models, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
@@ -138,8 +138,6 @@ def _as_dataset(dataset: Any) -> Dataset:
     if isinstance(dataset, Dataset):
         return dataset
     if isinstance(dataset, str | os.PathLike):
-        from iislib.experiment.data import load_dataset
-
         return load_dataset(dataset)
     raise ValueError(
         "dataset must be a Dataset (load_dataset(name or folder), .subset(n) or .select(names) "
