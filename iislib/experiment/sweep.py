@@ -7,8 +7,9 @@ metric, the settings name and the model and robot time. The unit of work is one 
 seed): its robots run in lockstep (``loop.run_many``) so a network sees one batch per step. Each
 finished (model, robot, image, seed) is written to the cache at once (write, then rename), so an
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
-hold everything that changes a result: model name and arguments, settings, dataset folder, image,
-robot, seed, max_clicks and the library version.
+hold everything that changes a result: model name, arguments and weights, settings, dataset
+folder, image name and content (the SHA256 of the image and mask files and the mask rule:
+``Dataset.content_key``), robot, seed, max_clicks and the library version.
 
 A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
 sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
@@ -23,7 +24,6 @@ cluster (``scheduler=``); every path writes the same cache files.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import io
 import json
@@ -47,7 +47,7 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
-from iislib.experiment.data import Dataset, load_dataset
+from iislib.experiment.data import Dataset, file_digest, load_dataset
 from iislib.models import IISModel, available_models, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
@@ -90,16 +90,7 @@ def _weights_digest(spec: ModelSpec) -> str:
         path = shipped_weights(spec.name)
     if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         return ""
-    return _file_digest(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _file_digest(path: str, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_digest(path)[:16]  # hashed once per path, size and mtime
 
 
 _MODELS_EXPECTED = (
@@ -227,10 +218,14 @@ def path_component(name: str) -> str:
 def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
                 image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
     """Where one (model, settings, dataset, image, robot, seed, max_clicks) trajectory is cached
-    under ``cache``, and the digest of that key which its verification header must carry."""
+    under ``cache``, and the digest of that key which its verification header must carry.
+
+    The key holds the image's content, not only its name (``dataset.content_key``: the digests
+    of its image and mask files and the mask rule), so a file replaced in place is recomputed
+    and identical files share their results whatever their mtime."""
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, robot_key(robot), int(seed), int(max_clicks)]
+         image, dataset.content_key(image), robot_key(robot), int(seed), int(max_clicks)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = (cache / path_component(spec.label) / path_component(robot_label(robot))
