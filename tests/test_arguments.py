@@ -82,7 +82,8 @@ def test_a_robot_name_never_leaves_the_cache(name):
     cache = Path("/tmp/iislib-cache-root")
     robot = ReplayRobot([Click(1, 1, True)], name=name)
     spec = ModelSpec(name, "random_walker")
-    ds = type("D", (), {"folder": Path("/data/x"), "name": name})()
+    ds = type("D", (), {"folder": Path("/data/x"), "name": name,
+                        "content_key": lambda self, image: "same content"})()  # fmt: skip
     path = cache_entry(cache, spec, get_settings("direct"), ds, name, robot, 0, 3).path
     assert path.parent.parent.parent == cache
     assert all(part not in ("", ".", "..") and "/" not in part and "\0" not in part
