@@ -55,8 +55,7 @@ def main() -> None:
     print(f"\n{'phase':36s} {'seconds':>9s} {'estimate':>9s}")
     if report.compute is not None:
         c = report.compute
-        clicks = report.plan.by_model()["clicks"].to_dict()
-        est = runner.estimate_seconds(clicks, c.workers)
+        est = runner.plan_seconds(report.plan, c.workers)
         for model, seconds in c.model_wall().items():
             e = est.get(model)
             print(f"{'sweeps: ' + model:36s} {seconds:9.1f} "

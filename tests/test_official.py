@@ -4,6 +4,7 @@ random weights written under the official names (the real files cannot be shippe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -423,3 +424,37 @@ def test_the_demo_lists_and_builds_present_files(weights):
 
     model = build_model("ritm-cocolvis-h18s")  # no checkpoint field: the weights folder's file
     assert model.name == "ritm-cocolvis-h18s"
+
+
+def test_the_plan_prices_each_sweep_by_its_settings(tiny_dataset, tmp_path):
+    """Own-protocol sweeps (settings ``ritm``, ``gto99``: full resolution) cost their measured
+    factor over the ``ipol`` cost; ``ipol`` sweeps keep the compact estimates exactly."""
+    from iislib.apps import runner
+
+    assert runner.click_cost("ritm-sbd-h18", "ritm") == pytest.approx(0.46)
+    assert runner.click_cost("gto99-synthft", "gto99") == pytest.approx(2.2)
+    for model in ("random_walker", "ritm-compact", "gto99-compact", "gto99-synthft"):
+        assert runner.click_cost(model, "ipol") == runner.SECONDS_PER_CLICK[model]
+    assert runner.click_cost("mymodel", "ritm") is None
+    cfg = paper.config(str(tiny_dataset.folder), "random_walker", "r01,r02", n_images=3,
+                       max_clicks=2, settings="ipol")  # fmt: skip
+    ipol = paper.request(cfg)
+    own = paper.request(dataclasses.replace(cfg, settings="ritm"), robots=["r01"])
+    costs = {"random_walker": 0.1}
+    plan = paper.make_plan([ipol], cache=tmp_path / "cache")
+    # 3 images x 2 robots x 2 clicks = 12 clicks x 0.1 s / 2 workers: as before, by model alone
+    assert runner.plan_seconds(plan, 2, costs) == pytest.approx({"random_walker": 0.6})
+    assert runner.plan_seconds(plan, 2, costs) == runner.estimate_seconds(
+        plan.by_model()["clicks"].to_dict(), 2, costs)  # fmt: skip
+    both = paper.make_plan([ipol, own], cache=tmp_path / "cache")
+    # + 3 images x 1 robot x 2 clicks = 6 clicks x 0.1 s x (0.46 / 0.077) / 2 workers
+    assert runner.plan_seconds(both, 2, costs) == pytest.approx(
+        {"random_walker": 0.6 + 6 * 0.1 * 0.46 / 0.077 / 2})  # fmt: skip
+    assert runner.plan_seconds(both, 1, {}) == {"random_walker": None}
+    # with 1 worker: 1.2 + 3.58 s = 0.08 min in the table
+    text = runner.format_plan(both, 1, costs)
+    row = next(line for line in text.splitlines() if line.strip().startswith("random_walker"))
+    assert row.split() == ["random_walker", "6", "9", "18", "0.1"]
+    assert runner.plan_seconds(both, 1, costs)["random_walker"] == pytest.approx(
+        1.2 + 6 * 0.1 * 0.46 / 0.077
+    )

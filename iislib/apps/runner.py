@@ -6,8 +6,9 @@
 
 Before the notebooks, it prints the plan (``figure_plan``: every sweep the notebooks will
 request, from the same ``iislib.apps.paper.*_sweeps`` functions they call; ``make_plan``: the
-jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes
-them all in one pass with one progress bar (``compute``), so the notebooks only read the cache.
+jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK`` and
+``SETTINGS_FACTOR``) and computes them all in one pass with one progress bar (``compute``), so
+the notebooks only read the cache.
 A notebook opened on its own prints the same plan for its sweeps before it computes anything
 (``announce``; one line when they are cached).
 Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
@@ -71,6 +72,19 @@ AVX-512 of 2026-11-26 at about 1.2x. So the plan's estimate is the order of magn
 ``compute``'s progress bar rescales these costs to the speed the pass shows (``time_left``)."""
 COSTS_MEASURED_ON = "an Intel Xeon with AVX-512, 2026-12-01"
 
+SETTINGS_FACTOR: dict[str, float] = {
+    # `python benchmarks/bench_official.py --clicks 2 --settings ritm --names ritm-sbd-h18`
+    # (0.46 s) over the same without --settings (0.077 s), and `--settings gto99 --names
+    # gto99-synthft` (2.2 s) over 0.52 s: process CPU time on the AMD EPYC of 2026-12-07.
+    "ritm": 0.46 / 0.077,
+    "gto99": 2.2 / 0.52,
+}
+"""How many times a planned click under these settings costs what it costs under ``ipol``
+(``SECONDS_PER_CLICK``'s unit): each paper's own protocol runs the network at the image's full
+resolution (Berkeley: 481x321, about 3x the pixels of 224x224; ``ritm`` adds its zoom-in and
+the flipped pass), measured on the paper's model of that protocol. Settings not listed
+(``ipol``; ``direct``, not measured) count at the ``ipol`` cost."""
+
 
 def notebook_parameters(src: Path) -> dict[str, Any]:
     """The default parameters of a notebook: the literal assignments of its 'parameters' cell."""
@@ -127,6 +141,33 @@ def estimate_seconds(
     return {m: (n * costs[m] / workers if m in costs else None) for m, n in clicks.items()}
 
 
+def click_cost(model: str, settings: str, costs: Mapping[str, float] | None = None) -> float | None:
+    """Worker-seconds of one planned click of ``model`` under ``settings`` (a name): its
+    ``ipol`` cost (``costs``, default ``SECONDS_PER_CLICK``) x ``SETTINGS_FACTOR[settings]``
+    (1 for settings not listed); None for a model without a measured cost."""
+    costs = SECONDS_PER_CLICK if costs is None else costs
+    if model not in costs:
+        return None
+    return costs[model] * SETTINGS_FACTOR.get(settings, 1.0)
+
+
+def plan_seconds(
+    plan: Plan, workers: int, costs: Mapping[str, float] | None = None
+) -> dict[str, float | None]:
+    """Estimated wall seconds per model of ``plan``'s missing jobs with ``workers`` workers:
+    each job's planned clicks x ``click_cost`` of its model under its settings, / ``workers``
+    (``estimate_seconds`` per settings); None for a model without a measured cost."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    out: dict[str, float | None] = {}
+    for job in plan.jobs:
+        cost = click_cost(job.model, job.settings.name, costs)  # None: the model's every job
+        out[job.model] = (
+            None if cost is None else (out.get(job.model) or 0.0) + (job.clicks * cost / workers)
+        )
+    return out
+
+
 def time_left(elapsed: float, done: float, total: float) -> float | None:
     """Wall seconds left in a pass: the estimated worker-seconds still to do (``total - done``,
     from the plan's costs) at the speed the pass has shown so far (``elapsed`` wall seconds for
@@ -160,7 +201,7 @@ def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = Non
         return "\n".join(lines)
     table = plan.by_model()
     workers = _workers(n_jobs)
-    est = estimate_seconds(table["clicks"].to_dict(), workers, costs)
+    est = plan_seconds(plan, workers, costs)
     lines.append(f"  missing, computed by {workers} worker(s):")
     lines.append(f"  {'model':24s} {'jobs':>6s} {'traj.':>7s} {'clicks':>8s} {'est. min':>9s}")
     for model, row in table.iterrows():
@@ -188,7 +229,7 @@ def format_announcement(plan: Plan, n_jobs: int, costs: Mapping[str, float] | No
         return (f"[plan] all {len(plan.entries)} trajectories these sweeps read are cached in "
                 f"{where}: nothing to compute")  # fmt: skip
     workers, cores = _workers(n_jobs), os.cpu_count() or 1
-    est = estimate_seconds(plan.by_model()["clicks"].to_dict(), workers, costs)
+    est = plan_seconds(plan, workers, costs)
     known = sum(e for e in est.values() if e is not None)
     unknown = [m for m, e in est.items() if e is None]
     eta = f"about {known / 60:.0f} min" if known >= 60 else f"about {known:.0f} s"
@@ -260,12 +301,19 @@ def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Longest first (by the measured costs; unknown ones last): the pass ends on short jobs,
     # so one worker does not finish a long job alone while the other core idles.
-    jobs = sorted(plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * j.clicks)
     # the bar's 'left' weighs each job by its estimated cost (a model without one: the mean
-    # known cost of the plan's models), since the jobs run longest first and a count would mislead
-    known = [SECONDS_PER_CLICK[m] for m in {j.model for j in jobs} if m in SECONDS_PER_CLICK]
+    # known cost of the plan's jobs), since the jobs run longest first and a count would mislead
+    per_click = {(j.model, j.settings.name): click_cost(j.model, j.settings.name)
+                 for j in plan.jobs}  # fmt: skip
+    known = [c for c in per_click.values() if c is not None]
     default = sum(known) / len(known) if known else 1.0
-    cost = [SECONDS_PER_CLICK.get(j.model, default) * j.clicks for j in jobs]
+
+    def known_cost(j: Any) -> float | None:
+        c = per_click[(j.model, j.settings.name)]
+        return None if c is None else c * j.clicks
+
+    jobs = sorted(plan.jobs, key=lambda j: -(known_cost(j) or 0.0))
+    cost = [c if (c := known_cost(j)) is not None else default * j.clicks for j in jobs]
     args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
              plan.cache, threads) for j in jobs]  # fmt: skip
     busy: dict[str, float] = {m: 0.0 for m in dict.fromkeys(j.model for j in plan.jobs)}
