@@ -60,3 +60,17 @@ def data_root() -> Path:
     if os.environ.get("CI"):
         pytest.fail(msg + ": CI must provide it")
     pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def official_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder with the paper's pair and RITM's COCO+LVIS h18s under their official
+    names, random weights in the official layouts (``tests.test_official``). Built once per
+    session for every test module (the full networks are 10-38 M parameters)."""
+    from tests.test_official import write_gto99, write_ritm
+
+    folder = tmp_path_factory.mktemp("weights")
+    write_ritm(folder / "sbd_h18_itermask.pth", "h18")
+    write_ritm(folder / "coco_lvis_h18s_itermask.pth", "h18s")
+    write_gto99(folder / "InterSegSynthFT.pth")
+    return folder

@@ -262,3 +262,57 @@ def test_a_worker_address_is_not_taken_for_a_scheduler(cluster, sweep):
     worker = next(iter(cluster.scheduler_info["workers"]))
     with pytest.raises(ValueError, match=f"'{worker}': it answered as a Worker, not a Dask sched"):
         evaluate(["random_walker"], ROBOTS, sweep[0], scheduler=worker, **KW)
+
+
+# ---- the official weights and a user's entry-point model on the workers ----
+
+
+def test_official_and_entry_point_models_on_dask_equal_local(official_files, tmp_path,
+                                                             monkeypatch):  # fmt: skip
+    """As a user runs them on a cluster: the weights folder and the data on a filesystem every
+    worker sees (here: this machine's), ``IISLIB_WEIGHTS`` set where ``evaluate`` is called
+    (a worker's own folder is not read: here it is empty), and the user's package installed
+    in the workers' environment (here: on the ``PYTHONPATH`` they start with). The table
+    equals the local one; a package the workers lack is an error naming the model."""
+    from tests.test_user_models import MYPKG, install
+
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, "mypkg", {"mypkg": MYPKG}, "[iislib.models]\nmymodel = mypkg:factory\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("IISLIB_WEIGHTS", str(official_files))
+    ds = load_dataset(write_folder_dataset(tmp_path / "tiny", n=2))
+    models, kw = ["ritm-cocolvis-h18s", "mymodel"], dict(KW, max_clicks=2)
+    local = evaluate(models, ROBOTS, ds, n_jobs=1, **kw)
+    assert set(local["model"]) == set(models) and len(local) == 2 * 2 * 2 * 2
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, env={"IISLIB_WEIGHTS": str(tmp_path / "no-weights-here")},
+    )  # fmt: skip
+    with cluster, distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        where = client.run(lambda: os.environ["IISLIB_WEIGHTS"])
+        assert os.getpid() not in pids.values() and len(pids) == 2
+        assert set(where.values()) == {str(tmp_path / "no-weights-here")}
+        by_client = evaluate(models, ROBOTS, ds, scheduler=client, **kw)
+        by_address = evaluate(models, ROBOTS, ds, scheduler=cluster.scheduler_address,
+                              cache_dir=tmp_path / "cache", **kw)  # fmt: skip
+        for table in (by_client, by_address):
+            pd.testing.assert_frame_equal(table[SCORE_COLUMNS], local[SCORE_COLUMNS],
+                                          check_exact=True)  # fmt: skip
+        # a package installed here after the workers started is not on theirs
+        later = tmp_path / "later"
+        later.mkdir()
+        install(later, "laterpkg", {"laterpkg": MYPKG},
+                "[iislib.models]\nlatermodel = laterpkg:factory\n")  # fmt: skip
+        monkeypatch.syspath_prepend(str(later))
+        assert len(evaluate(["latermodel"], ["r02"], ds, max_clicks=1, progress=False)) == 2
+        with pytest.raises(RuntimeError, match=r"ValueError: unknown model 'latermodel'.* \(the "
+                           r"workers build 'latermodel' by name in their own environment: "
+                           r"install its package on every worker"):  # fmt: skip
+            evaluate(["latermodel"], ["r02"], ds, max_clicks=1, progress=False, scheduler=client)
+    # and a weights file a worker does not see at the caller's path
+    (spec,) = ex.as_specs(["ritm-cocolvis-h18s"])
+    assert "a filesystem every worker sees" in ex._worker_hint(spec, FileNotFoundError("x"))
+    assert ex._worker_hint(spec, ValueError("x")) == ""

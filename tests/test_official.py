@@ -54,17 +54,6 @@ def write_gto99(path: Path, seed: int = 0) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def official_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A weights folder with the paper's pair and RITM's COCO+LVIS h18s under their official
-    names (built once per session: the full networks are 10-38 M parameters)."""
-    folder = tmp_path_factory.mktemp("weights")
-    write_ritm(folder / "sbd_h18_itermask.pth", "h18")
-    write_ritm(folder / "coco_lvis_h18s_itermask.pth", "h18s")
-    write_gto99(folder / "InterSegSynthFT.pth")
-    return folder
-
-
 @pytest.fixture
 def weights(official_files: Path, monkeypatch) -> Path:
     monkeypatch.setenv("IISLIB_WEIGHTS", str(official_files))

@@ -702,9 +702,22 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
             f"{len(failed)} of {len(args)} jobs failed on the Dask cluster; the others finished"
             f"{', ' + rest if rest else ''}. First failure: model {spec.label}, image "
             f"{dataset.names[index]}, seed {seed}, robots {','.join(map(robot_label, robots))}: "
-            f"{type(err).__name__}: {err}"
+            f"{type(err).__name__}: {err}{_worker_hint(spec, err)}"
         ) from err
     return frames
+
+
+def _worker_hint(spec: ModelSpec, err: BaseException) -> str:
+    """What a Dask worker lacks when it cannot build a model that builds here: a user model's
+    package (workers look entry points and import strings up in their own environment), or
+    a weights file at the caller's path (workers read the same path: a shared filesystem)."""
+    if isinstance(err, ValueError) and is_user_model(spec.name):
+        return (f" (the workers build {spec.name!r} by name in their own environment: install "
+                "its package on every worker, as on this machine)")  # fmt: skip
+    if isinstance(err, FileNotFoundError):
+        return (" (workers read weights and data at the caller's paths: put them on a "
+                "filesystem every worker sees, at the same path)")  # fmt: skip
+    return ""
 
 
 def worker_count(n_jobs: int) -> int:
