@@ -313,32 +313,62 @@ def test_official_pair_plays_the_paper_models_where_selected(weights):
         "ritm-sbd-h18", "gto99-synthft")  # fmt: skip
 
 
-def test_a_notebook_runs_the_official_pair_under_stock_papermill(weights, data_root, tmp_path,
-                                                                 monkeypatch):  # fmt: skip
-    """Notebook 03 in smoke mode with models=official through papermill itself: the sweeps,
-    Figures 4 and 6a and the own-protocol NoC table with the published numbers."""
-    import papermill as pm
+def _models_notebooks() -> list[Path]:
+    from iislib.apps.runner import notebook_parameters, notebook_sources
 
+    return [s for s in notebook_sources() if "models" in notebook_parameters(s)]
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each notebook's .ipynb (jupytext), converted once for every run of this module."""
     from iislib.apps.runner import notebook_sources, to_ipynb
 
+    folder = tmp_path_factory.mktemp("ipynb")
+    return {s.stem: to_ipynb(s, folder) for s in notebook_sources()}
+
+
+@pytest.fixture(scope="module")
+def notebook_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One IISLIB_HOME (figures, cache) for the notebooks: 04 reads 03's cached sweeps."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.mark.parametrize("src", _models_notebooks(), ids=lambda p: p.stem)
+def test_every_notebook_runs_the_official_pair_under_stock_papermill(
+    src, weights, data_root, converted, notebook_home, tmp_path, monkeypatch
+):
+    """Every notebook with a ``models`` parameter (01-04, 06), in smoke mode with
+    models=official through papermill itself, writes the figures it promises; 03 also gives the
+    own-protocol NoC table beside the published numbers. One image, two clicks (smoke allows
+    at most 2 and 4), a random robot and the two deterministic ones; 04's findings on Berkeley
+    only and its seed variance on 2 seeds: the full networks are slow on the CPU (with every
+    robot and 04's defaults these five runs took 7.4 min on a loaded 2-core machine)."""
+    import papermill as pm
+
+    from iislib.drawing.figures import NOTEBOOK_FIGURES
+
     monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
-    monkeypatch.setenv("IISLIB_HOME", str(tmp_path / "home"))  # figures and cache stay here
-    src = next(s for s in notebook_sources(["03"]))
+    monkeypatch.setenv("IISLIB_HOME", str(notebook_home))  # figures and cache stay here
+    params = {"smoke": True, "models": "official", "n_images": 1, "max_clicks": 2,
+              "robots": "r01,rgto99,rritm"}  # fmt: skip
+    if src.stem.startswith("04"):
+        params.update(findings_datasets=["berkeley"], variance_seeds=[0, 1], variance_images=1)
     out = pm.execute_notebook(
-        str(to_ipynb(src, tmp_path)), str(tmp_path / "out.ipynb"),
-        # one image, two clicks, the two deterministic robots: the full networks are slow
-        parameters={"smoke": True, "models": "official", "dataset": "grabcut", "n_images": 1,
-                    "max_clicks": 2, "robots": "rgto99,rritm"},
+        str(converted[src.stem]), str(tmp_path / "out.ipynb"), parameters=params,
         kernel_name="python3", cwd=str(paths.NOTEBOOKS), progress_bar=False,
         execution_timeout=600,
     )  # fmt: skip
     code = [c for c in out.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "a cell did not run"
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for c in code for o in c.outputs)  # fmt: skip
     assert "gto99-synthft" in text and "ritm-sbd-h18" in text
-    assert "published NoC@90" in text and "2.04" in text and "1.74" in text
-    assert (tmp_path / "home" / "figures" / "smoke" / "fig4.png").is_file()
+    for name in NOTEBOOK_FIGURES[src.stem]:
+        assert (notebook_home / "figures" / "smoke" / f"{name}.png").is_file(), name
+    if src.stem.startswith("03"):  # Berkeley's published NoC@90: RITM 3.22, gto99 2.93
+        assert "published NoC@90" in text and "3.22" in text and "2.93" in text
 
 
 def test_the_runner_passes_models_and_device(weights, data_root, monkeypatch):
