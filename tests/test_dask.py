@@ -288,7 +288,7 @@ def test_official_and_entry_point_models_on_dask_equal_local(official_files, tmp
     assert set(local["model"]) == set(models) and len(local) == 2 * 2 * 2 * 2
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, env={"IISLIB_WEIGHTS": str(tmp_path / "no-weights-here")},
+        dashboard_address=":0", env={"IISLIB_WEIGHTS": str(tmp_path / "no-weights-here")},
     )  # fmt: skip
     with cluster, distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
