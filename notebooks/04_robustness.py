@@ -87,6 +87,9 @@ paper.save(figures.fig6b(table, n_boot=n_boot), "fig6b", cfg)
 # is that model's spread over the seven robots (max - min of the mean over clicks): compare it
 # along a row to see which model depends more on the clicking procedure for that metric. The gap
 # between robots for one model is often larger than the gap between models for one robot.
+# The last row, Boundary IoU (Cheng et al., 2021: the IoU of the two masks' inner border bands,
+# 2% of the image diagonal wide), is ours, not the paper's: it scores how well the border is
+# drawn, which IoU barely registers once the object is roughly covered.
 
 # %%
 paper.save(figures.fig7(table), "fig7", cfg)

@@ -29,8 +29,9 @@
 #   the distance from each of your clicks to the click rgto99 and rritm would have placed, and
 #   where your pixel falls in each random robot's sampling map (notebook 06 explains it).
 #
-# The curves show accuracy, precision, recall, Dice, IoU and F-score after each click (the dotted
-# lines mark IoU 0.85 and 0.90, the levels of NoC@85 and NoC@90). The slider chooses the click
+# The curves show accuracy, precision, recall, Dice, IoU, F-score and Boundary IoU (the agreement
+# of the two masks' border bands, which keeps moving after IoU has settled) after each click (the
+# dotted lines mark IoU 0.85 and 0.90, the levels of NoC@85 and NoC@90). The slider chooses the click
 # drawn in the panel: the input with its ground truth outlined in magenta; the prediction (tinted
 # blue, outlined in yellow) over the image with the clicks so far (green positive, red negative,
 # the latest largest); and the map of true positives (white), true negatives (black), false

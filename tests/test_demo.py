@@ -31,7 +31,7 @@ from iislib.apps.demo import (
 )
 from iislib.core.clicks import Click
 from iislib.core.loop import Trajectory
-from iislib.core.metrics import METRIC_NAMES, scores
+from iislib.core.metrics import SCORE_NAMES, boundary_iou, scores
 from iislib.core.model import IISModel
 from iislib.experiment.data import DataError, load_dataset
 
@@ -93,12 +93,13 @@ def test_the_scores_table_has_one_row_per_click_and_matches_the_probability_maps
     frame = result.scores
     assert len(frame) == 20
     assert list(frame["click"]) == list(range(1, 21))
-    assert set(METRIC_NAMES) <= set(frame.columns)
+    assert set(SCORE_NAMES) <= set(frame.columns)
     probs = result.trajectory.probs
     assert probs.shape == (20, H, W)
     for k in (1, 2, 20):
         expected = scores(probs[k - 1] > 0.5, gt).as_dict()
-        for m in METRIC_NAMES:
+        expected["boundary_iou"] = boundary_iou(probs[k - 1] > 0.5, gt)
+        for m in SCORE_NAMES:
             assert frame[m].iloc[k - 1] == pytest.approx(expected[m])
     # the clicks placed are in the table, and carry the ground truth's label
     placed = result.trajectory.clicks
@@ -190,7 +191,7 @@ def test_image_conversions():
 
 def fake_result(iou: list[float], ended_at: int | None = None) -> DemoResult:
     k = len(iou)
-    sc = {m: np.asarray(iou, dtype=float) for m in METRIC_NAMES}
+    sc = {m: np.asarray(iou, dtype=float) for m in SCORE_NAMES}
     traj = Trajectory(clicks=[Click(0, 0, True)], scores=sc, max_clicks=k, ended_at=ended_at)
     return DemoResult(
         image=np.zeros((4, 4, 3), np.uint8), gt=np.eye(4, dtype=bool), ignore=None,
@@ -219,9 +220,9 @@ def test_fig_curves_one_panel_per_metric_one_line_per_run(result, result2):
     fig = fig_curves(result, result2)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == [
-        "accuracy", "precision", "recall", "Dice", "IoU", "F-score"
+        "accuracy", "precision", "recall", "Dice", "IoU", "F-score", "Boundary IoU"
     ]  # fmt: skip
-    for ax, m in zip(axes, METRIC_NAMES, strict=True):
+    for ax, m in zip(axes, SCORE_NAMES, strict=True):
         runs = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 20]
         assert len(runs) == 2
         assert np.allclose(runs[0].get_ydata(), result.trajectory.scores[m])
@@ -295,8 +296,8 @@ def test_cli_demo_writes_outputs_and_one_summary_line(tmp_path, files, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     table = pd.read_csv(out / "scores.csv")
     assert table.shape[0] == 20
-    assert set(METRIC_NAMES) <= set(table.columns)
-    assert ((table[list(METRIC_NAMES)] >= 0) & (table[list(METRIC_NAMES)] <= 1)).all().all()
+    assert set(SCORE_NAMES) <= set(table.columns)
+    assert ((table[list(SCORE_NAMES)] >= 0) & (table[list(SCORE_NAMES)] <= 1)).all().all()
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("random_walker / rritm on img: final IoU ")
     assert "NoC@85" in lines[0] and "NoC@90" in lines[0]

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from iislib.core.loop import make_rng
-from iislib.core.metrics import METRIC_NAMES
+from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES
 from iislib.core.model import IISModel
 from iislib.core.robots import ROBOT_NAMES, border_dt, get_robot, largest_component
 from iislib.drawing import figures, plots
@@ -27,7 +27,7 @@ def random_table(models=("A", "B"), robots=ROBOT_NAMES, images=3, seeds=(0,), cl
                     curve = np.sort(rng.random(clicks))
                     for k in range(clicks):
                         rows.append({"model": m, "robot": r, "image": f"img{i}", "seed": s,
-                                     "click": k + 1, **{x: curve[k] for x in METRIC_NAMES}})  # fmt: skip
+                                     "click": k + 1, **{x: curve[k] for x in SCORE_NAMES}})  # fmt: skip
     df = pd.DataFrame(rows)
     df["dataset"], df["settings"] = "berkeley", "ipol"
     df["row"], df["col"], df["positive"] = 0, 0, 1
@@ -118,9 +118,12 @@ def test_fig7_every_model_robot():
     t = random_table()
     fig = figures.fig7(t)
     axes = visible_axes(fig)
-    # one row per metric, one column per model, every robot in each panel
-    assert len(axes) == 6 * 2 and all(len(ax.get_lines()) == len(ROBOT_NAMES) for ax in axes)
+    # one row per metric (Boundary IoU last), one column per model, every robot in each panel
+    assert len(axes) == 7 * 2 and all(len(ax.get_lines()) == len(ROBOT_NAMES) for ax in axes)
     assert [ax.get_title() for ax in axes[:2]] == ["A", "B"]
+    assert axes[-2].get_ylabel() == "mean Boundary IoU"
+    # a table written before the boundary_iou column still gives the paper's six rows
+    assert len(visible_axes(figures.fig7(t.drop(columns="boundary_iou")))) == 6 * 2
     # each panel states its model's spread over the robots for its metric (row 2: precision)
     want = stats.robot_spread(t, METRIC_NAMES[1]).set_index("model")["spread"]
     for ax, model in zip(axes[2:4], ("A", "B"), strict=True):

@@ -16,7 +16,7 @@ from iislib.experiment.sweep import COLUMNS
 def make_table(rows: list[tuple]) -> pd.DataFrame:
     """A sweep table from (model, robot, image, seed, click, iou); other metrics copy iou."""
     df = pd.DataFrame(rows, columns=["model", "robot", "image", "seed", "click", "iou"])
-    for m in ("accuracy", "precision", "recall", "dice", "fscore"):
+    for m in ("accuracy", "precision", "recall", "dice", "fscore", "boundary_iou"):
         df[m] = df["iou"]
     df["dataset"], df["settings"] = "toy", "direct"
     df["row"], df["col"], df["positive"] = 0, 0, 1
@@ -355,7 +355,8 @@ def findings_table(
         for i in range(n_images):
             for k in range(clicks):
                 row = {"model": m, "robot": r, "image": f"img{i:02d}", "seed": 0, "click": k + 1}
-                for name in ("accuracy", "precision", "recall", "dice", "iou", "fscore"):
+                for name in ("accuracy", "precision", "recall", "dice", "iou", "fscore",
+                             "boundary_iou"):  # fmt: skip
                     v = np.broadcast_to(metrics.get(name, metrics.get("iou", 0.6)), clicks)[k]
                     row[name] = v + off[i]
                 rows.append(row)

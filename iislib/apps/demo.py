@@ -2,7 +2,7 @@
 
 This is the paper's online demo as a library: pick an image and its ground-truth mask, a model
 and a robot (the simulated user); the robot clicks ``clicks`` times (Algorithm 1, ``iislib.core.loop``)
-and the demo shows how six scores evolve with the clicks, and what the prediction looks like at
+and the demo shows how seven scores (the paper's six and Boundary IoU) evolve with the clicks, and what the prediction looks like at
 any click. A second (model, robot) pair can run on the same image for comparison.
 
     result = run_demo(image, gt, "random_walker", "rritm", clicks=20)
@@ -46,7 +46,7 @@ from scipy import ndimage
 from iislib.core.clicks import Click
 from iislib.core.human import ClickRecord
 from iislib.core.loop import Trajectory, check_max_clicks, run
-from iislib.core.metrics import METRIC_NAMES, noc, scores
+from iislib.core.metrics import SCORE_NAMES, noc, scores
 from iislib.core.model import IISModel
 from iislib.core.robots import ROBOT_NAMES, ROBOTS, Robot, get_robot, robot_name
 from iislib.drawing.plots import (
@@ -116,8 +116,9 @@ class DemoResult:
         model, robot: names shown in legends and files.
         seed: the robot's seed.
         trajectory: the clicks, the scores and every probability map (``probs`` (K, H, W)).
-        scores: one row per click (``click`` 1..K): row, col, positive (-1 after END), the six
-            metrics, model_seconds, robot_seconds, and the model/robot/image/seed/settings ids.
+        scores: one row per click (``click`` 1..K): row, col, positive (-1 after END), the
+            scores (``SCORE_NAMES``), model_seconds, robot_seconds, and the
+            model/robot/image/seed/settings ids.
         seconds: wall time of the run (model building excluded).
         name: the image's name.
         settings: the inference settings' name.
@@ -447,14 +448,15 @@ def timings_csv(results: Sequence[DemoResult]) -> bytes:
 # figures
 
 
-def fig_curves(*results: DemoResult, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
-    """One panel per metric against the number of clicks; one line per run (up to two runs).
+def fig_curves(*results: DemoResult, metrics: Sequence[str] = SCORE_NAMES) -> Figure:
+    """One panel per metric against the number of clicks (the six, then Boundary IoU); one line
+    per run (up to two runs).
 
     The IoU panel marks the 0.85 and 0.90 levels of NoC@85 and NoC@90.
     """
     if not results:
         raise ValueError("fig_curves needs at least one DemoResult")
-    ncols = 3
+    ncols = 4
     nrows = int(np.ceil(len(metrics) / ncols))
     with paper_style():
         fig, axes = new_figure(nrows, ncols, size=(6.9, 2.0 * nrows + 0.5), sharex=True)

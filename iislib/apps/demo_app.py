@@ -11,7 +11,7 @@ the image (left: positive, right or shift+left: negative, or set the toggle); th
 after each click, the overlay, the TP/TN/FP/FN map and the IoU follow; undo, reset, save the
 clicks as JSON (a download link) or load saved ones, and "Compare with the robots" runs the
 seven robots for as many clicks (``iislib.experiment.human``). The clickable picture is
-``ClickImage``, a small anywidget: plain ``ipywidgets.Image`` reports no pointer events. The app shows the six curves, the panel at the click chosen with the slider, download links
+``ClickImage``, a small anywidget: plain ``ipywidgets.Image`` reports no pointer events. The app shows the seven score curves (Boundary IoU the seventh), the panel at the click chosen with the slider, download links
 (scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
 it cannot use; a bad input never breaks the app. Uploads over ``iislib.apps.demo.MAX_PIXELS`` (4
 megapixels) and decompression bombs are refused from their header, before they are decoded.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from iislib.core.clicks import Click
-from iislib.core.metrics import METRIC_NAMES, scores
+from iislib.core.metrics import SCORE_NAMES, click_scores
 from iislib.core.model import IISModel
 from iislib.core.robots import Robot, robot_name
 
@@ -73,7 +73,8 @@ class Trajectory:
 
     Attributes:
         clicks: the clicks placed, oldest first (fewer than ``max_clicks`` after END).
-        scores: metric name -> float64 (max_clicks,); entry k-1 scores the prediction after click k.
+        scores: score name (``metrics.SCORE_NAMES``: the six metrics and boundary_iou) -> float64
+            (max_clicks,); entry k-1 scores the prediction after click k.
         ended_at: number of clicks placed before END, or None if the robot never ended.
         probs: float32 (max_clicks, H, W) probability maps when requested, else None.
         model_seconds, robot_seconds: float64 (max_clicks,) wall time per step (0 after END).
@@ -167,7 +168,7 @@ def run_many(
         raise ValueError(f"image is {image.shape[:2]} but gt is {gt.shape}")
 
     n = len(robots)
-    out = [{m: np.zeros(max_clicks) for m in METRIC_NAMES} for _ in range(n)]
+    out = [{m: np.zeros(max_clicks) for m in SCORE_NAMES} for _ in range(n)]
     model_s = np.zeros((n, max_clicks))
     robot_s = np.zeros((n, max_clicks))
     probs = [
@@ -176,7 +177,7 @@ def run_many(
     clicks: list[list[Click]] = [[] for _ in range(n)]
     prev: list[np.ndarray | None] = [None] * n
     pred = [np.zeros(gt.shape, dtype=bool) for _ in range(n)]
-    empty = scores(pred[0], gt, ignore).as_dict()
+    empty = click_scores(pred[0], gt, ignore)
     last = [empty] * n
     ended_at: list[int | None] = [None] * n
     states = [model.start(image) for _ in range(n)]  # one per trajectory, closed below
@@ -191,7 +192,7 @@ def run_many(
                 robot_s[i, k] = time.perf_counter() - t0
                 if click is None:
                     ended_at[i] = k
-                    for m in METRIC_NAMES:
+                    for m in SCORE_NAMES:
                         out[i][m][k:] = last[i][m]
                     if probs[i] is not None and k > 0:
                         probs[i][k:] = probs[i][k - 1]
@@ -223,8 +224,8 @@ def run_many(
                 model_s[i, k] = dt
                 prev[i] = prob
                 pred[i] = prob > threshold
-                last[i] = scores(pred[i], gt, ignore).as_dict()
-                for m in METRIC_NAMES:
+                last[i] = click_scores(pred[i], gt, ignore)
+                for m in SCORE_NAMES:
                     out[i][m][k] = last[i][m]
                 if probs[i] is not None:
                     probs[i][k] = prob

@@ -6,7 +6,7 @@ Figures built from a sweep table (``iislib.experiment.sweep.evaluate``):
 ``fig4``                    six metrics vs clicks, each model under its own paper's robot
 ``fig6a``                   IoU vs clicks, every model under both deterministic robots (swap)
 ``fig6b``                   IoU vs clicks under the five random robots, bootstrap bands
-``fig7``                    every metric x every robot x every model
+``fig7``                    every metric (Boundary IoU included) x every robot x every model
 ``fig_iou_distribution``    per-image IoU at click k, one box per model x robot
 ``fig_metric_quirks``       our pixel accuracy beside the reference code's "accuracy" (= recall)
 ``fig_ci``                  mean IoU at click k with bootstrap intervals over images
@@ -47,7 +47,7 @@ from matplotlib.ticker import MaxNLocator
 
 from iislib.core.clicks import Click
 from iislib.core.loop import Trajectory, make_rng
-from iislib.core.metrics import METRIC_NAMES
+from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, ROBOTS, Robot, get_robot
 from iislib.drawing import plots
 from iislib.experiment import stats
@@ -581,12 +581,15 @@ def fig6b(
 
 
 @styled
-def fig7(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
+def fig7(table: pd.DataFrame, metrics: Sequence[str] | None = None) -> Figure:
     """Every metric x every robot x every model: one row per metric, one column per model (shared
     y along a row), colour per robot. Each panel gives that model's spread over the robots
     (``stats.robot_spread``: max - min of the mean over clicks), so the width of each model's fan
     of curves, the paper's robustness, is read per metric, not guessed from 7 x models
-    overlapping curves."""
+    overlapping curves. ``metrics`` defaults to every ``SCORE_NAMES`` column of the table: the
+    paper's six, then Boundary IoU (a table written before that column has the six rows)."""
+    if metrics is None:
+        metrics = [m for m in SCORE_NAMES if m in table.columns]
     models = _models(table)
     robots = list(table["robot"].unique())
     fig, axes = plots.new_figure(len(metrics), len(models), sharex=True, sharey="row",

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from iislib.core.clicks import Click
-from iislib.core.metrics import METRIC_NAMES, reference_scores, scores
+from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES, reference_scores, scores
 from iislib.core.robots import ROBOT_NAMES
 from iislib.models import compact
 from iislib.models.compact import DESIGN
@@ -48,7 +48,8 @@ FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
 
 def _check_metric(table: pd.DataFrame, metric: str) -> None:
     if metric not in table.columns:
-        raise ValueError(f"unknown metric {metric!r}; the table has {', '.join(METRIC_NAMES)}")
+        have = [m for m in SCORE_NAMES if m in table.columns]
+        raise ValueError(f"unknown metric {metric!r}; the table has {', '.join(have)}")
 
 
 def per_image(table: pd.DataFrame, metric: str = "iou", k: int | None = None) -> pd.Series:

@@ -8,7 +8,8 @@ seed): its robots run in lockstep (``loop.run_many``) so a network sees one batc
 finished (model, robot, image, seed) is written to the cache at once (write, then rename), so an
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
 hold everything that changes a result: model name and arguments, settings, dataset folder, image,
-robot, seed, max_clicks and the library version.
+robot, seed, max_clicks, the library version and the score columns (``SCORE_NAMES``: a cache
+written before a column existed, such as ``boundary_iou``, is not read; every entry is recomputed).
 
 A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
 sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
@@ -44,7 +45,7 @@ from tqdm.auto import tqdm
 
 from iislib import __version__
 from iislib.core.loop import Trajectory, make_rng, run_many
-from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
+from iislib.core.metrics import BOUNDARY_IOU, SCORE_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
 from iislib.experiment.data import Dataset
@@ -55,7 +56,7 @@ from iislib.runtime import keep_freed_memory, set_threads
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
-    "row", "col", "positive", *METRIC_NAMES, "model_seconds", "robot_seconds",
+    "row", "col", "positive", *SCORE_NAMES, "model_seconds", "robot_seconds",
 )  # fmt: skip
 
 
@@ -163,10 +164,15 @@ def robot_key(robot: RobotLike) -> str:
 def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
                 image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
     """Where one (model, settings, dataset, image, robot, seed, max_clicks) trajectory is cached
-    under ``cache``, and the digest of that key which its verification header must carry."""
+    under ``cache``, and the digest of that key which its verification header must carry.
+
+    The key ends with the score columns (``SCORE_NAMES``), so that a file written before a
+    column was added (``boundary_iou``) has another key: it is never read, and its entry counts
+    as missing everywhere (``evaluate``, the plan of ``make figures``) and is recomputed whole.
+    """
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, robot_key(robot), int(seed), int(max_clicks)]
+         image, robot_key(robot), int(seed), int(max_clicks), list(SCORE_NAMES)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = cache / spec.label / robot_label(robot) / f"{image}__s{seed}__{digest[:24]}.csv"
@@ -183,7 +189,7 @@ def trajectory_frame(traj: Trajectory, **ids: Any) -> pd.DataFrame:
         rows[i], cols[i], pos[i] = c.row, c.col, int(c.positive)
     frame = pd.DataFrame(
         {"click": np.arange(1, k + 1), "row": rows, "col": cols, "positive": pos,
-         **{m: traj.scores[m] for m in METRIC_NAMES},
+         **{m: traj.scores[m] for m in SCORE_NAMES},
          "model_seconds": traj.model_seconds, "robot_seconds": traj.robot_seconds}
     )  # fmt: skip
     for name, value in reversed(list(ids.items())):
@@ -567,10 +573,12 @@ def iou_curves(table: pd.DataFrame, metric: str = "iou") -> pd.DataFrame:
 
 
 def summary(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20)) -> pd.DataFrame:
-    """NoC@85/90, NoF@90 (never reached), mIoU@k and AUC per model and robot (seeds pooled)."""
+    """NoC@85/90, NoF@90 (never reached), mIoU@k and AUC per model and robot (seeds pooled),
+    then mBIoU@k, the mean Boundary IoU after k clicks, when the table has ``boundary_iou``."""
 
     rows = []
     curves = iou_curves(table)
+    bcurves = iou_curves(table, BOUNDARY_IOU) if BOUNDARY_IOU in table.columns else None
     for (model, robot), block in curves.groupby(level=["model", "robot"]):
         a = block.to_numpy()
         row = {"model": model, "robot": robot, "images": a.shape[0],
@@ -580,5 +588,10 @@ def summary(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20)) -> pd.DataF
             if k <= a.shape[1]:
                 row[f"mIoU@{k}"] = miou_at(a, k)
         row["AUC"] = auc(a)
+        if bcurves is not None:
+            b = bcurves.loc[block.index].to_numpy()
+            for k in ks:
+                if k <= b.shape[1]:
+                    row[f"mBIoU@{k}"] = miou_at(b, k)
         rows.append(row)
     return pd.DataFrame(rows)
