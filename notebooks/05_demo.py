@@ -78,6 +78,7 @@ if autorun:
 display(app.widget)
 
 # %% [markdown]
-# Everything above is `iislib.apps.demo` (running, figures, files) wired to widgets by
-# `iislib.apps.demo_app`; the same functions write `curves.png`, `panel.png` and `scores.csv` for the
-# command line.
+# Everything above is `iislib.experiment.demo` (the runs), `iislib.drawing.demo_figures` (the
+# pictures) and `iislib.experiment.session` (you click), wired to widgets by `iislib.apps.demo_app`;
+# the same functions write `curves.png`, `panel.png` and `scores.csv` for the command line
+# (`iislib.apps.demo`).

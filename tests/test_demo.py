@@ -15,25 +15,23 @@ from matplotlib.collections import PathCollection
 from PIL import Image
 
 from iislib.apps.cli import main
-from iislib.apps.demo import (
-    OUTPUT_FILES,
+from iislib.apps.demo import OUTPUT_FILES, write_outputs
+from iislib.core.clicks import Click
+from iislib.core.loop import Trajectory
+from iislib.core.metrics import SCORE_NAMES, boundary_iou, scores
+from iislib.core.model import IISModel
+from iislib.drawing.demo_figures import fig_curves, fig_panel
+from iislib.experiment.data import DataError, load_dataset
+from iislib.experiment.demo import (
     DemoError,
     DemoResult,
     as_image,
     check_inputs,
     decode_image_bytes,
-    fig_curves,
-    fig_panel,
     noc_values,
     run_demo,
     summary_line,
-    write_outputs,
 )
-from iislib.core.clicks import Click
-from iislib.core.loop import Trajectory
-from iislib.core.metrics import SCORE_NAMES, boundary_iou, scores
-from iislib.core.model import IISModel
-from iislib.experiment.data import DataError, load_dataset
 
 H, W = 96, 128
 
@@ -471,7 +469,7 @@ def _no_computing(monkeypatch) -> None:
     def computed(*args, **kwargs):
         raise AssertionError("the demo computed before refusing")
 
-    monkeypatch.setattr("iislib.apps.demo.run_demo", computed)
+    monkeypatch.setattr("iislib.experiment.demo.run_demo", computed)
 
 
 def _unwritable_folder(tmp_path: Path) -> Path:
@@ -545,7 +543,7 @@ def test_cli_demo_out_of_memory_is_one_line(tmp_path, files, capsys, monkeypatch
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("iislib.apps.demo.run_demo", exhausted)
+    monkeypatch.setattr("iislib.experiment.demo.run_demo", exhausted)
     out = tmp_path / "out"
     rc = main(["demo", str(img), str(msk), "--clicks", "2", "--out", str(out)])
     assert rc == 1
@@ -585,7 +583,7 @@ def _big_pair(tmp_path: Path, w: int, h: int) -> tuple[Path, Path]:
 
 
 def test_cli_demo_pixel_limit_and_max_side(tmp_path, capsys, monkeypatch):
-    from iislib.apps.demo import MAX_PIXELS, load_inputs
+    from iislib.experiment.demo import MAX_PIXELS, load_inputs
 
     assert MAX_PIXELS == 4_000_000
     img, msk = _big_pair(tmp_path, 2001, 2000)  # 4 002 000 pixels

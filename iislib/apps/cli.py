@@ -70,14 +70,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``iislib demo IMAGE MASK``: one run (or two), curves.png, panel.png, scores.csv, a summary."""
-    from iislib.apps.demo import (
-        DemoError,
-        check_out_dir,
-        load_inputs,
-        run_demo,
-        summary_line,
-        write_outputs,
-    )
+    from iislib.apps.demo import check_out_dir, write_outputs
+    from iislib.experiment.demo import DemoError, load_inputs, run_demo, summary_line
 
     # Everything is checked and computed before anything is written: bad input leaves no file.
     # --out first: a run of minutes must not end on a folder that cannot be written.
@@ -164,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--max-side", type=int, default=None,
         help="downscale image and mask to this longer side first (images over 4 megapixels, "
-        "iislib.apps.demo.MAX_PIXELS, are refused otherwise)",
+        "iislib.experiment.demo.MAX_PIXELS, are refused otherwise)",
     )  # fmt: skip
     d.add_argument(
         "--timings", action="store_true",

@@ -13,11 +13,12 @@ clicks as JSON (a download link) or load saved ones, and "Compare with the robot
 seven robots for as many clicks (``iislib.experiment.human``). The clickable picture is
 ``ClickImage``, a small anywidget: plain ``ipywidgets.Image`` reports no pointer events. The app shows the seven score curves (Boundary IoU the seventh), the panel at the click chosen with the slider, download links
 (scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
-it cannot use; a bad input never breaks the app. Uploads over ``iislib.apps.demo.MAX_PIXELS`` (4
+it cannot use; a bad input never breaks the app. Uploads over ``iislib.experiment.demo.MAX_PIXELS`` (4
 megapixels) and decompression bombs are refused from their header, before they are decoded.
 
 Every widget carries a CSS class ``iis-<role>`` (``iis-run``, ``iis-panel``, ...) for browser tests.
-All the work happens in ``iislib.apps.demo``; this module only wires widgets to it.
+All the work happens in ``iislib.experiment.demo`` (runs), ``iislib.experiment.session`` (you
+click) and ``iislib.drawing.demo_figures`` (pictures); this module only wires widgets to them.
 """
 
 from __future__ import annotations
@@ -34,26 +35,16 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from iislib.apps.demo import (
-    MAX_PIXELS,
-    DemoError,
-    DemoResult,
-    HumanSession,
-    build_model,
-    check_inputs,
-    decode_image_bytes,
-    decode_mask_bytes,
+from iislib.core.human import ClickRecord, RecordError
+from iislib.core.model import IISModel
+from iislib.drawing.demo_figures import (
+    confusion_png,
     fig_compare,
     fig_curves,
     fig_panel,
     figure_png,
-    robot_names,
-    run_demo,
-    scores_csv,
-    summary_line,
+    overlay_png,
 )
-from iislib.core.human import ClickRecord, RecordError
-from iislib.core.model import IISModel
 from iislib.experiment.data import (
     DATASET_NAMES,
     DataError,
@@ -62,6 +53,20 @@ from iislib.experiment.data import (
     load_dataset,
     mask_from_array,
 )
+from iislib.experiment.demo import (
+    MAX_PIXELS,
+    DemoError,
+    DemoResult,
+    build_model,
+    check_inputs,
+    decode_image_bytes,
+    decode_mask_bytes,
+    robot_names,
+    run_demo,
+    scores_csv,
+    summary_line,
+)
+from iislib.experiment.session import HumanSession
 from iislib.models import NEEDS_CHECKPOINT, available_models
 
 UPLOAD, DATASET = "upload", "dataset"
@@ -671,8 +676,8 @@ class DemoApp:
         s = self.session
         if s is None:
             return
-        self.click_image.show_png(s.overlay_png(), s.shape)
-        self.confusion.value = s.confusion_png()
+        self.click_image.show_png(overlay_png(s.image, s.pred, s.record.clicks), s.shape)
+        self.confusion.value = confusion_png(s.pred, s.gt, s.ignore, s.record.clicks)
         self.confusion.layout.width = f"{self.click_image.width}px"
         self.human_status.value = html.escape(s.status())
         rec = s.record

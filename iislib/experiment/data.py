@@ -257,7 +257,7 @@ def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> 
     side = largest_side_within(width, height, max_pixels)
     raise DataError(
         f"{what}: {width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
-        f"{max_pixels / 1e6:g} megapixels (iislib.apps.demo.MAX_PIXELS: larger images are slow and "
+        f"{max_pixels / 1e6:g} megapixels (iislib.experiment.demo.MAX_PIXELS: larger images are slow and "
         f"may run out of memory); downscale it to a longer side of at most {side} "
         f"pixels (iislib demo --max-side {side})"
     )
