@@ -227,6 +227,8 @@ def test_fig_curves_one_panel_per_metric_one_line_per_run(result, result2):
         assert np.allclose(runs[1].get_ydata(), result2.trajectory.scores[m])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["random_walker / rritm", "random_walker / r02"]
+    # every column's lowest panel is labelled (the Dice panel sits above an empty slot)
+    assert [ax.get_xlabel() for ax in axes] == [""] * 3 + ["number of clicks"] * 4
 
 
 def test_fig_panel_shows_click_k(result, result2):

@@ -72,10 +72,12 @@ def fig_curves(*results: DemoResult, metrics: Sequence[str] = SCORE_NAMES) -> Fi
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlim(0.5, max(r.clicks for r in results) + 0.5)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        for ax in axes[-1]:
-            ax.set_xlabel("number of clicks")
         for ax in axes.ravel()[len(metrics) :]:
             ax.set_visible(False)
+        for col in axes.T:  # the lowest panel of each column carries the axis (7 in a 2x4 grid)
+            lowest = [ax for ax in col if ax.get_visible()][-1]
+            lowest.set_xlabel("number of clicks")
+            lowest.xaxis.set_tick_params(labelbottom=True)
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
     return fig
