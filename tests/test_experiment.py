@@ -244,7 +244,8 @@ def test_a_cache_written_before_the_boundary_iou_column_is_recomputed_whole(
         for robot in ROBOTS:
             new = _entry(ds, clean_cache, image, robot)
             old_key = json.dumps([__version__, spec.key(), "direct", str(ds.folder.resolve()),
-                                  ds.name, image, ex.robot_key(robot), 0, 3])  # fmt: skip
+                                  ds.name, image, ds.content_key(image), ex.robot_key(robot), 0,
+                                  3])  # fmt: skip
             digest = hashlib.sha256(old_key.encode()).hexdigest()
             path = cache / spec.label / robot / f"{image}__s0__{digest[:24]}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)

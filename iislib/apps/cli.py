@@ -34,7 +34,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
         raise ValueError(f"--n-images must be >= 0, got {args.n_images}")
-    dataset = load_dataset(args.dataset, root=args.data).subset(args.n_images)
+    dataset = load_dataset(
+        args.dataset, root=args.data, mask_rule=args.mask_rule, object=args.object
+    ).subset(args.n_images)
     table = evaluate(
         models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
         settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
@@ -78,10 +80,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     if args.panel_click is not None and not 1 <= args.panel_click <= args.clicks:
         raise DemoError(f"--panel-click must be in 1..{args.clicks}, got {args.panel_click}")
-    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side)
+    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side,
+                               mask_rule=args.mask_rule, object=args.object)  # fmt: skip
     if note:
         print(f"iislib demo: note: {note}", file=sys.stderr)
-    common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name)
+    common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name,
+                  ignore=sample.ignore)  # fmt: skip
     result = run_demo(sample.image, sample.gt, args.model, args.robot,
                       checkpoint=args.checkpoint, **common)  # fmt: skip
     other = None
@@ -128,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache", default=str(paths.CACHE))
     e.add_argument("--no-cache", action="store_true")
     e.add_argument("--quiet", action="store_true")
+    add_mask_options(e, "the benchmark's own rule; for a folder 'binary'")
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("data", help="fetch and verify the benchmark datasets; print where they are")
@@ -139,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="one image and its mask: K clicks, curves, panel, scores")
     d.add_argument("image", help="image file (PNG, JPEG, ...)")
     d.add_argument(
-        "mask", help="mask file, same size; pixels with channel mean < 128 are background"
+        "mask",
+        help="mask file, same size; two values (pixels with channel mean < 128 are background) "
+        "unless --mask-rule or --object says how to read more",
     )
     d.add_argument("--model", default="random_walker", help="a registered model name")
     d.add_argument("--robot", default="rritm", help="a robot name (r01..r05, rgto99, rritm, r05h)")
@@ -164,8 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--timings", action="store_true",
         help="also write timings.csv (wall times per click; scores.csv never has them)",
     )  # fmt: skip
+    add_mask_options(d, "'binary'")
     d.set_defaults(func=cmd_demo)
     return p
+
+
+def add_mask_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """--mask-rule and --object: how masks are read (``iislib.experiment.data.MaskRule``)."""
+    from iislib.experiment.data import RULE_NAMES
+
+    rules = [r for r in RULE_NAMES if r != "object"]
+    parser.add_argument(
+        "--mask-rule", default=None, choices=rules,
+        help=f"how masks are read (default: {default}, at most two values, a mask with more "
+        "is refused naming them): threshold (> 128 is foreground), grabcut (128 ignored), "
+        "nonzero (every non-zero label is the object)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--object", type=int, default=None, metavar="LABEL",
+        help="read label masks as this one object (255 is ignored as void)",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

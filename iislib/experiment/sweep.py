@@ -7,9 +7,11 @@ metric, the settings name and the model and robot time. The unit of work is one 
 seed): its robots run in lockstep (``loop.run_many``) so a network sees one batch per step. Each
 finished (model, robot, image, seed) is written to the cache at once (write, then rename), so an
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
-hold everything that changes a result: model name and arguments, settings, dataset folder, image,
-robot, seed, max_clicks, the library version and the score columns (``SCORE_NAMES``: a cache
-written before a column existed, such as ``boundary_iou``, is not read; every entry is recomputed).
+hold everything that changes a result: model name, arguments and weights, settings, dataset
+folder, image name and content (the SHA256 of the image and mask files and the mask rule:
+``Dataset.content_key``), robot, seed, max_clicks, the library version and the score columns
+(``SCORE_NAMES``: a cache written before a column existed, such as ``boundary_iou``, is not read;
+every entry is recomputed).
 
 A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
 sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
@@ -24,7 +26,6 @@ cluster (``scheduler=``); every path writes the same cache files.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import io
 import json
@@ -48,7 +49,7 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import BOUNDARY_IOU, SCORE_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
-from iislib.experiment.data import Dataset
+from iislib.experiment.data import Dataset, file_digest
 from iislib.models import IISModel, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
@@ -91,16 +92,7 @@ def _weights_digest(spec: ModelSpec) -> str:
         path = shipped_weights(spec.name)
     if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         return ""
-    return _file_digest(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _file_digest(path: str, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_digest(path)[:16]  # hashed once per path, size and mtime
 
 
 def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> list[ModelSpec]:
@@ -166,13 +158,16 @@ def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Datas
     """Where one (model, settings, dataset, image, robot, seed, max_clicks) trajectory is cached
     under ``cache``, and the digest of that key which its verification header must carry.
 
-    The key ends with the score columns (``SCORE_NAMES``), so that a file written before a
-    column was added (``boundary_iou``) has another key: it is never read, and its entry counts
-    as missing everywhere (``evaluate``, the plan of ``make figures``) and is recomputed whole.
-    """
+    The key holds the image's content, not only its name (``dataset.content_key``: the digests
+    of its image and mask files and the mask rule), so a file replaced in place is recomputed
+    and identical files share their results whatever their mtime. It ends with the score
+    columns (``SCORE_NAMES``), so that a file written before a column was added
+    (``boundary_iou``) has another key: it is never read, and its entry counts as missing
+    everywhere (``evaluate``, the plan of ``make figures``) and is recomputed whole."""
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, robot_key(robot), int(seed), int(max_clicks), list(SCORE_NAMES)]
+         image, dataset.content_key(image), robot_key(robot), int(seed), int(max_clicks),
+         list(SCORE_NAMES)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = cache / spec.label / robot_label(robot) / f"{image}__s{seed}__{digest[:24]}.csv"
