@@ -25,7 +25,8 @@ from pathlib import Path
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from iislib import paths
     from iislib.apps.paper import resolve_models, resolve_robots
-    from iislib.drawing.plots import caption, fig_metric_curves, save_figure
+    from iislib.atomic import write_files
+    from iislib.drawing.plots import caption, fig_metric_curves, figure_files
     from iislib.experiment.data import load_dataset
     from iislib.experiment.sweep import evaluate, summary
     from iislib.models import available_models
@@ -33,10 +34,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = available_models() if args.models == "all" else resolve_models(args.models)
     robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
-        raise ValueError(f"--n-images must be >= 0, got {args.n_images}")
+        raise ValueError(f"--n-images must be >= 0 (0: all images), got {args.n_images}")
+    # 0 means every image, as the notebooks' n_images parameter (iislib.apps.paper.config)
     dataset = load_dataset(
         args.dataset, root=args.data, mask_rule=args.mask_rule, object=args.object
-    ).subset(args.n_images)
+    ).subset(args.n_images or None)
     table = evaluate(
         models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
         settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
@@ -44,19 +46,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )  # fmt: skip
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"{dataset.name}_{args.settings}"
-    table.to_csv(out / f"{stem}.csv", index=False)
     summ = summary(table)
-    summ.to_csv(out / f"{stem}_summary.csv", index=False)
     fig = fig_metric_curves(table, "iou")
     fig.suptitle(caption(table), fontsize=6, wrap=True)
-    written = save_figure(fig, f"iou_vs_clicks_{stem}", args.figures or paths.FIGURES)
+    # everything is rendered in memory, then written together: a failure (a full disk) leaves
+    # the previous table, summary and figure as they were, never a new table beside an old summary
+    files = {out / f"{stem}.csv": table.to_csv(index=False).encode(),
+             out / f"{stem}_summary.csv": summ.to_csv(index=False).encode(),
+             **figure_files(fig, f"iou_vs_clicks_{stem}", args.figures or paths.FIGURES)}  # fmt: skip
+    written = write_files(files)
     print(summ.round(3).to_string(index=False))
-    print(
-        f"wrote {out / f'{stem}.csv'}, {out / f'{stem}_summary.csv'}, "
-        + ", ".join(map(str, written))
-    )
+    print("wrote " + ", ".join(map(str, written)))
     return 0
 
 
@@ -122,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)
-    e.add_argument("--n-images", type=int, default=None, help="first N images only")
+    e.add_argument(
+        "--n-images",
+        type=int,
+        default=None,
+        help="first N images only (0 or omitted: all, as in the notebooks)",
+    )
     e.add_argument("--seeds", type=int, nargs="+", default=[0])
     e.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
