@@ -64,14 +64,22 @@ lint: env
 bench: env
 	$(PY) benchmarks/bench_robots.py
 
-# The demo (notebooks/05_demo.py) as a web page: Voila on 127.0.0.1, on DEMO_PORT or a free port.
+# The demo (notebooks/05_demo.py) as a web page: Voila on 127.0.0.1, on DEMO_PORT or a free port,
+# with the server settings of demo/voila.json: a kernel whose page is gone is shut down after
+# DEMO_CULL_TIMEOUT seconds idle (60), and at most DEMO_MAX_KERNELS pages are open at once (10;
+# one more gets a "the demo is full" page). Empty: the file's values.
 DEMO_PORT ?=
+DEMO_MAX_KERNELS ?=
+DEMO_CULL_TIMEOUT ?=
 demo: env
 	@mkdir -p build/notebooks
 	@$(VENV)/bin/jupytext --quiet --to ipynb --output build/notebooks/05_demo.ipynb notebooks/05_demo.py
 	@port="$(DEMO_PORT)"; [ -n "$$port" ] || port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	echo "demo: open http://127.0.0.1:$$port/ (Ctrl-C stops it)"; \
-	exec $(VENV)/bin/voila build/notebooks/05_demo.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$$port
+	exec $(VENV)/bin/voila build/notebooks/05_demo.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$$port \
+	  --Voila.config_file_paths="$(CURDIR)/demo" \
+	  $(if $(DEMO_MAX_KERNELS),--DemoKernelManager.max_kernels=$(DEMO_MAX_KERNELS)) \
+	  $(if $(DEMO_CULL_TIMEOUT),--MappingKernelManager.cull_idle_timeout=$(DEMO_CULL_TIMEOUT))
 
 # The paper's notebooks in JupyterLab on 127.0.0.1, on LAB_PORT or a free port, in the project
 # folder: prints the address of the start page (notebooks/00_start_here.py, with its token);

@@ -14,6 +14,7 @@ that cannot be written, an image over the demo's pixel limit) is one line on std
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    cluster = _scheduler_timeout(args)
     from iislib import paths
     from iislib.apps.paper import resolve_models, resolve_robots
     from iislib.atomic import write_files
@@ -39,12 +41,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = load_dataset(
         args.dataset, root=args.data, mask_rule=args.mask_rule, object=args.object
     ).subset(args.n_images or None)
-    table = evaluate(
-        models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
-        settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
-        cache_dir=None if args.no_cache else args.cache,
-        progress=not args.quiet,
-    )  # fmt: skip
+    with cluster:
+        table = evaluate(
+            models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
+            settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
+            cache_dir=None if args.no_cache else args.cache,
+            progress=not args.quiet,
+        )  # fmt: skip
     out = Path(args.out)
     stem = f"{dataset.name}_{args.settings}"
     summ = summary(table)
@@ -59,6 +62,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(summ.round(3).to_string(index=False))
     print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def _scheduler_timeout(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """For ``--scheduler``: a line saying where it connects, then a check that a Dask scheduler
+    answers there within ``--scheduler-timeout`` seconds (before the sweep's heavy imports, so a
+    bad address fails fast); the returned context sets that timeout for the sweep's Client."""
+    if args.scheduler is None:
+        return contextlib.nullcontext()
+    if args.scheduler_timeout is not None and not args.scheduler_timeout > 0:
+        raise ValueError(f"--scheduler-timeout must be > 0 seconds, got {args.scheduler_timeout}")
+    from iislib.experiment.cluster import check_scheduler, connect_timeout
+
+    timeout = args.scheduler_timeout or connect_timeout()
+    if not args.quiet:
+        print(f"connecting to the Dask scheduler {args.scheduler!r} (waiting at most {timeout:g} s)",
+              file=sys.stderr)  # fmt: skip
+    check_scheduler(args.scheduler, timeout)  # ValueError naming the address
+    import dask.config  # check_scheduler needs distributed, which installs dask
+
+    return dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"})
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -133,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster, e.g. tcp://host:8786 (see README, On a cluster)")  # fmt: skip
+    e.add_argument("--scheduler-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up when no Dask scheduler answers at --scheduler within this "
+                        "(default: Dask's distributed.comm.timeouts.connect, 30 s)")  # fmt: skip
     e.add_argument("--out", default=str(paths.RESULTS))
     e.add_argument("--figures", default=None, help=f"figure folder (default {paths.FIGURES})")
     e.add_argument("--cache", default=str(paths.CACHE))

@@ -37,6 +37,7 @@ from iislib import paths
 from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
 from iislib.atomic import temporary_name, write_with
 from iislib.experiment.sweep import run_job, worker_count
+from iislib.runtime import worker_pool
 
 # ----------------------------------------------------------------------------------------------
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
@@ -270,9 +271,10 @@ def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport
         else:
             from joblib import Parallel, delayed
 
-            results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
-                delayed(_timed_job)(i, *a) for i, a in enumerate(args)
-            )
+            with worker_pool(workers):  # workers that exit with this process
+                results = Parallel(return_as="generator_unordered")(
+                    delayed(_timed_job)(i, *a) for i, a in enumerate(args)
+                )
         for i, model, seconds in results:
             busy[model] += seconds
             done += cost[i]

@@ -49,11 +49,12 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import BOUNDARY_IOU, SCORE_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
+from iislib.experiment.cluster import NEEDS_DISTRIBUTED, check_scheduler, connect_timeout
 from iislib.experiment.data import Dataset, file_digest, load_dataset
 from iislib.models import IISModel, available_models, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
-from iislib.runtime import keep_freed_memory, set_threads
+from iislib.runtime import keep_freed_memory, set_threads, worker_pool
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
@@ -576,9 +577,9 @@ def evaluate(
                     done.append(run_job(*a))
                     bar.update()
             else:
-                from joblib import Parallel, delayed, parallel_config
+                from joblib import Parallel, delayed
 
-                with parallel_config(backend="loky", n_jobs=n_workers):
+                with worker_pool(n_workers):  # a killed sweep leaves no worker behind
                     results = Parallel(return_as="generator_unordered")(
                         delayed(run_job)(*a) for a in args
                     )
@@ -604,21 +605,25 @@ def _absolute(dataset: Dataset) -> Dataset:
 
 
 def _client(scheduler: Any) -> tuple[Any, bool]:
-    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it."""
+    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it.
+
+    An address (or a cluster's) must answer as a Dask scheduler within ``connect_timeout()``
+    seconds, else ValueError naming it.
+    """
     try:
         from distributed import Client
     except ImportError as e:
-        raise ValueError(
-            'scheduler= needs Dask distributed: pip install "iislib[cluster]" '
-            '(or "dask[distributed]")'
-        ) from e
+        raise ValueError(NEEDS_DISTRIBUTED) from e
     if isinstance(scheduler, Client):
         return scheduler, False
     if isinstance(scheduler, str) or hasattr(scheduler, "scheduler_address"):
+        address = scheduler if isinstance(scheduler, str) else scheduler.scheduler_address
+        timeout = connect_timeout()
+        check_scheduler(address, timeout)
         try:
-            return Client(scheduler, set_as_default=False), True
+            return Client(scheduler, set_as_default=False, timeout=timeout), True
         except (OSError, TimeoutError) as e:
-            raise ValueError(f"cannot reach the Dask scheduler {scheduler!r}: {e}") from e
+            raise ValueError(f"cannot reach the Dask scheduler {address!r}: {e}") from e
     raise ValueError(
         "scheduler must be an address such as 'tcp://host:8786', a distributed.Client or a "
         f"Dask cluster object, got {type(scheduler).__name__}"
@@ -634,7 +639,12 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
     """
     from distributed import as_completed
 
-    client, owned = _client(scheduler)
+    try:
+        client, owned = _client(scheduler)
+    except ValueError:
+        bar.leave = False  # the error, not an empty progress bar, is the last line
+        bar.close()
+        raise
     try:
         futures = {client.submit(run_job, *a, pure=False): a for a in args}
         frames: list[pd.DataFrame] = []
