@@ -11,8 +11,15 @@ export IISLIB_DATA
 export MPLBACKEND ?= Agg
 # Sweep workers of `make figures`: -1 is one per core (joblib's convention), as in the notebooks.
 JOBS ?= -1
+# Which models the notebooks evaluate (their `models` parameter): empty keeps the notebooks'
+# default ("paper": random_walker and the compact pair); "official" is the paper's own pair from
+# the weights folder (`make weights`); any comma list of names and sets works.
+MODELS ?=
+# Where the networks run (the notebooks' `device` parameter): cpu, or cuda on a GPU machine.
+DEVICE ?=
+NB_PARAMS = $(if $(MODELS),-p models=$(MODELS)) $(if $(DEVICE),-p device=$(DEVICE))
 
-.PHONY: env figures test lint bench demo lab clean data
+.PHONY: env figures test lint bench demo lab clean data weights
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -38,12 +45,12 @@ env: $(VENV)/.installed $(VENV)/.lab-settings
 # workers (one progress bar; cached in .cache/results), then runs the notebooks, which only read
 # the cache. `python benchmarks/bench_figures.py` times it per phase from an empty cache.
 figures: env
-	$(PY) -m iislib.apps.runner --jobs $(JOBS)
+	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(NB_PARAMS)
 
 # Quick run of every notebook (2 images, 4 clicks): build/notebooks/smoke/, figures/smoke/.
 .PHONY: notebooks
 notebooks: env
-	$(PY) -m iislib.apps.runner --smoke
+	$(PY) -m iislib.apps.runner --smoke $(NB_PARAMS)
 
 # Unit tests (tests/test_notebooks.py executes every notebook in smoke mode into
 # build/notebooks/smoke/), then nbval re-runs those notebooks (widget cells: nbval-ignore-output).
@@ -56,6 +63,12 @@ test: env
 # Fetch (or find) Berkeley and GrabCut, check every file against iislib/manifests/, print where.
 data: env
 	$(PY) -m iislib data
+
+# The official weights files ($$IISLIB_WEIGHTS, default data/weights/): link, published size,
+# registry name, present?, structure check, SHA256; RITM's missing files are downloaded (pooch)
+# where the network allows; gto99's (Google Drive) has to be fetched by hand: the link is printed.
+weights: env
+	$(PY) -m iislib weights --download
 
 lint: env
 	$(VENV)/bin/ruff format --check iislib tests benchmarks

@@ -1,6 +1,7 @@
 """Command line: ``iislib evaluate``, ``iislib data``, ``iislib demo`` (or ``python -m iislib``).
 
     iislib data                                     # fetch + verify Berkeley and GrabCut
+    iislib weights [--download]                     # the official weights files: where, present?
     iislib evaluate --dataset berkeley --models ready --robots all --jobs 2
     iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR
 
@@ -31,8 +32,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from iislib.drawing.plots import caption, fig_metric_curves, figure_files
     from iislib.experiment.data import load_dataset
     from iislib.experiment.sweep import evaluate, summary
-    from iislib.models import available_models
+    from iislib.models import available_models, check_device
 
+    check_device(args.device)  # before any data is read
     models = available_models() if args.models == "all" else resolve_models(args.models)
     robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
@@ -46,7 +48,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
             settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
             cache_dir=None if args.no_cache else args.cache,
-            progress=not args.quiet,
+            progress=not args.quiet, device=args.device,
         )  # fmt: skip
     out = Path(args.out)
     stem = f"{dataset.name}_{args.settings}"
@@ -94,6 +96,37 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    """``iislib weights``: every official file, its link, size, name, presence, check, SHA256."""
+    from iislib.models import official
+
+    folder = official.weights_dir()
+    names = list(official.OFFICIAL) if args.names == "all" else args.names.split(",")
+    for name in names:
+        official.get_entry(name)  # an unknown name fails before any download
+    print(f"weights folder: {folder} (${official.WEIGHTS_ENV}; every file under its official "
+          "name)")  # fmt: skip
+    for name in names:
+        w = official.OFFICIAL[name]
+        if args.download and not official.is_present(name):
+            if not w.direct:
+                print(f"{name}: {w.file} is on Google Drive, which cannot be fetched by a "
+                      f"script: open {w.url}, download it and put it in {folder}")  # fmt: skip
+            else:
+                try:
+                    official.download(name, folder)
+                except Exception as e:  # noqa: BLE001 - no network, HTTP error, bad file
+                    print(f"{name}: download failed ({type(e).__name__}: {_one_line(e)}); "
+                          f"download {w.url} by hand into {folder}")  # fmt: skip
+        print(official.format_status(official.status(name)))
+    ready = [n for n in names if official.status(n, digest=False).ok]
+    print(
+        f"{len(ready)} of {len(names)} official files present and well-formed"
+        + (f": {', '.join(ready)}" if ready else "")
+    )
+    return 0  # a failed download is reported above; the listing itself succeeded
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``iislib demo IMAGE MASK``: one run (or two), curves.png, panel.png, scores.csv, a summary."""
     from iislib.apps.demo import check_out_dir, write_outputs
@@ -138,9 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", default="berkeley", help="berkeley, grabcut, davis or a folder")
     e.add_argument("--data", default=None, help="data root (default: $IISLIB_DATA, else download)")
     e.add_argument("--models", default="ready",
-                   help="comma list; 'ready': every model with no official weights needed (the "
-                   "2x2 controls included); 'paper': the same without the 2x2 controls; 'all': "
-                   "every registered model")  # fmt: skip
+                   help="comma list of names and sets; 'ready': every model that builds with no "
+                   "argument (the 2x2 controls, official files present, installed entry points); "
+                   "'paper': random_walker, ritm-compact, gto99-compact; 'official': the paper's "
+                   "pair from the weights folder (ritm-sbd-h18, gto99-synthft); 'all': every "
+                   "available model; a name may be an entry point or 'package.module:factory'")  # fmt: skip
+    e.add_argument("--device", default="cpu",
+                   help="where the networks run: cpu (default) or cuda (checked first)")  # fmt: skip
     e.add_argument("--robots", default="all",
                    help="comma list, 'all' (the paper's seven) or 'random' (r01..r05)")  # fmt: skip
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
@@ -172,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", default=None,
                    help="local data root (default: $IISLIB_DATA, else download into data/)")  # fmt: skip
     g.set_defaults(func=cmd_data)
+
+    w = sub.add_parser("weights", help="the official weights files: links, sizes, names, "
+                       "present?, structure check, SHA256; --download fetches RITM's")  # fmt: skip
+    w.add_argument("--names", default="all", help="comma list of official names, or 'all'")
+    w.add_argument("--download", action="store_true",
+                   help="fetch the missing files that have a direct link (RITM's) with pooch")  # fmt: skip
+    w.set_defaults(func=cmd_weights)
 
     d = sub.add_parser("demo", help="one image and its mask: K clicks, curves, panel, scores")
     d.add_argument("image", help="image file (PNG, JPEG, ...)")
