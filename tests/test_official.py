@@ -419,7 +419,7 @@ def test_robustness_findings_request_the_official_pair_and_the_2x2(weights, data
 
 
 def test_the_demo_lists_and_builds_present_files(weights):
-    from iislib.apps.demo import build_model
+    from iislib.experiment.demo import build_model
 
     model = build_model("ritm-cocolvis-h18s")  # no checkpoint field: the weights folder's file
     assert model.name == "ritm-cocolvis-h18s"
