@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from iislib import paths
 from iislib.core.loop import make_rng, run_many
-from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
+from iislib.core.robots import ENVELOPE_NAMES, RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
 from iislib.experiment.data import load_dataset
@@ -314,16 +314,24 @@ def quantitative_sweeps(cfg: Config) -> dict[str, SweepRequest]:
     return {"main": request(cfg, notebook="03", purpose="main")}
 
 
+ENVELOPE_IMAGES = 10
+"""Images of notebook 04's envelope by default (``envelope_images``; 0: the whole dataset):
+rbest and rworst cost N + 7 predictions per click, so ``make figures`` runs them on a subset
+(docs/decisions.md, "The envelope robots")."""
+
+
 def robustness_sweeps(
     cfg: Config,
     variance_seeds: Sequence[int],
     variance_images: int,
     findings_datasets: Sequence[str],
+    envelope_images: int = ENVELOPE_IMAGES,
 ) -> dict[str, SweepRequest | None]:
     """Notebook 04: ``main`` (notebook 03's), ``variance`` (the random robots with
     ``variance_seeds`` on the first ``variance_images`` images), ``family`` (the 2x2; None when
-    skipped) and ``findings DATASET`` per findings dataset (the 2x2 models when they all
-    exist, else the main sweep's models, on that dataset)."""
+    skipped), ``findings DATASET`` per findings dataset (the 2x2 models when they all
+    exist, else the main sweep's models, on that dataset) and ``envelope`` (rbest and rworst,
+    every model, the first ``envelope_images`` images; 0: all of the configuration's)."""
     out: dict[str, SweepRequest | None] = {
         "main": request(cfg, notebook="04", purpose="main"),
         "variance": request(
@@ -335,6 +343,13 @@ def robustness_sweeps(
             purpose="seed variance",
         ),  # fmt: skip
         "family": family_request(cfg, "04"),
+        "envelope": request(
+            cfg,
+            robots=list(ENVELOPE_NAMES),
+            n_images=int(envelope_images) or None,
+            notebook="04",
+            purpose="envelope",
+        ),
     }
     for ds in findings_datasets:
         # what nb.config(ds, ...) gives with the notebook's other parameters
@@ -346,7 +361,8 @@ def robustness_sweeps(
 
 
 def _robustness_from_params(cfg: Config, p: Mapping[str, Any]) -> dict[str, SweepRequest | None]:
-    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"])
+    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"],
+                             p.get("envelope_images", ENVELOPE_IMAGES))  # fmt: skip
 
 
 NOTEBOOK_SWEEPS: dict[str, Callable[[Config, Mapping[str, Any]], Mapping[str, SweepRequest | None]]] = {
