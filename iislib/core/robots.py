@@ -34,6 +34,21 @@ rritm    separate DTs of FN and FP with clicked pixels excluded; positive iff ma
 rgto99 and rritm decide every maximum and comparison on exact squared distances (``exact_sq``),
 so their clicks are bit-stable across CPUs, threads and calls.
 
+Two model-aware robots bound the seven (``ENVELOPE_NAMES``, ``EnvelopeRobot``), kept apart from
+them (not in ``ROBOTS``, ``ROBOT_NAMES`` or ``RANDOM_ROBOTS``):
+
+======== ==================================================================================
+rbest    of the honest candidates (the seven robots' clicks now, and 16 draws from r04's
+         map, all in FN ∪ FP, labelled by the ground truth), the one whose prediction has the
+         highest IoU; the model predicts them all in one batch
+rworst   the same candidates, the lowest IoU
+======== ==================================================================================
+
+They are greedy, one step ahead: exact bounds of every deterministic robot at the first click,
+an approximation of the envelope afterwards (a worse click now can lead to a better state
+later). They set ``needs_model``: the loop (``iislib.core.loop``) passes them a ``lookahead``;
+the seven never see the model (docs/decisions.md, "The envelope robots").
+
 ``get_robot(name, **kwargs)`` returns a registered robot: the ones above are ready instances
 (``ROBOTS``); a name may instead be registered as a ``"module:factory"`` string, imported only
 when asked for and built with ``kwargs`` (``"replay"``: ``iislib.core.human.ReplayRobot``,
