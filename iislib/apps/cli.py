@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "2x2 controls included); 'paper': the same without the 2x2 controls; 'all': "
                    "every registered model")  # fmt: skip
     e.add_argument("--robots", default="all",
-                   help="comma list, 'all' (the paper's seven) or 'random' (r01..r05)")  # fmt: skip
+                   help="comma list (rbest, rworst: the model-aware envelope), 'all' (the paper's "
+                        "seven), 'random' (r01..r05) or 'envelope' (rbest, rworst)")  # fmt: skip
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)

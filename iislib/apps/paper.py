@@ -75,9 +75,12 @@ def resolve_models(models: str | Sequence[str]) -> list[str]:
 
 
 def resolve_robots(robots: str | Sequence[str]) -> list[str]:
-    """'all' (the paper's seven), 'random' (r01..r05), or names (comma list)."""
+    """'all' (the paper's seven), 'random' (r01..r05), 'envelope' (rbest, rworst), or names
+    (comma list)."""
     if robots == "all":
         return list(ROBOT_NAMES)
+    if robots == "envelope":
+        return list(ENVELOPE_NAMES)
     if robots == "random":
         return [r for r in ROBOT_NAMES if r in RANDOM_ROBOTS]
     names = _names(robots)
