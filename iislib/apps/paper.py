@@ -317,10 +317,13 @@ def quantitative_sweeps(cfg: Config) -> dict[str, SweepRequest]:
     return {"main": request(cfg, notebook="03", purpose="main")}
 
 
-ENVELOPE_IMAGES = 10
-"""Images of notebook 04's envelope by default (``envelope_images``; 0: the whole dataset):
-rbest and rworst cost N + 7 predictions per click, so ``make figures`` runs them on a subset
-(docs/decisions.md, "The envelope robots")."""
+ENVELOPE_IMAGES = 5
+"""Images of notebook 04's envelope by default (``envelope_images``; 0: the whole dataset).
+rbest and rworst cost N + 7 = 23 predictions per click: ~22 s of wall time per image for the
+three paper models with 2 workers at the fastest measured per-click costs (an AMD EPYC with
+AVX-512, 2026-12-02), so 5 images add ~2 minutes to the 17.7 of ``make figures`` there
+(docs/decisions.md, "The envelope robots"). The finding on the envelope needs 10 images
+(``stats.MIN_IMAGES``) for a verdict: ``-p envelope_images=10`` or more."""
 
 
 def robustness_sweeps(

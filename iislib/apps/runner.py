@@ -62,12 +62,14 @@ AVX-512 of 2026-11-26 at about 1.2x. So the plan's estimate is the order of magn
 ``compute``'s progress bar rescales these costs to the speed the pass shows (``time_left``)."""
 COSTS_MEASURED_ON = "an Intel Xeon with AVX-512, 2026-12-01"
 
-ROBOT_COST_FACTOR: dict[str, float] = {"rbest": 12.0, "rworst": 12.0}
+ROBOT_COST_FACTOR: dict[str, float] = {"rbest": 23.0, "rworst": 23.0}
 """Cost of one click of a robot relative to a click of the seven robots (1 for robots not
-listed): the envelope robots predict N + 7 = 23 candidates in one batch per click, where a click
-of the seven shares a batch of 7 with the others. The ratio of the ``s/click`` columns of
-``python benchmarks/bench_sweep.py --robots envelope --compare`` (docs/decisions.md, "The
-envelope robots")."""
+listed). An envelope robot predicts N + 7 = 23 candidates per click, where a click of the seven
+costs about one prediction (a share of the batch of 7), and batching 23 gains little on a CPU:
+``python benchmarks/bench_sweep.py --models ritm-compact,gto99-compact,random_walker --robots
+envelope --images 2 --compare`` (2 jobs) measured ratios of 25.2, 15.5 and 22.2 on
+2026-12-07, on a 2-core machine shared with other jobs (load average 10-16), so 23 = N + 7
+(docs/decisions.md, "The envelope robots")."""
 
 
 def weighted_clicks(job: PlannedJob) -> float:
