@@ -258,6 +258,15 @@ def run_many(
     last = [empty] * n
     ended_at: list[int | None] = [None] * n
     states = [model.start(image) for _ in range(n)]  # one per trajectory, closed below
+
+    def record(i: int, k: int, prob: np.ndarray, sc: dict[str, float]) -> None:
+        """Trajectory ``i``'s prediction ``prob`` after click ``k + 1``, scored ``sc``."""
+        prev[i], pred[i], last[i] = prob, prob > threshold, sc
+        for m in METRIC_NAMES:
+            out[i][m][k] = sc[m]
+        if probs[i] is not None:
+            probs[i][k] = prob
+
     try:
         for k in range(max_clicks):
             active = []
@@ -290,15 +299,11 @@ def run_many(
                     active.append(i)
                     continue
                 # The robot chose one of its candidates: their prediction is this step's.
-                prob, state, last[i] = outcome
+                prob, state, sc = outcome
                 if state is not None:
                     model.finish(states[i])
                     states[i] = state
-                prev[i], pred[i] = prob, prob > threshold
-                for m in METRIC_NAMES:
-                    out[i][m][k] = last[i][m]
-                if probs[i] is not None:
-                    probs[i][k] = prob
+                record(i, k, prob, sc)
             if not active:
                 if all(e is not None for e in ended_at):
                     break
@@ -324,13 +329,7 @@ def run_many(
             dt = (time.perf_counter() - t0) / len(active)
             for i, prob in zip(active, new, strict=True):
                 model_s[i, k] = dt
-                prev[i] = prob
-                pred[i] = prob > threshold
-                last[i] = scores(pred[i], gt, ignore).as_dict()
-                for m in METRIC_NAMES:
-                    out[i][m][k] = last[i][m]
-                if probs[i] is not None:
-                    probs[i][k] = prob
+                record(i, k, prob, scores(prob > threshold, gt, ignore).as_dict())
     finally:
         for state in states:
             model.finish(state)
