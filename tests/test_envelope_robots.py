@@ -256,3 +256,33 @@ def test_first_click_bounds_every_deterministic_robot(model_name, data_root):
         for r in DETERMINISTIC:
             assert first["rworst"] <= first[r] <= first["rbest"], (s.name, r, first)
         assert first["rworst"] < first["rbest"]
+
+
+# ----------------------------------------------------------------------------------------------
+# everywhere a robot runs: evaluate in this process, local workers, a Dask cluster; cached
+
+
+def test_evaluate_local_workers_dask_and_cache_agree(tiny_dataset, tmp_path):
+    import pandas as pd
+
+    from iislib.experiment.sweep import COLUMNS, as_specs, cache_entry, evaluate, read_cached
+    from iislib.models.settings import get_settings
+
+    distributed = pytest.importorskip("distributed")
+    kw = dict(max_clicks=3, settings="direct", progress=False)
+    robots = ["rbest", "rworst", "rgto99"]
+    here = evaluate(["random_walker"], robots, tiny_dataset, cache_dir=tmp_path / "c", **kw)
+    cols = [c for c in COLUMNS if not c.endswith("seconds")]
+    first = here[here["click"] == 1].set_index(["image", "robot"])["iou"].unstack()
+    assert (first["rworst"] <= first["rgto99"]).all() and (first["rgto99"] <= first["rbest"]).all()
+    spec, direct = as_specs(["random_walker"])[0], get_settings("direct")
+    entry = cache_entry(tmp_path / "c", spec, direct, tiny_dataset, tiny_dataset.names[0],
+                        "rbest", 0, 3)  # fmt: skip
+    assert len(read_cached(entry.path, key=entry.key, rows=3)) == 3
+    local = evaluate(["random_walker"], robots, tiny_dataset, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(local[cols], here[cols], check_exact=True)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
+        remote = evaluate(["random_walker"], robots, tiny_dataset,
+                          scheduler=cluster.scheduler_address, **kw)  # fmt: skip
+    pd.testing.assert_frame_equal(remote[cols], here[cols], check_exact=True)
