@@ -109,7 +109,7 @@ def test_figure_draws_one_panel_per_model_or_says_why():
     assert figures.fig_envelope(t[~t["robot"].isin(ENVELOPE_NAMES)]) is None
 
 
-def test_notebook_requests_the_envelope_and_the_runner_weighs_it(tmp_path):
+def test_notebook_requests_the_envelope_and_the_runner_weighs_it(tmp_path, data_root):
     from iislib.apps import paper, runner
 
     cfg = paper.config(models="random_walker", n_images=20, max_clicks=3)

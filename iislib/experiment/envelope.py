@@ -213,7 +213,8 @@ def oracle_vs_model(
     cols = [(m, r) for m in pair for r in (*ENVELOPE_NAMES, *robots)]
     t = table[table["click"] == k]
     w = t.pivot_table(index="image", columns=["model", "robot"], values=metric, aggfunc="mean")
-    missing = [f"{m} under {r}" for m, r in cols if (m, r) not in w]
+    absent = [m for m in pair if m not in set(table["model"])]
+    missing = absent + [f"{m} under {r}" for m, r in cols if m not in absent and (m, r) not in w]
     if missing:
         row["measured"] = "missing from the table: " + ", ".join(missing)
         return row
