@@ -218,7 +218,10 @@ if ftable is not None:
 # deterministic robot exactly (rgto99's and rritm's clicks are candidates); later it
 # approximates the envelope, since a worse click now may lead to a better state later. A click
 # costs 23 predictions instead of one, so the envelope runs on the first `envelope_images`
-# images (0: all); every curve below is a mean over those same images.
+# images (0: all); every curve below is a mean over those same images. A curve can leave the
+# band after the first click (greedy choices are not optimal over several clicks), and r01's
+# can fall below it from the start: r01 clicks anywhere in the image, not only on an error, so
+# it is not one of the honest users the band is made of.
 
 # %%
 etable = sweeps["envelope"].run()
