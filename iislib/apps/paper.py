@@ -31,7 +31,7 @@ from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
 from iislib.experiment.data import load_dataset
 from iislib.experiment.stats import FAMILY_PROCEDURE
-from iislib.experiment.sweep import as_specs, cache_entry, evaluate
+from iislib.experiment.sweep import as_specs, cache_entry, evaluate, worker_count
 from iislib.models import available_models, get_model, ready_models
 from iislib.models.settings import DEFAULT_SETTINGS, get_settings
 
@@ -121,7 +121,8 @@ class Config:
     def __str__(self) -> str:
         return (f"dataset {self.dataset_name} ({len(self.names)} images), models {self.models}, "
                 f"robots {self.robots}, {self.max_clicks} clicks, seeds {self.seeds}, settings "
-                f"{self.settings}, {self.n_jobs} job(s){', SMOKE RUN' if self.smoke else ''}")  # fmt: skip
+                f"{self.settings}, n_jobs {self.n_jobs} ({worker_count(self.n_jobs)} worker(s))"
+                f"{', SMOKE RUN' if self.smoke else ''}")  # fmt: skip
 
 
 NOTEBOOK_DEFAULTS: dict[str, Any] = {
@@ -132,7 +133,7 @@ NOTEBOOK_DEFAULTS: dict[str, Any] = {
     "max_clicks": 20,
     "seeds": [0],
     "settings": DEFAULT_SETTINGS,
-    "n_jobs": 1,
+    "n_jobs": -1,  # joblib's convention: one worker process per core, as `make figures`
     "smoke": False,
 }
 """The parameters notebooks 01-04 share, with their defaults: ``config``'s arguments. Each

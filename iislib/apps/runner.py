@@ -8,6 +8,8 @@ Before the notebooks, it prints the plan (``figure_plan``: every sweep the noteb
 request, from the same ``iislib.apps.paper.*_sweeps`` functions they call; ``make_plan``: the
 jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes
 them all in one pass with one progress bar (``compute``), so the notebooks only read the cache.
+A notebook opened on its own prints the same plan for its sweeps before it computes anything
+(``announce``; one line when they are cached).
 Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
 executed by papermill (kernel python3, working directory ``notebooks/``) with the parameters
 passed through. Smoke runs write their figures to ``figures/smoke/`` so that they never replace
@@ -157,6 +159,12 @@ def _workers(n_jobs: int) -> int:
     return max(1, min(worker_count(n_jobs), os.cpu_count() or 1))
 
 
+def plan_jobs(plan: Plan) -> int:
+    """The worker processes a plan's sweeps ask for: the most any request's ``n_jobs`` gives on
+    this machine (joblib's convention, -1: one per core, the notebooks' default)."""
+    return max((_workers(r.cfg.n_jobs) for r in plan.requests), default=1)
+
+
 def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
     """The plan as text: each request, then per model the missing jobs, trajectories, clicks
     and estimated minutes with ``n_jobs`` workers."""
@@ -183,6 +191,54 @@ def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = Non
     lines.append(f"  (per-click costs measured on {COSTS_MEASURED_ON}; machines differ by up to "
                  "2x: the progress bar's 'left' rescales them to this one)")  # fmt: skip
     return "\n".join(lines)
+
+
+def format_announcement(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
+    """What a notebook prints before its sweeps (``announce``): one line when every trajectory
+    of ``plan`` is cached; else the plan ``make figures`` prints (``format_plan``), what it will
+    cost here with ``n_jobs`` (joblib's convention), and that ``make figures`` computes every
+    notebook's sweeps in one pass on every core instead."""
+    cache = plan.cache
+    where = cache.relative_to(paths.ROOT) if cache.is_relative_to(paths.ROOT) else cache
+    if not plan.jobs:
+        return (f"[plan] all {len(plan.entries)} trajectories these sweeps read are cached in "
+                f"{where}: nothing to compute")  # fmt: skip
+    workers, cores = _workers(n_jobs), os.cpu_count() or 1
+    est = estimate_seconds(cost_clicks(plan), workers, costs)
+    known = sum(e for e in est.values() if e is not None)
+    unknown = [m for m, e in est.items() if e is None]
+    eta = f"about {known / 60:.0f} min" if known >= 60 else f"about {known:.0f} s"
+    eta += f" (+ {', '.join(unknown)}: no measured cost)" if unknown else ""
+    return "\n".join([
+        format_plan(plan, n_jobs, costs),
+        f"[plan] {plan.missing_trajectories} of {len(plan.entries)} trajectories are not in the "
+        f"cache ({where}). A notebook computes those it reads when it runs, before its figures: "
+        f"{eta} for these, with {workers} worker(s) on this machine's {cores} core(s) "
+        f"(n_jobs={n_jobs}; -1: one per core).",
+        "[plan] `make figures` instead computes the sweeps of every notebook in one pass on "
+        "every core, then runs the notebooks, which only read the cache "
+        "(`python -m iislib.apps.runner --plan` prints its plan). A stopped sweep keeps every "
+        "finished trajectory: a rerun computes only the rest.",
+    ])  # fmt: skip
+
+
+def announce(
+    requests: Mapping[str, SweepRequest | None] | Iterable[SweepRequest | None],
+    n_jobs: int | None = None,
+) -> Plan:
+    """Print what a notebook's sweeps still need, before it computes anything
+    (``format_announcement``): one line when all is cached, else the plan and its estimate.
+
+    ``requests``: the notebook's sweeps, as its ``paper.*_sweeps`` function returns them (a
+    mapping or a sequence; None entries, skipped sweeps, are left out). ``n_jobs``: default
+    the requests' own (the notebook's parameter). Returns the plan (``paper.make_plan``).
+    """
+    items = requests.values() if isinstance(requests, Mapping) else requests
+    plan = make_plan([r for r in items if r is not None])
+    if n_jobs is None:  # the notebook's parameter, as its sweeps will pass it to evaluate
+        n_jobs = max((r.cfg.n_jobs for r in plan.requests), key=_workers, default=1)
+    print(format_announcement(plan, n_jobs), flush=True)
+    return plan
 
 
 @dataclass
@@ -372,7 +428,7 @@ def run_all(
     if unknown:
         raise ValueError(f"no notebook has the parameter(s) {', '.join(unknown)}")
     plan = make_plan(figure_plan(smoke, params, only))
-    n_jobs = max((r.cfg.n_jobs for r in plan.requests), default=1)
+    n_jobs = plan_jobs(plan)
     print(format_plan(plan, n_jobs), flush=True)
     report = RunReport(plan, None, [])
     if precompute and plan.jobs:
@@ -446,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.smoke:
             params["smoke"] = True
         plan = make_plan(figure_plan(args.smoke, params, args.only))
-        print(format_plan(plan, max((r.cfg.n_jobs for r in plan.requests), default=1)))
+        print(format_plan(plan, plan_jobs(plan)))
         return 0
     t0 = time.perf_counter()
     try:
