@@ -86,6 +86,22 @@ def test_one_error_pixel_is_the_only_candidate():
     assert cands == [Click(2, 3, True)]  # every robot and draw proposes it; kept once
 
 
+def test_random_candidates_are_r04_draws():
+    """Each draw is the click r04 makes with the same uniform number."""
+    from iislib.core.robots import r04_draws
+
+    _, gt = synthetic_pair()
+    pred = np.zeros_like(gt)
+    pred[5:15, 5:40] = True
+    draws = r04_draws(gt ^ pred, 5, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    singles = []
+    for _ in range(5):
+        c = ROBOTS["r04"](pred, gt, [], rng)
+        singles.append((c.row, c.col))
+    assert draws == singles
+
+
 def test_end_asks_nothing_of_the_model():
     gt = np.zeros((5, 6), bool)
     gt[1:3, 1:3] = True

@@ -166,7 +166,11 @@ def _sample_proportional(weights: np.ndarray, rng: np.random.Generator) -> int:
     """Flat index drawn with probability proportional to non-negative ``weights``."""
     flat = weights.ravel()
     cdf = np.cumsum(flat)
-    u = rng.random() * cdf[-1]
+    return _index_at(flat, cdf, rng.random() * cdf[-1])
+
+
+def _index_at(flat: np.ndarray, cdf: np.ndarray, u: float) -> int:
+    """The flat index whose share of the cumulative sum ``cdf`` of ``flat`` holds ``u``."""
     idx = int(np.searchsorted(cdf, u, side="right"))
     # Guard against u landing exactly on the total through rounding.
     idx = min(idx, flat.size - 1)
@@ -596,10 +600,7 @@ def r04_draws(false: np.ndarray, n: int, rng: np.random.Generator) -> list[tuple
     cdf = np.cumsum(flat)
     out = []
     for u in rng.random(n) * cdf[-1]:
-        idx = min(int(np.searchsorted(cdf, u, side="right")), flat.size - 1)
-        while flat[idx] <= 0:  # u on a boundary through rounding: the previous weighted pixel
-            idx -= 1
-        r, c = divmod(idx, dt.shape[1])
+        r, c = divmod(_index_at(flat, cdf, u), dt.shape[1])
         out.append((top + r, left + c))
     return out
 
