@@ -1,6 +1,7 @@
 """Command line: ``iislib evaluate``, ``iislib data``, ``iislib demo`` (or ``python -m iislib``).
 
     iislib data                                     # fetch + verify Berkeley and GrabCut
+    iislib weights [--download]                     # the official weights files: where, present?
     iislib evaluate --dataset berkeley --models ready --robots all --jobs 2
     iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR
 
@@ -14,6 +15,7 @@ that cannot be written, an image over the demo's pixel limit) is one line on std
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,39 +25,65 @@ from pathlib import Path
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    cluster = _scheduler_timeout(args)
     from iislib import paths
     from iislib.apps.paper import resolve_models, resolve_robots
-    from iislib.drawing.plots import caption, fig_metric_curves, save_figure
+    from iislib.atomic import write_files
+    from iislib.drawing.plots import caption, fig_metric_curves, figure_files
     from iislib.experiment.data import load_dataset
     from iislib.experiment.sweep import evaluate, summary
-    from iislib.models import available_models
+    from iislib.models import available_models, check_device
 
+    check_device(args.device)  # before any data is read
     models = available_models() if args.models == "all" else resolve_models(args.models)
     robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
-        raise ValueError(f"--n-images must be >= 0, got {args.n_images}")
-    dataset = load_dataset(args.dataset, root=args.data).subset(args.n_images)
-    table = evaluate(
-        models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
-        settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
-        cache_dir=None if args.no_cache else args.cache,
-        progress=not args.quiet,
-    )  # fmt: skip
+        raise ValueError(f"--n-images must be >= 0 (0: all images), got {args.n_images}")
+    # 0 means every image, as the notebooks' n_images parameter (iislib.apps.paper.config)
+    dataset = load_dataset(
+        args.dataset, root=args.data, mask_rule=args.mask_rule, object=args.object
+    ).subset(args.n_images or None)
+    with cluster:
+        table = evaluate(
+            models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
+            settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
+            cache_dir=None if args.no_cache else args.cache,
+            progress=not args.quiet, device=args.device,
+        )  # fmt: skip
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"{dataset.name}_{args.settings}"
-    table.to_csv(out / f"{stem}.csv", index=False)
     summ = summary(table)
-    summ.to_csv(out / f"{stem}_summary.csv", index=False)
     fig = fig_metric_curves(table, "iou")
     fig.suptitle(caption(table), fontsize=6, wrap=True)
-    written = save_figure(fig, f"iou_vs_clicks_{stem}", args.figures or paths.FIGURES)
+    # everything is rendered in memory, then written together: a failure (a full disk) leaves
+    # the previous table, summary and figure as they were, never a new table beside an old summary
+    files = {out / f"{stem}.csv": table.to_csv(index=False).encode(),
+             out / f"{stem}_summary.csv": summ.to_csv(index=False).encode(),
+             **figure_files(fig, f"iou_vs_clicks_{stem}", args.figures or paths.FIGURES)}  # fmt: skip
+    written = write_files(files)
     print(summ.round(3).to_string(index=False))
-    print(
-        f"wrote {out / f'{stem}.csv'}, {out / f'{stem}_summary.csv'}, "
-        + ", ".join(map(str, written))
-    )
+    print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def _scheduler_timeout(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """For ``--scheduler``: a line saying where it connects, then a check that a Dask scheduler
+    answers there within ``--scheduler-timeout`` seconds (before the sweep's heavy imports, so a
+    bad address fails fast); the returned context sets that timeout for the sweep's Client."""
+    if args.scheduler is None:
+        return contextlib.nullcontext()
+    if args.scheduler_timeout is not None and not args.scheduler_timeout > 0:
+        raise ValueError(f"--scheduler-timeout must be > 0 seconds, got {args.scheduler_timeout}")
+    from iislib.experiment.cluster import check_scheduler, connect_timeout
+
+    timeout = args.scheduler_timeout or connect_timeout()
+    if not args.quiet:
+        print(f"connecting to the Dask scheduler {args.scheduler!r} (waiting at most {timeout:g} s)",
+              file=sys.stderr)  # fmt: skip
+    check_scheduler(args.scheduler, timeout)  # ValueError naming the address
+    import dask.config  # check_scheduler needs distributed, which installs dask
+
+    return dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"})
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -66,6 +94,37 @@ def cmd_data(args: argparse.Namespace) -> int:
         check = "every file verified (SHA256)" if f.verified else "no manifest: not verified"
         print(f"{f.name}: {f.images} images in {f.folder} ({check})")
     return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """``iislib weights``: every official file, its link, size, name, presence, check, SHA256."""
+    from iislib.models import official
+
+    folder = official.weights_dir()
+    names = list(official.OFFICIAL) if args.names == "all" else args.names.split(",")
+    for name in names:
+        official.get_entry(name)  # an unknown name fails before any download
+    print(f"weights folder: {folder} (${official.WEIGHTS_ENV}; every file under its official "
+          "name)")  # fmt: skip
+    for name in names:
+        w = official.OFFICIAL[name]
+        if args.download and not official.is_present(name):
+            if not w.direct:
+                print(f"{name}: {w.file} is on Google Drive, which cannot be fetched by a "
+                      f"script: open {w.url}, download it and put it in {folder}")  # fmt: skip
+            else:
+                try:
+                    official.download(name, folder)
+                except Exception as e:  # noqa: BLE001 - no network, HTTP error, bad file
+                    print(f"{name}: download failed ({type(e).__name__}: {_one_line(e)}); "
+                          f"download {w.url} by hand into {folder}")  # fmt: skip
+        print(official.format_status(official.status(name)))
+    ready = [n for n in names if official.status(n, digest=False).ok]
+    print(
+        f"{len(ready)} of {len(names)} official files present and well-formed"
+        + (f": {', '.join(ready)}" if ready else "")
+    )
+    return 0  # a failed download is reported above; the listing itself succeeded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -84,10 +143,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     if args.panel_click is not None and not 1 <= args.panel_click <= args.clicks:
         raise DemoError(f"--panel-click must be in 1..{args.clicks}, got {args.panel_click}")
-    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side)
+    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side,
+                               mask_rule=args.mask_rule, object=args.object)  # fmt: skip
     if note:
         print(f"iislib demo: note: {note}", file=sys.stderr)
-    common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name)
+    common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name,
+                  ignore=sample.ignore)  # fmt: skip
     result = run_demo(sample.image, sample.gt, args.model, args.robot,
                       checkpoint=args.checkpoint, **common)  # fmt: skip
     other = None
@@ -116,25 +177,38 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", default="berkeley", help="berkeley, grabcut, davis or a folder")
     e.add_argument("--data", default=None, help="data root (default: $IISLIB_DATA, else download)")
     e.add_argument("--models", default="ready",
-                   help="comma list; 'ready': every model with no official weights needed (the "
-                   "2x2 controls included); 'paper': the same without the 2x2 controls; 'all': "
-                   "every registered model")  # fmt: skip
+                   help="comma list of names and sets; 'ready': every model that builds with no "
+                   "argument (the 2x2 controls, official files present, installed entry points); "
+                   "'paper': random_walker, ritm-compact, gto99-compact; 'official': the paper's "
+                   "pair from the weights folder (ritm-sbd-h18, gto99-synthft); 'all': every "
+                   "available model; a name may be an entry point or 'package.module:factory'")  # fmt: skip
+    e.add_argument("--device", default="cpu",
+                   help="where the networks run: cpu (default) or cuda (checked first)")  # fmt: skip
     e.add_argument("--robots", default="all",
                    help="comma list (rbest, rworst: the model-aware envelope), 'all' (the paper's "
                         "seven), 'random' (r01..r05) or 'envelope' (rbest, rworst)")  # fmt: skip
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)
-    e.add_argument("--n-images", type=int, default=None, help="first N images only")
+    e.add_argument(
+        "--n-images",
+        type=int,
+        default=None,
+        help="first N images only (0 or omitted: all, as in the notebooks)",
+    )
     e.add_argument("--seeds", type=int, nargs="+", default=[0])
     e.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster, e.g. tcp://host:8786 (see README, On a cluster)")  # fmt: skip
+    e.add_argument("--scheduler-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up when no Dask scheduler answers at --scheduler within this "
+                        "(default: Dask's distributed.comm.timeouts.connect, 30 s)")  # fmt: skip
     e.add_argument("--out", default=str(paths.RESULTS))
     e.add_argument("--figures", default=None, help=f"figure folder (default {paths.FIGURES})")
     e.add_argument("--cache", default=str(paths.CACHE))
     e.add_argument("--no-cache", action="store_true")
     e.add_argument("--quiet", action="store_true")
+    add_mask_options(e, "the benchmark's own rule; for a folder 'binary'")
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("data", help="fetch and verify the benchmark datasets; print where they are")
@@ -143,10 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local data root (default: $IISLIB_DATA, else download into data/)")  # fmt: skip
     g.set_defaults(func=cmd_data)
 
+    w = sub.add_parser("weights", help="the official weights files: links, sizes, names, "
+                       "present?, structure check, SHA256; --download fetches RITM's")  # fmt: skip
+    w.add_argument("--names", default="all", help="comma list of official names, or 'all'")
+    w.add_argument("--download", action="store_true",
+                   help="fetch the missing files that have a direct link (RITM's) with pooch")  # fmt: skip
+    w.set_defaults(func=cmd_weights)
+
     d = sub.add_parser("demo", help="one image and its mask: K clicks, curves, panel, scores")
     d.add_argument("image", help="image file (PNG, JPEG, ...)")
     d.add_argument(
-        "mask", help="mask file, same size; pixels with channel mean < 128 are background"
+        "mask",
+        help="mask file, same size; two values (pixels with channel mean < 128 are background) "
+        "unless --mask-rule or --object says how to read more",
     )
     d.add_argument("--model", default="random_walker", help="a registered model name")
     d.add_argument("--robot", default="rritm", help="a robot name (r01..r05, rgto99, rritm, r05h)")
@@ -171,8 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--timings", action="store_true",
         help="also write timings.csv (wall times per click; scores.csv never has them)",
     )  # fmt: skip
+    add_mask_options(d, "'binary'")
     d.set_defaults(func=cmd_demo)
     return p
+
+
+def add_mask_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """--mask-rule and --object: how masks are read (``iislib.experiment.data.MaskRule``)."""
+    from iislib.experiment.data import RULE_NAMES
+
+    rules = [r for r in RULE_NAMES if r != "object"]
+    parser.add_argument(
+        "--mask-rule", default=None, choices=rules,
+        help=f"how masks are read (default: {default}, at most two values, a mask with more "
+        "is refused naming them): threshold (> 128 is foreground), grabcut (128 ignored), "
+        "nonzero (every non-zero label is the object)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--object", type=int, default=None, metavar="LABEL",
+        help="read label masks as this one object (255 is ignored as void)",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

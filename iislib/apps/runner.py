@@ -21,10 +21,12 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,9 @@ from iislib.apps.paper import (
     make_plan,
     notebook_config,
 )
+from iislib.atomic import temporary_name, write_with
 from iislib.experiment.sweep import run_job, worker_count
+from iislib.runtime import worker_pool
 
 # ----------------------------------------------------------------------------------------------
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
@@ -51,6 +55,16 @@ SECONDS_PER_CLICK: dict[str, float] = {
     "gto99-compact": 0.0428,
     "ritm-compact-gto99proc": 0.0195,
     "gto99-compact-ritmproc": 0.0428,
+    # The official models (random weights of their architecture: the speed does not depend on
+    # them): the process CPU time per planned click of `python benchmarks/bench_official.py
+    # --clicks 2` (one thread, 1 Berkeley image x 7 robots x 2 clicks) on an AMD EPYC on
+    # 2026-12-07, a machine shared by several jobs (load average ~10 on 2 cores, wall times
+    # 2-5x these), so these are estimates of the unshared cost, to the same 2x as the rest.
+    "ritm-sbd-h18": 0.077,
+    "ritm-cocolvis-h18s": 0.043,
+    "ritm-cocolvis-h18": 0.077,
+    "ritm-cocolvis-h32": 0.153,
+    "gto99-synthft": 0.52,
 }
 """Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
 robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. They are the
@@ -299,9 +313,10 @@ def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport
         else:
             from joblib import Parallel, delayed
 
-            results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
-                delayed(_timed_job)(i, *a) for i, a in enumerate(args)
-            )
+            with worker_pool(workers):  # workers that exit with this process
+                results = Parallel(return_as="generator_unordered")(
+                    delayed(_timed_job)(i, *a) for i, a in enumerate(args)
+                )
         for i, model, seconds in results:
             busy[model] += seconds
             done += cost[i]
@@ -327,14 +342,66 @@ def notebook_sources(only: Sequence[str] | None = None) -> list[Path]:
 
 
 def to_ipynb(src: Path, folder: Path) -> Path:
-    """Convert a py:percent notebook to ``folder/<stem>.ipynb`` with jupytext (no outputs)."""
+    """Convert a py:percent notebook to ``folder/<stem>.ipynb`` with jupytext (no outputs),
+    written atomically (two runs at once never read half a notebook)."""
     import jupytext
 
-    folder.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(src)
-    out = folder / f"{src.stem}.ipynb"
-    jupytext.write(nb, out, fmt="ipynb")
-    return out
+    return write_with(
+        folder / f"{src.stem}.ipynb", lambda tmp: jupytext.write(nb, tmp, fmt="ipynb")
+    )
+
+
+def kernel_options() -> dict[str, Any]:
+    """papermill keyword arguments that start each kernel with CurveZMQ transport encryption
+    when this jupyter_client, pyzmq and the kernelspec support it (ipykernel's python3 declares
+    it): the kernel's "running over TCP without encryption" warning, printed for every notebook,
+    is then not only silent but no longer true. Empty where it is not supported (the kernel
+    then runs as before, with its warning)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if not (zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names()):
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+
+
+LOCK_FILE = ".runner.lock"
+"""The lock file a run holds in its cache folder while it computes (``cache_lock``)."""
+
+
+@contextmanager
+def cache_lock(cache: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``cache`` (``fcntl.flock`` of ``cache/LOCK_FILE``) for the
+    enclosed block. A second run on the same cache (two ``make figures`` in one checkout) waits
+    here, saying so, and then plans again: it computes only what the first did not, instead of
+    the same jobs at the same time. The system releases the lock when its holder exits or is
+    killed, so a dead run never blocks the next. Where ``fcntl`` is missing (Windows) runs do
+    not wait for each other (they still corrupt nothing: every cache file is written whole)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / LOCK_FILE, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another run"
+            print(f"[notebooks] {holder} is computing into {cache}; waiting for it to finish, "
+                  "then computing only what is still missing", flush=True)  # fmt: skip
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"the run of pid {os.getpid()} on {socket.gethostname()}\n")
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 SMOKE_CELL_TIMEOUT = 300
@@ -365,19 +432,30 @@ def execute(
     ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src")
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / ipynb.name
-    for attempt in (1, 2):
-        try:
-            pm.execute_notebook(
-                str(ipynb), str(out), parameters=dict(parameters or {}), kernel_name="python3",
-                language="python", cwd=str(paths.NOTEBOOKS), progress_bar=False,
-                log_output=log_output, execution_timeout=timeout,
-            )  # fmt: skip
-            break
-        except (CellTimeoutError, DeadKernelError) as e:
-            if attempt == 2:
-                raise
-            print(f"[notebooks] {src.name}: the kernel stopped answering ({type(e).__name__}); "
-                  "running it once more", flush=True)  # fmt: skip
+    # papermill writes its output as it goes: into a temporary file, renamed when complete (an
+    # executed notebook, or one that shows the failed cell); a failed write leaves the old one
+    tmp = temporary_name(out)
+    try:
+        for attempt in (1, 2):
+            try:
+                pm.execute_notebook(
+                    str(ipynb), str(tmp), parameters=dict(parameters or {}),
+                    kernel_name="python3", language="python", cwd=str(paths.NOTEBOOKS),
+                    progress_bar=False, log_output=log_output, execution_timeout=timeout,
+                    **kernel_options(),
+                )  # fmt: skip
+                break
+            except (CellTimeoutError, DeadKernelError) as e:
+                if attempt == 2:
+                    raise
+                print(f"[notebooks] {src.name}: the kernel stopped answering "
+                      f"({type(e).__name__}); running it once more", flush=True)  # fmt: skip
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if tmp.exists():
+            os.replace(tmp, out)
     return out
 
 
@@ -427,21 +505,38 @@ def run_all(
     unknown = sorted(set(params) - set().union(*declared.values()))
     if unknown:
         raise ValueError(f"no notebook has the parameter(s) {', '.join(unknown)}")
-    plan = make_plan(figure_plan(smoke, params, only))
-    n_jobs = plan_jobs(plan)
-    print(format_plan(plan, n_jobs), flush=True)
-    report = RunReport(plan, None, [])
-    if precompute and plan.jobs:
-        report.compute = done = compute(plan, n_jobs, progress)
-        split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
-        clicks = cost_clicks(plan)  # weighted: an envelope click counts ROBOT_COST_FACTOR
-        costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
-        print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with {done.workers} "
-              f"worker(s) ({split}); worker-seconds per planned click on this machine "
-              f"(runner.SECONDS_PER_CLICK's unit): {costs}", flush=True)  # fmt: skip
+    requests = figure_plan(smoke, params, only)  # every parameter checked before the lock
+    # One run at a time computes into the cache (the sweep pass, or the notebooks themselves
+    # without it); a second run waits, then plans what is still missing.
+    with ExitStack() as locked:
+        locked.enter_context(cache_lock(paths.CACHE))
+        plan = make_plan(requests)
+        n_jobs = plan_jobs(plan)
+        print(format_plan(plan, n_jobs), flush=True)
+        report = RunReport(plan, None, [])
+        if precompute and plan.jobs:
+            report.compute = done = compute(plan, n_jobs, progress)
+            split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
+            clicks = cost_clicks(plan)  # weighted: an envelope click counts ROBOT_COST_FACTOR
+            costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
+            print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with "
+                  f"{done.workers} worker(s) ({split}); worker-seconds per planned click on "
+                  f"this machine (runner.SECONDS_PER_CLICK's unit): {costs}", flush=True)  # fmt: skip
+        if precompute:
+            locked.close()  # released: the notebooks only read the cache now
+        _run_notebooks(report, sources, declared, params, out_dir, log_output, timeout,
+                       n_jobs if precompute else 1, notebook_jobs)  # fmt: skip
+    return report
+
+
+def _run_notebooks(report: RunReport, sources: list[Path], declared: Mapping[Path, set[str]],
+                   params: Mapping[str, Any], out_dir: Path, log_output: bool, timeout: int,
+                   default: int, notebook_jobs: int | None) -> None:  # fmt: skip
+    """Execute ``sources`` into ``report.notebooks``, ``notebook_jobs`` at once (default
+    ``default``), each with the parameters it declares; the first failure in notebook order is
+    raised after all have run."""
     # without the sweep pass, notebooks compute their sweeps themselves: one at a time, or two
     # would compute the sweeps they share twice
-    default = n_jobs if precompute else 1
     kernels = max(1, min(default if notebook_jobs is None else notebook_jobs, len(sources)))
 
     def one(src: Path) -> tuple[Path, float]:
@@ -455,7 +550,7 @@ def run_all(
 
     if kernels == 1:
         report.notebooks = [one(src) for src in sources]
-        return report
+        return
     # The notebooks only read the cache now and each kernel keeps about one core busy, so
     # ``kernels`` of them run at once (one per sweep worker); every one runs to its end and the
     # first failure, in notebook order, is raised after all.
@@ -466,7 +561,6 @@ def run_all(
         if f.exception() is not None:
             raise f.exception()
     report.notebooks = [f.result() for f in futures]
-    return report
 
 
 def _param(text: str) -> tuple[str, Any]:

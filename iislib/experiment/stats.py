@@ -31,7 +31,7 @@ per-image value is its expected score under that robot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from iislib.core.metrics import METRIC_NAMES, reference_scores, scores
 from iislib.core.robots import ROBOT_NAMES
 from iislib.models import compact
 from iislib.models.compact import DESIGN
+from iislib.models.official import OFFICIAL, OFFICIAL_PAIR
 
 FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
 """The 2x2 experiment: model name -> (architecture family, training click procedure)."""
@@ -562,6 +563,16 @@ def factor_verdict(effects: pd.DataFrame) -> str:
 VERDICTS: tuple[str, str, str] = ("reproduced", "not reproduced", "these data cannot tell")
 PAPER_MODELS: dict[str, str] = {"ritm": "ritm-compact", "gto99": "gto99-compact"}
 """The compact stand-ins of the paper's two models: family -> model label in the table."""
+OFFICIAL_MODELS: dict[str, str] = dict(OFFICIAL_PAIR)
+"""The paper's own two models (official weights): family -> model label in the table."""
+
+
+def paper_models_of(models: Sequence[str]) -> dict[str, str]:
+    """The pair that plays the paper's models among ``models``: the official pair when both
+    are there, else the compact stand-ins (``PAPER_MODELS``)."""
+    return OFFICIAL_MODELS if set(OFFICIAL_MODELS.values()) <= set(models) else PAPER_MODELS
+
+
 OWN_ROBOT: dict[str, str] = {"ritm": "rritm", "gto99": "rgto99"}
 """Each paper's own robot, which mimics the click procedure its model was trained with."""
 FEW_CLICKS = 5
@@ -672,9 +683,9 @@ def _parts(row: dict, parts: dict[str, tuple[np.ndarray, float]], need: str, boo
     return "; ".join(f"{name} {_fmt(ci)}" for name, ci in cis.items())
 
 
-def _claim_metrics(t: pd.DataFrame, few: int, boot: dict) -> dict:
+def _claim_metrics(t: pd.DataFrame, few: int, boot: dict, pm: Mapping[str, str]) -> dict:
     """Claim 1: gto99 - ritm under their own robots, per metric, over clicks 1..few."""
-    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    g, r = pm["gto99"], pm["ritm"]
     cols = [(g, OWN_ROBOT["gto99"]), (r, OWN_ROBOT["ritm"])]
     quantity = "smallest of: precision gto99 - ritm, Dice gto99 - ritm, recall ritm - gto99"
     diffs = {}
@@ -695,9 +706,10 @@ def _claim_metrics(t: pd.DataFrame, few: int, boot: dict) -> dict:
     return row
 
 
-def _claim_gto99_wins(t: pd.DataFrame, last: int, metric: str, boot: dict) -> dict:
+def _claim_gto99_wins(t: pd.DataFrame, last: int, metric: str, boot: dict,
+                      pm: Mapping[str, str]) -> dict:  # fmt: skip
     """Claim 2: gto99 - ritm under rgto99 and under rritm, both positive."""
-    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    g, r = pm["gto99"], pm["ritm"]
     robots = (OWN_ROBOT["gto99"], OWN_ROBOT["ritm"])
     quantity = f"smaller of: {_label(metric)} gto99 - ritm under rgto99, under rritm"
     w, missing = _columns(t, metric, [(m, rb) for rb in robots for m in (g, r)], last)
@@ -709,9 +721,10 @@ def _claim_gto99_wins(t: pd.DataFrame, last: int, metric: str, boot: dict) -> di
     return row
 
 
-def _claim_own_robot(t: pd.DataFrame, last: int, metric: str, boot: dict) -> dict:
+def _claim_own_robot(t: pd.DataFrame, last: int, metric: str, boot: dict,
+                     pm: Mapping[str, str]) -> dict:  # fmt: skip
     """Claim 5: under rritm gto99 - ritm, under rgto99 ritm - gto99; at least one positive."""
-    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    g, r = pm["gto99"], pm["ritm"]
     # (robot, the model trained with its procedure, the other model)
     cases = ((OWN_ROBOT["ritm"], r, g), (OWN_ROBOT["gto99"], g, r))
     quantity = f"larger of: {_label(metric)} gto99 - ritm under rritm, ritm - gto99 under rgto99"
@@ -727,9 +740,9 @@ def _claim_own_robot(t: pd.DataFrame, last: int, metric: str, boot: dict) -> dic
 
 
 def _claim_spread(t: pd.DataFrame, last: int, metric: str, robots: Sequence[str],
-                  boot: dict) -> dict:  # fmt: skip
+                  boot: dict, pm: Mapping[str, str]) -> dict:  # fmt: skip
     """Claim 3: range over robots of each paper model's mean, gto99's minus ritm's."""
-    models = (PAPER_MODELS["ritm"], PAPER_MODELS["gto99"])
+    models = (pm["ritm"], pm["gto99"])
     row = _finding(3, f"spread over the {len(robots)} robots of the mean {_label(metric)}, "
                       "gto99 - ritm")  # fmt: skip
     w, missing = _columns(t, metric, [(m, rb) for m in models for rb in robots], last)
@@ -777,11 +790,13 @@ def findings(
     few_clicks: int = FEW_CLICKS, robots: Sequence[str] | None = None,
     design: dict[str, tuple[str, str]] | None = None, min_images: int = MIN_IMAGES,
     n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    paper_models: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The paper's five findings checked on a sweep table: one row per (claim, dataset).
 
-    The paper's models are ``PAPER_MODELS`` (ritm -> ritm-compact, gto99 -> gto99-compact),
-    their own robots rritm and rgto99. Each claim is reduced to a **margin** that is positive
+    The paper's models are ``paper_models`` (family -> label; default ``PAPER_MODELS``: ritm ->
+    ritm-compact, gto99 -> gto99-compact; ``OFFICIAL_MODELS`` for the paper's own weights,
+    ``paper_models_of(models)`` picks), their own robots rritm and rgto99. Each claim is reduced to a **margin** that is positive
     when the claim holds, with a percentile bootstrap interval over images (the images are
     resampled together, so every comparison stays paired); ``verdict`` turns the interval
     into "reproduced" (above 0), "not reproduced" (below 0) or "these data cannot tell" (it
@@ -820,6 +835,7 @@ def findings(
         raise ValueError(f"few_clicks must be at least 1, got {few_clicks}")
     robots = list(robots) if robots is not None else list(ROBOT_NAMES)
     design = dict(design) if design is not None else dict(FAMILY_PROCEDURE)
+    pm = dict(paper_models) if paper_models is not None else PAPER_MODELS
     datasets = list(datasets) if datasets is not None else list(dict.fromkeys(table["dataset"]))
     boot = {"n_boot": n_boot, "level": level, "seed": seed}
     rows = []
@@ -836,11 +852,11 @@ def findings(
             last = int(t["click"].max())
             few = min(few_clicks, last)
             found = [
-                _claim_metrics(t, few, boot),
-                _claim_gto99_wins(t, last, metric, boot),
-                _claim_spread(t, last, metric, robots, boot),
+                _claim_metrics(t, few, boot, pm),
+                _claim_gto99_wins(t, last, metric, boot, pm),
+                _claim_spread(t, last, metric, robots, boot, pm),
                 _claim_procedure(t, last, metric, robots, design, boot),
-                _claim_own_robot(t, last, metric, boot),
+                _claim_own_robot(t, last, metric, boot, pm),
             ]
         for row in found:
             statement, figure = CLAIMS[row["claim"]]
@@ -900,3 +916,32 @@ def paper_vs_compact(models: dict[str, str] | None = None) -> pd.DataFrame:
             rows.append({"family": family, "aspect": aspect, "paper": paper,
                          "here": here[aspect]})  # fmt: skip
     return pd.DataFrame(rows).set_index(["family", "aspect"])
+
+
+def own_protocol_noc(table: pd.DataFrame) -> pd.DataFrame:
+    """NoC of the official models in ``table`` beside the numbers their README publishes.
+
+    ``table``: sweeps of official models (``iislib.models.official``), each under its paper's
+    own protocol (settings ``ritm`` with rritm, ``gto99`` with rgto99; ``paper.own_protocol``
+    requests them). One row per (dataset, model, robot): images, clicks, settings, NoC@85 and
+    NoC@90 measured (RITM's rule: a failure counts max_clicks) and published (NaN where the
+    README gives none), and the difference. Models that are not official are left out.
+    """
+    from iislib.core.metrics import noc
+
+    cols = ["dataset", "model", "settings", "robot", "images", "clicks", "NoC@85",
+            "published NoC@85", "NoC@90", "published NoC@90"]  # fmt: skip
+    rows = []
+    t = table[table["model"].isin(list(OFFICIAL))]
+    for (ds, model, settings, robot), g in t.groupby(["dataset", "model", "settings", "robot"]):
+        curves = g.pivot_table(index=["image", "seed"], columns="click", values="iou").to_numpy()
+        row = {"dataset": ds, "model": model, "settings": settings, "robot": robot,
+               "images": len(curves), "clicks": curves.shape[1]}  # fmt: skip
+        for k, thr in (("NoC@85", 0.85), ("NoC@90", 0.90)):
+            row[k] = float(noc(curves, thr).mean())
+            row[f"published {k}"] = OFFICIAL[model].published.get((ds, k), np.nan)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=cols)
+    for k in ("NoC@85", "NoC@90"):
+        out[f"{k} - published"] = out[k] - out[f"published {k}"]
+    return out
