@@ -20,6 +20,9 @@
 # - **Models** that need an official checkpoint (`ritm`, `gto99`) show a checkpoint field: give
 #   the path of the weights file. `random_walker` needs nothing.
 # - **Compare with** runs a second model/robot pair on the same image and overlays its curves.
+# - **Envelope** also runs the chosen model under `rworst` and `rbest`, the worst and the best
+#   honest user (greedy one click ahead, N + 7 predictions per click: slower), and shades the band
+#   between their IoU curves: how far the clicking alone moves this model on this image.
 # - **You click** (the mode toggle at the top): you are the robot. Press *Start clicking*, then
 #   click on the image: left click positive (the object), right click or shift+click negative
 #   (or set the toggle). After each click the model predicts and the overlay, the TP/TN/FP/FN map

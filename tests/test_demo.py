@@ -28,8 +28,10 @@ from iislib.experiment.demo import (
     as_image,
     check_inputs,
     decode_image_bytes,
+    envelope_line,
     noc_values,
     run_demo,
+    run_envelope,
     summary_line,
 )
 
@@ -239,6 +241,28 @@ def test_fig_curves_one_panel_per_metric_one_line_per_run(result, result2):
     assert [ax.get_xlabel() for ax in axes] == [""] * 3 + ["number of clicks"] * 4
 
 
+def test_the_envelope_band_in_the_iou_panel(pair):
+    image, gt = pair
+    worst, best = run_envelope(image, gt, "random_walker", clicks=3, name="pair")
+    assert (worst.robot, best.robot) == ("rworst", "rbest")
+    lo, hi = worst.trajectory.scores["iou"], best.trajectory.scores["iou"]
+    assert lo[0] <= hi[0]  # at click 1 the greedy bounds are exact
+    rritm = run_demo(image, gt, "random_walker", "rritm", clicks=3, name="pair")
+    assert lo[0] <= rritm.trajectory.scores["iou"][0] <= hi[0]
+    fig = fig_curves(rritm, envelope=(worst, best))
+    iou_ax = [ax for ax in fig.axes if ax.get_title() == "IoU"][0]
+    (band,) = iou_ax.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(min(lo.min(), hi.min()))
+    assert ys.max() == pytest.approx(max(lo.max(), hi.max()))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["random_walker / rritm", "envelope (rworst to rbest)"]
+    assert not any(ax.collections for ax in fig.axes if ax is not iou_ax)  # IoU only
+    line = envelope_line((worst, best))
+    assert line.startswith("envelope of random_walker on pair (rworst to rbest), IoU after ")
+    assert f"click 1: {lo[0]:.3f} to {hi[0]:.3f}" in line and "click 3:" in line
+
+
 def test_fig_panel_shows_click_k(result, result2):
     fig = fig_panel(result, 3)
     assert len(fig.axes) == 3
@@ -446,6 +470,22 @@ def test_app_runs_reports_bad_input_and_keeps_working(pair):
     assert app.run() and app.error.value == ""
     assert [r.robot for r in app.results] == ["rritm", "r04"]
     assert app.slider.max == 3
+    assert app.envelope_runs is None and "envelope" not in app.status.value
+
+    # the envelope box: the first model under rworst and rbest, the band in the curves
+    app.compare.value = False
+    app.clicks.value = 2
+    assert app.run()
+    plain = app.curves.value
+    app.envelope.value = True
+    assert app.run() and app.error.value == ""
+    worst, best = app.envelope_runs
+    assert (worst.robot, best.robot, worst.model) == ("rworst", "rbest", "random_walker")
+    assert worst.clicks == best.clicks == 2 and worst.seed == app.seed.value
+    assert "envelope of random_walker on img (rworst to rbest)" in app.status.value
+    assert app.curves.value != plain
+    app.envelope.value = False
+    assert app.run() and app.envelope_runs is None
 
 
 def test_app_reports_unknown_initial_names():

@@ -6,7 +6,8 @@
 
 The user uploads an image and its mask (or picks a sample of a local benchmark: ``$IISLIB_DATA``),
 chooses a model and a robot (optionally a second pair to compare), the number of clicks, and presses
-Run. In the "you click" mode the user is the robot instead: press "Start clicking", then click on
+Run; the "envelope" box also runs the first model under rworst and rbest (the worst and the best
+honest user) and shades the band between their IoU curves. In the "you click" mode the user is the robot instead: press "Start clicking", then click on
 the image (left: positive, right or shift+left: negative, or set the toggle); the model predicts
 after each click, the overlay, the TP/TN/FP/FN map and the IoU follow; undo, reset, save the
 clicks as JSON (a download link) or load saved ones, and "Compare with the robots" runs the
@@ -61,8 +62,10 @@ from iislib.experiment.demo import (
     check_inputs,
     decode_image_bytes,
     decode_mask_bytes,
+    envelope_line,
     robot_names,
     run_demo,
+    run_envelope,
     scores_csv,
     summary_line,
 )
@@ -197,6 +200,9 @@ class DemoApp:
         models: the model names offered (default: every registered model).
         robots: the robot names offered (default: every registered robot).
         mode: ``"robot"`` (a robot clicks, Run) or ``"human"`` (you click).
+        envelope: start with the envelope box ticked: Run also runs the chosen model under
+            rworst and rbest and draws the band between their IoU curves (N + 7 predictions
+            per click: slower than a robot's run).
     """
 
     def __init__(
@@ -212,10 +218,12 @@ class DemoApp:
         models: Sequence[str] | None = None,
         robots: Sequence[str] | None = None,
         mode: str = ROBOT_MODE,
+        envelope: bool = False,
     ) -> None:
         self.models = list(models) if models is not None else available_models()
         self.robots = list(robots) if robots is not None else robot_names()
         self.results: list[DemoResult] = []
+        self.envelope_runs: tuple[DemoResult, DemoResult] | None = None  # (rworst, rbest)
         self._model_cache: dict[tuple[str, str], IISModel] = {}
         self._panel_cache: dict[int, bytes] = {}
         self._datasets: dict[str, Dataset] = {}
@@ -247,6 +255,11 @@ class DemoApp:
                                         placeholder="path of the official weights file")  # fmt: skip
         self.robot2 = widgets.Dropdown(options=self.robots, description="robot 2")
         self.clicks = widgets.IntText(value=int(clicks), description="clicks")
+        self.envelope = widgets.Checkbox(
+            value=bool(envelope), description="envelope: rworst to rbest (slower)", indent=False,
+            tooltip="also run the chosen model under the worst and the best honest user and "
+            "draw the band between their IoU curves",
+        )  # fmt: skip
         self.seed = widgets.IntText(value=int(seed), description="seed")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.error = widgets.HTML("")
@@ -298,6 +311,7 @@ class DemoApp:
             (self.checkpoint, "checkpoint"), (self.robot, "robot"), (self.compare, "compare"),
             (self.model2, "model2"), (self.checkpoint2, "checkpoint2"), (self.robot2, "robot2"),
             (self.clicks, "clicks"), (self.seed, "seed"), (self.run_button, "run"),
+            (self.envelope, "envelope"),
             (self.error, "error"), (self.status, "status"), (self.curves, "curves"),
             (self.slider, "slider"), (self.panel, "panel"), (self.downloads, "downloads"),
             (self.mode, "mode"), (self.start_button, "start"), (self.sign, "sign"),
@@ -324,7 +338,7 @@ class DemoApp:
         self.results_box.add_class("iis-results")
         self.robot_controls = widgets.VBox(
             [widgets.HBox([self.compare, self.compare_box]),
-             widgets.HBox([self.clicks, self.run_button])]
+             widgets.HBox([self.clicks, self.envelope, self.run_button])]
         )  # fmt: skip
         self.human_controls = widgets.VBox(
             [
@@ -571,6 +585,11 @@ class DemoApp:
                         name=name,
                     )  # fmt: skip
                 )
+            envelope = None
+            if self.envelope.value:
+                model, ckpt, _ = pairs[0]
+                envelope = run_envelope(image, gt, self._model(model, ckpt), clicks=k,
+                                        seed=self.seed.value, ignore=ignore, name=name)  # fmt: skip
         except Exception as e:  # any failure is reported; the app stays usable
             self.show_error(error_message(e))
             self.status.value = "<i>last successful run kept below</i>" if self.results else ""
@@ -578,9 +597,12 @@ class DemoApp:
         finally:
             self.run_button.disabled = False
         self.results = results
+        self.envelope_runs = envelope
         self._panel_cache.clear()
-        self.status.value = "<br>".join(html.escape(summary_line(r)) for r in results)
-        self.curves.value = figure_png(fig_curves(*results))
+        lines = [summary_line(r) for r in results]
+        lines += [envelope_line(envelope)] if envelope is not None else []
+        self.status.value = "<br>".join(html.escape(line) for line in lines)
+        self.curves.value = figure_png(fig_curves(*results, envelope=envelope))
         k_show = self.results[0].clicks
         self._quiet_slider = True  # one redraw below, not one per intermediate slider value
         try:

@@ -47,11 +47,17 @@ RUN_COLORS = ("#006BA4", "#FF800E")
 # a robot's run: curves and the panel at click k
 
 
-def fig_curves(*results: DemoResult, metrics: Sequence[str] = SCORE_NAMES) -> Figure:
+def fig_curves(
+    *results: DemoResult,
+    metrics: Sequence[str] = SCORE_NAMES,
+    envelope: tuple[DemoResult, DemoResult] | None = None,
+) -> Figure:
     """One panel per metric against the number of clicks (the six, then Boundary IoU); one line
     per run (up to two runs).
 
-    The IoU panel marks the 0.85 and 0.90 levels of NoC@85 and NoC@90.
+    The IoU panel marks the 0.85 and 0.90 levels of NoC@85 and NoC@90. ``envelope``, the
+    (rworst, rbest) runs of ``experiment.demo.run_envelope``, adds to it the grey band between
+    their IoU curves: how far the clicking alone moves the model's IoU on this image.
     """
     if not results:
         raise ValueError("fig_curves needs at least one DemoResult")
@@ -65,6 +71,11 @@ def fig_curves(*results: DemoResult, metrics: Sequence[str] = SCORE_NAMES) -> Fi
                 x = np.arange(1, len(y) + 1)
                 ax.plot(x, y, marker="o", ms=2.5, color=RUN_COLORS[i % len(RUN_COLORS)],
                         ls="-" if i == 0 else "--", label=res.label)  # fmt: skip
+            if metric == "iou" and envelope is not None:
+                worst, best = envelope
+                lo, hi = worst.trajectory.scores["iou"], best.trajectory.scores["iou"]
+                ax.fill_between(np.arange(1, len(lo) + 1), lo, hi, color="0.8", lw=0, zorder=0,
+                                label=f"envelope ({worst.robot} to {best.robot})")  # fmt: skip
             if metric == "iou":
                 for level in NOC_LEVELS:
                     ax.axhline(level, color="0.5", lw=0.7, ls=":")
@@ -79,6 +90,9 @@ def fig_curves(*results: DemoResult, metrics: Sequence[str] = SCORE_NAMES) -> Fi
             lowest.set_xlabel("number of clicks")
             lowest.xaxis.set_tick_params(labelbottom=True)
         handles, labels = axes[0, 0].get_legend_handles_labels()
+        if envelope is not None and "iou" in metrics:
+            band = axes.ravel()[list(metrics).index("iou")].collections[0]
+            handles, labels = [*handles, band], [*labels, band.get_label()]
         fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
     return fig
 

@@ -33,7 +33,7 @@ import pandas as pd
 from iislib.core.loop import Trajectory, check_max_clicks, run
 from iislib.core.metrics import noc
 from iislib.core.model import IISModel
-from iislib.core.robots import ROBOTS, Robot, get_robot, robot_name
+from iislib.core.robots import ENVELOPE_NAMES, ROBOTS, Robot, get_robot, robot_name
 from iislib.experiment.data import (
     DataError,
     Sample,
@@ -354,6 +354,33 @@ def run_demo(
     )  # fmt: skip
 
 
+def run_envelope(
+    image: np.ndarray,
+    gt: np.ndarray,
+    model: str | IISModel,
+    clicks: int = 20,
+    seed: int = 0,
+    **kwargs,
+) -> tuple[DemoResult, DemoResult]:
+    """(rworst run, rbest run) of ``model`` on one image: the band of honest users around its
+    curves (``iislib.core.robots.ENVELOPE_NAMES``, greedy one step ahead; each click costs N + 7
+    predictions in one batch). Keyword arguments as ``run_demo`` (checkpoint, ignore, settings,
+    name, max_pixels)."""
+    best, worst = ENVELOPE_NAMES
+    return (run_demo(image, gt, model, worst, clicks, seed, **kwargs),
+            run_demo(image, gt, model, best, clicks, seed, **kwargs))  # fmt: skip
+
+
+def envelope_line(envelope: tuple[DemoResult, DemoResult]) -> str:
+    """'envelope of model on name (rworst to rbest), IoU after click 1: 0.41 to 0.77, ...'."""
+    worst, best = envelope
+    lo, hi = worst.trajectory.scores["iou"], best.trajectory.scores["iou"]
+    ks = sorted({1, min(5, len(lo)), len(lo)})
+    parts = ", ".join(f"click {k}: {lo[k - 1]:.3f} to {hi[k - 1]:.3f}" for k in ks)
+    return (f"envelope of {worst.model} on {worst.name} ({worst.robot} to {best.robot}), IoU "
+            f"after {parts} ({worst.seconds + best.seconds:.1f} s)")  # fmt: skip
+
+
 def noc_values(result: DemoResult) -> dict[float, int | None]:
     """{level: NoC} for ``NOC_LEVELS``; None when the IoU never reaches the level in K clicks."""
     iou = result.trajectory.scores["iou"]
@@ -416,7 +443,9 @@ __all__ = [
     "noc_values",
     "resolve_robot",
     "robot_names",
+    "envelope_line",
     "run_demo",
+    "run_envelope",
     "scores_csv",
     "scores_table",
     "summary_line",
