@@ -45,7 +45,8 @@ test: env
 	  $(PY) -m pytest -q -p no:python --nbval-lax --nbval-current-env --nbval-cell-timeout=600 build/notebooks/smoke/; \
 	else echo "nbval skipped: no smoke notebooks in build/notebooks/smoke (benchmark data missing?)"; fi
 
-# Fetch (or find) Berkeley and GrabCut, check every file against iislib/manifests/, print where.
+# Fetch (or find) Berkeley, GrabCut and DAVIS, check every file against
+# iislib/experiment/manifests/ (SHA256), print where they are.
 data: env
 	$(PY) -m iislib data
 
