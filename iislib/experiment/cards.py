@@ -1,9 +1,10 @@
 """Model cards: measure a shipped compact model as the paper measures models, and write its card.
 
     python -m iislib.experiment.cards ritm-compact gto99-compact --jobs 2
+    python -m iislib.experiment.cards --datasets berkeley,grabcut,davis --jobs 2   # all four, DAVIS too
 
 For each model: NoC@85, NoC@90, NoF@90 and mIoU at 1, 5, 10, 20 clicks on Berkeley and GrabCut
-under each of the seven robots with the ``ipol`` settings, beside the training-free
+(``--datasets``: any of Berkeley, GrabCut and DAVIS) under each of the seven robots with the ``ipol`` settings, beside the training-free
 ``random_walker`` measured the same way, plus the training facts stored with the weights and
 the published numbers of the official models (which used other weights and protocols).
 """
@@ -22,7 +23,7 @@ from iislib import paths
 from iislib.core.clicks import Click
 from iislib.core.metrics import miou_at
 from iislib.core.robots import ROBOT_NAMES
-from iislib.experiment.data import load_dataset
+from iislib.experiment.data import DATASET_NAMES, load_dataset
 from iislib.experiment.sweep import evaluate, summary
 from iislib.models import get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
@@ -30,6 +31,7 @@ from iislib.models.compact import COMPACT_NAMES, shipped_weights
 CARDS_DIR = paths.PACKAGE / "models" / "cards"
 BASELINE = "random_walker"
 DATASETS = ("berkeley", "grabcut")
+"""The datasets measured by default (``--datasets``: any of ``DATASET_NAMES``)."""
 
 PUBLISHED = """\
 From the official READMEs: other weights, other training data, and each
@@ -69,13 +71,14 @@ def wall_time(cfg: dict) -> str:
 
 
 def measure(names: list[str], data: str | None, jobs: int, max_clicks: int = 20,
-            images: int | None = None) -> pd.DataFrame:  # fmt: skip
+            images: int | None = None,
+            datasets: tuple[str, ...] = DATASETS) -> pd.DataFrame:  # fmt: skip
     """Summary rows (dataset, model, robot, NoC..., mIoU...) for ``names`` and the baseline.
 
-    ``images``: only the first N images of each dataset (None: all).
+    ``images``: only the first N images of each dataset (None: all); ``datasets``: which.
     """
     rows = []
-    for ds_name in DATASETS:
+    for ds_name in datasets:
         ds = load_dataset(ds_name, root=data).subset(images)
         table = evaluate([*names, BASELINE], ROBOT_NAMES, ds, max_clicks=max_clicks,
                          settings="ipol", n_jobs=jobs, cache_dir=paths.CACHE)  # fmt: skip
@@ -166,6 +169,8 @@ def card(name: str, results: pd.DataFrame) -> str:
 
     cfg = torch.load(shipped_weights(name), map_location="cpu", weights_only=True)["config"]
     rec = cfg["recipe"]
+    # the datasets this model was measured on (the baseline may have been measured on more)
+    results = results[results["dataset"].isin(results.loc[results.model == name, "dataset"])]
     cols = ["dataset", "robot", "model", "NoC@85", "NoC@90", "NoF@90",
             "mIoU@1", "mIoU@5", "mIoU@10", "mIoU@20"]  # fmt: skip
     mine = results[results.model.isin([name, BASELINE])][cols]
@@ -227,23 +232,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--images", type=int, default=None, help="first N images of each dataset")
+    p.add_argument("--datasets", default=",".join(DATASETS),
+                   help=f"comma list of {', '.join(DATASET_NAMES)}, or 'all' (default "
+                        f"{','.join(DATASETS)})")  # fmt: skip
     p.add_argument("--from-measured", action="store_true",
                    help="rewrite the cards from measured.csv (after a change to their text): "
                         "no sweep, only the prediction times are measured again")  # fmt: skip
     args = p.parse_args(argv)
+    datasets = DATASET_NAMES if args.datasets == "all" else tuple(
+        d.strip() for d in args.datasets.split(",") if d.strip())  # fmt: skip
+    unknown = [d for d in datasets if d not in DATASET_NAMES]
+    if unknown or not datasets:
+        print(f"error: --datasets must name some of {', '.join(DATASET_NAMES)}, got "
+              f"{args.datasets!r}", file=sys.stderr)  # fmt: skip
+        return 2
     names = [n for n in args.names if shipped_weights(n).is_file()]
     if not names:
         print("error: none of these models has shipped weights", file=sys.stderr)
         return 2
     measured = CARDS_DIR / "measured.csv"
     if not args.from_measured:
-        results = measure(names, args.data, args.jobs, images=args.images)
+        results = measure(names, args.data, args.jobs, images=args.images, datasets=datasets)
         CARDS_DIR.mkdir(parents=True, exist_ok=True)
         if measured.is_file():
             # keep the other models' rows; a remeasured model's older rows go, whatever their
-            # image count: they may come from weights that have since been replaced
+            # image count: they may come from weights that have since been replaced. The
+            # baseline has no weights: its rows on datasets not measured now stay, as the
+            # other models' cards compare with them.
             old = pd.read_csv(measured)
-            results = pd.concat([old[~old["model"].isin(results["model"].unique())], results])
+            again = old["model"].isin(results["model"].unique()) & (
+                (old["model"] != BASELINE) | old["dataset"].isin(results["dataset"].unique())
+            )
+            results = pd.concat([old[~again], results])
         results.to_csv(measured, index=False, float_format="%.4f")
         checks_file = CARDS_DIR / "checks.json"
         checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}
