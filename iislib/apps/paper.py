@@ -30,7 +30,7 @@ from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
 from iislib.experiment.data import load_dataset
-from iislib.experiment.stats import FAMILY_PROCEDURE
+from iislib.experiment.findings import FAMILY_PROCEDURE
 from iislib.experiment.sweep import as_specs, cache_entry, evaluate
 from iislib.models import available_models, get_model, ready_models
 from iislib.models.settings import DEFAULT_SETTINGS, get_settings

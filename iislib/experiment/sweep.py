@@ -33,7 +33,7 @@ import re
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -454,7 +454,7 @@ def evaluate(
             args = [
                 (s, r, dataset, i, seed, settings, max_clicks, cache, 1) for s, r, i, seed in todo
             ]
-            done.extend(_run_dask(scheduler, args, bar, cached=cache is not None))
+            done.extend(run_on_dask(scheduler, args, bar, cached=cache is not None))
         else:
             n_workers = worker_count(n_jobs)
             threads = max(1, (os.cpu_count() or 1) // n_workers)
@@ -514,8 +514,13 @@ def _client(scheduler: Any) -> tuple[Any, bool]:
     )
 
 
-def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list[pd.DataFrame]:
-    """Run ``run_job(*a)`` for every ``a`` on a Dask cluster; the frames in completion order.
+def run_on_dask(
+    scheduler: Any, args: list[tuple], bar: Any, cached: bool,
+    fn: Callable[..., Any] = run_job, on_result: Callable[[tuple, Any], None] | None = None,
+) -> list[Any]:  # fmt: skip
+    """Run ``fn(*a)`` (default ``run_job``: ``a`` are its arguments) for every ``a`` on a Dask
+    cluster (``scheduler``: as in ``evaluate``); the results in completion order. After each
+    result, ``on_result(a, result)`` (if given), then ``bar.update()``.
 
     A failed job (an exception, or its worker killed more often than the scheduler's
     ``allowed-failures``) does not cancel the others; once all have finished, a RuntimeError
@@ -525,14 +530,18 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
 
     client, owned = _client(scheduler)
     try:
-        futures = {client.submit(run_job, *a, pure=False): a for a in args}
-        frames: list[pd.DataFrame] = []
+        futures = {client.submit(fn, *a, pure=False): a for a in args}
+        results: list[Any] = []
         failed: list[tuple[tuple, BaseException]] = []
         for fut in as_completed(list(futures), loop=client.loop):
             try:
-                frames.append(fut.result())
+                result = fut.result()
             except Exception as e:  # reported below, with every other failure
                 failed.append((futures[fut], e))
+            else:
+                results.append(result)
+                if on_result is not None:
+                    on_result(futures[fut], result)
             bar.update()
             fut.release()
     finally:
@@ -547,7 +556,7 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
             f"{dataset.names[index]}, seed {seed}, robots {','.join(map(robot_label, robots))}: "
             f"{type(err).__name__}: {err}"
         ) from err
-    return frames
+    return results
 
 
 def worker_count(n_jobs: int) -> int:
