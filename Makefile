@@ -24,13 +24,27 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 env: $(VENV)/.installed
 
-# The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks)
-# into build/notebooks/full/, figures into figures/. It first prints the plan (the jobs missing
-# from the cache, per model, with an estimated time), computes them all in one pass on $(JOBS)
-# workers (one progress bar; cached in .cache/results), then runs the notebooks, which only read
-# the cache. `python benchmarks/bench_figures.py` times it per phase from an empty cache.
+# The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks;
+# the findings of notebook 04 on Berkeley only) into build/notebooks/full/, figures into figures/.
+# It first prints the plan (the jobs missing from the cache, per model, with an estimated time),
+# computes them all in one pass on $(JOBS) workers (one progress bar; cached in .cache/results),
+# then runs the notebooks, which only read the cache. `python benchmarks/bench_figures.py` times
+# it per phase from an empty cache.
+# DATASETS=all (or a comma list of berkeley, grabcut, davis): the full run, notebooks 03 and 04
+# once per dataset on all its images into build/notebooks/full/<dataset>/ (figures/<dataset>/;
+# Berkeley's into figures/), 04's findings on every one of them and pooled.
+# SCHEDULER=tcp://HOST:8786: compute the sweeps on that Dask cluster (README, "On a cluster").
+DATASETS ?=
+SCHEDULER ?=
 figures: env
-	$(PY) -m iislib.apps.runner --jobs $(JOBS)
+	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+# The full run: Berkeley, GrabCut and DAVIS through notebooks 03 and 04 (make figures DATASETS=all;
+# about 381,000 clicks: `python -m iislib.apps.runner --datasets all --plan` prints its size and
+# estimated time). Resumable: an interrupted run computes only what the cache lacks.
+.PHONY: figures-full
+figures-full: env
+	$(MAKE) figures DATASETS=all
 
 # Quick run of every notebook (2 images, 4 clicks): build/notebooks/smoke/, figures/smoke/.
 .PHONY: notebooks

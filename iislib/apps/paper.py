@@ -112,8 +112,13 @@ class Config:
 
     @property
     def figures(self) -> Path:
-        """Where figures go: ``paths.FIGURES`` (``figures/smoke`` in smoke mode)."""
-        return paths.FIGURES / "smoke" if self.smoke else paths.FIGURES
+        """Where figures go: ``paths.FIGURES`` (``figures/smoke`` in smoke mode) for the paper's
+        dataset (Berkeley, ``NOTEBOOK_DEFAULTS``), a subfolder named after any other dataset
+        (``figures/davis/``), so that a run on each dataset keeps its own figures."""
+        base = paths.FIGURES / "smoke" if self.smoke else paths.FIGURES
+        if self.dataset_name == NOTEBOOK_DEFAULTS["dataset"]:
+            return base
+        return base / Path(self.dataset_name).name
 
     def __str__(self) -> str:
         return (f"dataset {self.dataset_name} ({len(self.names)} images), models {self.models}, "

@@ -414,7 +414,7 @@ def evaluate(
     cache = Path(cache_dir) if cache_dir is not None else None
     if scheduler is not None:
         # Workers run elsewhere: they must not resolve paths against their own working folder.
-        dataset = _absolute(dataset)
+        dataset = absolute_paths(dataset)
         cache = cache.absolute() if cache is not None else None
 
     done: list[pd.DataFrame] = []
@@ -479,7 +479,7 @@ def evaluate(
     return table.sort_values(["model", "robot", "image", "seed", "click"], ignore_index=True)
 
 
-def _absolute(dataset: Dataset) -> Dataset:
+def absolute_paths(dataset: Dataset) -> Dataset:
     """``dataset`` with absolute file paths (the same object when they already are)."""
     pairs = getattr(dataset, "_pairs", None)
     if pairs is None or (
