@@ -40,7 +40,7 @@ figures: env
 	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # The full run: Berkeley, GrabCut and DAVIS through notebooks 03 and 04 (make figures DATASETS=all;
-# about 381,000 clicks: `python -m iislib.apps.runner --datasets all --plan` prints its size and
+# 382,500 clicks from an empty cache: `python -m iislib.apps.runner --datasets all --plan` prints its size and
 # estimated time). Resumable: an interrupted run computes only what the cache lacks.
 .PHONY: figures-full
 figures-full: env
