@@ -1,4 +1,5 @@
-# Two commands do all the set-up: `make figures` and `make test` (each builds .venv first if needed).
+# Two commands do all the set-up: `make figures` and `make test` (each builds .venv first if needed);
+# `make lab` opens the notebooks in JupyterLab.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,9 +9,10 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 IISLIB_DATA ?= $(if $(wildcard $(CURDIR)/../shared/data),$(abspath $(CURDIR)/../shared/data),)
 export IISLIB_DATA
 export MPLBACKEND ?= Agg
-JOBS ?= 2
+# Sweep workers of `make figures`: -1 is one per core (joblib's convention), as in the notebooks.
+JOBS ?= -1
 
-.PHONY: env figures test lint bench demo clean data
+.PHONY: env figures test lint bench demo lab clean data
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -22,7 +24,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
-env: $(VENV)/.installed
+# The JupyterLab setting that opens notebooks/*.py as notebooks on a double-click (lab-settings/:
+# a package of its own, because pip's editable install of iislib leaves data files out).
+$(VENV)/.lab-settings: lab-settings/pyproject.toml lab-settings/overrides.d/iislib.json | $(VENV)/.installed
+	$(PIP) install --no-compile --no-deps --force-reinstall ./lab-settings
+	touch $@
+
+env: $(VENV)/.installed $(VENV)/.lab-settings
 
 # The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks;
 # the findings of notebook 04 on Berkeley only) into build/notebooks/full/, figures into figures/.
@@ -79,6 +87,13 @@ demo: env
 	@port="$(DEMO_PORT)"; [ -n "$$port" ] || port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	echo "demo: open http://127.0.0.1:$$port/ (Ctrl-C stops it)"; \
 	exec $(VENV)/bin/voila build/notebooks/05_demo.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$$port
+
+# The paper's notebooks in JupyterLab on 127.0.0.1, on LAB_PORT or a free port, in the project
+# folder: prints the address of the start page (notebooks/00_start_here.py, with its token);
+# notebooks/*.py open as notebooks on a double-click. Ctrl-C stops it (iislib/apps/lab.py).
+LAB_PORT ?=
+lab: env
+	@exec $(PY) -m iislib.apps.lab $(if $(LAB_PORT),--port $(LAB_PORT))
 
 clean:
 	rm -rf build figures results .cache

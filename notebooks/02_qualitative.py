@@ -38,19 +38,20 @@ n_images: int = 100  # first N images of the dataset (0: all); the picker lists 
 max_clicks: int = 20  # clicks per trajectory
 seeds: list[int] = [0]  # seed of the robots' generators (first one used)
 settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
-n_jobs: int = 1  # worker processes of the r01 sweep that picks the images of Figures 8 and 9
+n_jobs: int = -1  # worker processes of the r01 sweep choosing Figures 8, 9 (-1: one per core)
 smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
 fig5_image: int = 0  # dataset index of the image of Figure 5 (8 and 9 are chosen below)
 k: int = 5  # click the picker's slider starts at (clipped to max_clicks)
 
 # %%
 # %matplotlib inline
-from iislib.apps import paper
+from iislib.apps import paper, runner
 from iislib.drawing import figures, widgets
 from iislib.experiment import stats
 
 cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 print(cfg)
+runner.announce(paper.qualitative_sweeps(cfg))  # what is not cached yet, and what it costs here
 eps = paper.Episodes(cfg)
 print("rows of every panel (model, robot):", eps.pairs)
 

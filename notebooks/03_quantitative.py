@@ -49,18 +49,20 @@ n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
 seeds: list[int] = [0]  # one trajectory per seed for the random robots
 settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
-n_jobs: int = 1  # worker processes for the sweep
+n_jobs: int = -1  # worker processes for the sweep (-1: one per core)
 smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
 k: int = 5  # click of the per-image distribution shown first
 
 # %%
 # %matplotlib inline
-from iislib.apps import paper
+from iislib.apps import paper, runner
 from iislib.drawing import figures, plots, widgets
 from iislib.experiment import stats, sweep
 
 cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 print(cfg)
+sweeps = paper.quantitative_sweeps(cfg)
+runner.announce(sweeps)  # what is not cached yet, and what computing it here costs
 
 # %% [markdown]
 # ## The sweep
@@ -69,7 +71,7 @@ print(cfg)
 # notebook 4 (same arguments) reads them instead of recomputing.
 
 # %%
-table = paper.quantitative_sweeps(cfg)["main"].run()
+table = sweeps["main"].run()
 print(plots.caption(table))
 print(f"{len(table)} rows (one per model x robot x image x seed x click)")
 

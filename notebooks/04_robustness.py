@@ -48,7 +48,7 @@ n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
 seeds: list[int] = [0]  # one trajectory per seed for the random robots
 settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
-n_jobs: int = 1  # worker processes for the sweeps
+n_jobs: int = -1  # worker processes for the sweeps (-1: one per core)
 smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
 k: int = 5  # click at which per-image comparisons are made (clipped to max_clicks)
 n_boot: int = 1000  # bootstrap resamples
@@ -61,7 +61,7 @@ findings_datasets: list[str] = ["berkeley"]  # findings' datasets (full run: +gr
 import pandas as pd
 from IPython.display import display
 
-from iislib.apps import paper
+from iislib.apps import paper, runner
 from iislib.drawing import figures, plots, widgets
 from iislib.experiment import findings, stats
 from iislib.models.compact import design_differences
@@ -70,6 +70,7 @@ cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 k = min(k, cfg.max_clicks)
 print(cfg)
 sweeps = paper.robustness_sweeps(cfg, variance_seeds, variance_images, findings_datasets)
+runner.announce(sweeps)  # what is not cached yet, and what computing it here costs
 table = sweeps["main"].run()  # same arguments as notebook 3: read from the cache
 print(plots.caption(table))
 

@@ -39,7 +39,7 @@ n_images: int = 100  # shared parameter; unused: one image, the record's
 max_clicks: int = 20  # at most this many of the record's clicks are compared
 seeds: list[int] = [0]  # seed of the random robots (the first one is used)
 settings: str = "ipol"  # shared parameter; unused: the record's own settings are used
-n_jobs: int = 1  # shared parameter; unused (no sweep)
+n_jobs: int = -1  # shared parameter; unused (no sweep)
 smoke: bool = False  # compare only the first 4 clicks; also on when the CI variable is set
 record: str = ""  # path of a saved click record (JSON from the demo); empty: the shipped example
 

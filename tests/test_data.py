@@ -126,12 +126,17 @@ def _save(path: Path, a: np.ndarray) -> Path:
 def test_load_pair_rule_and_errors(tmp_path):
     image, gt = synthetic_pair()
     img = _save(tmp_path / "i.png", image)
-    # The demo's rule: channel mean < 128 is background.
+    # The binary rule of a pair: channel mean < 128 is background.
     rgb = np.zeros((*gt.shape, 3), np.uint8)
     rgb[gt] = (255, 200, 0)  # mean 151.7: foreground
-    rgb[0, 0] = (255, 60, 0)  # mean 105: background
-    s = load_pair(img, _save(tmp_path / "m.png", rgb))
-    np.testing.assert_array_equal(s.gt, gt & ~((np.arange(gt.size) == 0).reshape(gt.shape)))
+    np.testing.assert_array_equal(load_pair(img, _save(tmp_path / "m.png", rgb)).gt, gt)
+    rgb[gt] = (255, 60, 0)  # mean 105: background
+    with pytest.raises(DataError, match="m2.png: the mask is empty"):
+        load_pair(img, _save(tmp_path / "m2.png", rgb))
+    rgb[0, 0] = (255, 200, 0)  # a third colour: no rule says which colours are the object
+    with pytest.raises(DataError, match=r"m3.png: the mask has 3 distinct values: \(0, 0, 0\), "
+                       r"\(255, 60, 0\), \(255, 200, 0\), not the two"):  # fmt: skip
+        load_pair(img, _save(tmp_path / "m3.png", rgb))
 
     with pytest.raises(DataError, match="image is 50x40.*mask is 49x40"):
         load_pair(img, _save(tmp_path / "small.png", (gt[:, :-1] * 255).astype(np.uint8)))

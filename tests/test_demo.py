@@ -128,14 +128,22 @@ def test_same_seed_same_clicks_other_seed_other_clicks(pair):
 
 def test_mask_rule_is_channel_mean_below_128_is_background(pair):
     image, _ = pair
-    mask = np.zeros((H, W, 3), np.uint8)
-    mask[10:30, 10:30] = (255, 255, 0)  # mean 170: foreground
-    mask[40:60, 40:60] = (255, 0, 0)  # mean 85: background
-    mask[70:80, 70:80] = (128, 128, 128)  # mean 128: foreground
-    _, gt = check_inputs(image, mask)
-    assert gt[10:30, 10:30].all() and gt[70:80, 70:80].all()
-    assert not gt[40:60, 40:60].any()
-    assert gt.sum() == 20 * 20 + 10 * 10
+    patch = np.zeros((H, W), bool)
+    patch[10:30, 10:30] = True
+    # two colours each: yellow (mean 170) and grey 128 on black are foreground, red (mean 85)
+    # on white is background
+    for colour, ground, want in (((255, 255, 0), (0, 0, 0), patch),
+                                 ((128, 128, 128), (0, 0, 0), patch),
+                                 ((255, 0, 0), (255, 255, 255), ~patch)):  # fmt: skip
+        mask = np.empty((H, W, 3), np.uint8)
+        mask[:] = ground
+        mask[patch] = colour
+        _, gt = check_inputs(image, mask)
+        np.testing.assert_array_equal(gt, want)
+    # more than two colours: no silent threshold (issue 26), the colours are named
+    mask[40:60, 40:60] = (255, 255, 0)
+    with pytest.raises(DataError, match=r"3 distinct values: \(255, 0, 0\), \(255, 255, 0\)"):
+        check_inputs(image, mask)
 
 
 @pytest.mark.parametrize(

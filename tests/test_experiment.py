@@ -321,6 +321,6 @@ def test_cli_refuses_an_empty_sweep_before_writing(tiny_dataset, tmp_path, capsy
                "--robots", ",", "--cache", str(tmp_path / "c"), "--out", str(out), "--quiet"])  # fmt: skip
     assert rc == 2 and "no robots to evaluate" in capsys.readouterr().err
     rc = main(["evaluate", "--dataset", str(tiny_dataset.folder), "--models", "random_walker",
-               "--n-images", "0", "--cache", str(tmp_path / "c"), "--out", str(out), "--quiet"])  # fmt: skip
-    assert rc == 2 and "has no images" in capsys.readouterr().err
+               "--n-images", "-1", "--cache", str(tmp_path / "c"), "--out", str(out), "--quiet"])  # fmt: skip
+    assert rc == 2 and "--n-images must be >= 0 (0: all images), got -1" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "c").exists()

@@ -1,7 +1,7 @@
 """The layer contract of ``iislib`` (README, "Layout"), read from the source with ``ast``.
 
 Every import counts, at module level or inside a function: a lazy import is still a
-dependency. Layers, from the bottom: infra (``paths``, ``runtime``), ``core``, ``models``,
+dependency. Layers, from the bottom: infra (``paths``, ``runtime``, ``atomic``), ``core``, ``models``,
 ``experiment``, ``training``, ``drawing``, ``apps``; each imports only the layers its row of
 ``ALLOWED`` names, and the module graph has no cycle.
 """
@@ -50,7 +50,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "root"
-    if parts[1] in ("paths", "runtime"):
+    if parts[1] in ("paths", "runtime", "atomic"):
         return "infra"
     if parts[1] == "__main__":
         return "apps"

@@ -345,7 +345,7 @@ def test_figure_plan_follows_the_notebook_parameters(data_root: Path, monkeypatc
 
 def test_the_full_run_runs_03_and_04_once_per_dataset(data_root: Path, monkeypatch, tmp_path):
     """``--datasets all``: 03 and 04 on Berkeley, GrabCut and DAVIS (all images, 04's findings
-    on the three), each into its own folder; 01, 02, 05, 06 once; the plan holds every dataset's
+    on the three), each into its own folder; the others once; the plan holds every dataset's
     sweeps; the scheduler reaches the sweep pass."""
     from iislib.apps import runner
 
@@ -353,7 +353,7 @@ def test_the_full_run_runs_03_and_04_once_per_dataset(data_root: Path, monkeypat
     monkeypatch.delenv("CI", raising=False)
     runs = runner.notebook_runs(datasets=runner.resolve_datasets("all"))
     per = [(r.src.stem[:2], r.folder, r.parameters.get("dataset")) for r in runs]
-    assert per == [("01", "", None), ("02", "", None),
+    assert per == [("00", "", None), ("01", "", None), ("02", "", None),
                    *[(nb, ds, ds) for nb in ("03", "04") for ds in ("berkeley", "grabcut", "davis")],
                    ("05", "", None), ("06", "", None)]  # fmt: skip
     four = [r for r in runs if r.src.stem.startswith("04")]

@@ -25,7 +25,8 @@ from pathlib import Path
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from iislib import paths
     from iislib.apps.paper import resolve_models, resolve_robots
-    from iislib.drawing.plots import caption, fig_metric_curves, save_figure
+    from iislib.atomic import write_files
+    from iislib.drawing.plots import caption, fig_metric_curves, figure_files
     from iislib.experiment.data import load_dataset
     from iislib.experiment.sweep import evaluate, summary
     from iislib.models import available_models
@@ -33,8 +34,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = available_models() if args.models == "all" else resolve_models(args.models)
     robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
-        raise ValueError(f"--n-images must be >= 0, got {args.n_images}")
-    dataset = load_dataset(args.dataset, root=args.data).subset(args.n_images)
+        raise ValueError(f"--n-images must be >= 0 (0: all images), got {args.n_images}")
+    # 0 means every image, as the notebooks' n_images parameter (iislib.apps.paper.config)
+    dataset = load_dataset(
+        args.dataset, root=args.data, mask_rule=args.mask_rule, object=args.object
+    ).subset(args.n_images or None)
     table = evaluate(
         models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
         settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
@@ -42,19 +46,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )  # fmt: skip
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"{dataset.name}_{args.settings}"
-    table.to_csv(out / f"{stem}.csv", index=False)
     summ = summary(table)
-    summ.to_csv(out / f"{stem}_summary.csv", index=False)
     fig = fig_metric_curves(table, "iou")
     fig.suptitle(caption(table), fontsize=6, wrap=True)
-    written = save_figure(fig, f"iou_vs_clicks_{stem}", args.figures or paths.FIGURES)
+    # everything is rendered in memory, then written together: a failure (a full disk) leaves
+    # the previous table, summary and figure as they were, never a new table beside an old summary
+    files = {out / f"{stem}.csv": table.to_csv(index=False).encode(),
+             out / f"{stem}_summary.csv": summ.to_csv(index=False).encode(),
+             **figure_files(fig, f"iou_vs_clicks_{stem}", args.figures or paths.FIGURES)}  # fmt: skip
+    written = write_files(files)
     print(summ.round(3).to_string(index=False))
-    print(
-        f"wrote {out / f'{stem}.csv'}, {out / f'{stem}_summary.csv'}, "
-        + ", ".join(map(str, written))
-    )
+    print("wrote " + ", ".join(map(str, written)))
     return 0
 
 
@@ -84,10 +87,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     if args.panel_click is not None and not 1 <= args.panel_click <= args.clicks:
         raise DemoError(f"--panel-click must be in 1..{args.clicks}, got {args.panel_click}")
-    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side)
+    sample, note = load_inputs(args.image, args.mask, max_side=args.max_side,
+                               mask_rule=args.mask_rule, object=args.object)  # fmt: skip
     if note:
         print(f"iislib demo: note: {note}", file=sys.stderr)
-    common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name)
+    common = dict(clicks=args.clicks, seed=args.seed, settings=args.settings, name=sample.name,
+                  ignore=sample.ignore)  # fmt: skip
     result = run_demo(sample.image, sample.gt, args.model, args.robot,
                       checkpoint=args.checkpoint, **common)  # fmt: skip
     other = None
@@ -124,7 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)
-    e.add_argument("--n-images", type=int, default=None, help="first N images only")
+    e.add_argument(
+        "--n-images",
+        type=int,
+        default=None,
+        help="first N images only (0 or omitted: all, as in the notebooks)",
+    )
     e.add_argument("--seeds", type=int, nargs="+", default=[0])
     e.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -134,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache", default=str(paths.CACHE))
     e.add_argument("--no-cache", action="store_true")
     e.add_argument("--quiet", action="store_true")
+    add_mask_options(e, "the benchmark's own rule; for a folder 'binary'")
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("data", help="fetch and verify the benchmark datasets; print where they are")
@@ -146,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="one image and its mask: K clicks, curves, panel, scores")
     d.add_argument("image", help="image file (PNG, JPEG, ...)")
     d.add_argument(
-        "mask", help="mask file, same size; pixels with channel mean < 128 are background"
+        "mask",
+        help="mask file, same size; two values (pixels with channel mean < 128 are background) "
+        "unless --mask-rule or --object says how to read more",
     )
     d.add_argument("--model", default="random_walker", help="a registered model name")
     d.add_argument("--robot", default="rritm", help="a robot name (r01..r05, rgto99, rritm, r05h)")
@@ -171,8 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--timings", action="store_true",
         help="also write timings.csv (wall times per click; scores.csv never has them)",
     )  # fmt: skip
+    add_mask_options(d, "'binary'")
     d.set_defaults(func=cmd_demo)
     return p
+
+
+def add_mask_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """--mask-rule and --object: how masks are read (``iislib.experiment.data.MaskRule``)."""
+    from iislib.experiment.data import RULE_NAMES
+
+    rules = [r for r in RULE_NAMES if r != "object"]
+    parser.add_argument(
+        "--mask-rule", default=None, choices=rules,
+        help=f"how masks are read (default: {default}, at most two values, a mask with more "
+        "is refused naming them): threshold (> 128 is foreground), grabcut (128 ignored), "
+        "nonzero (every non-zero label is the object)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--object", type=int, default=None, metavar="LABEL",
+        help="read label masks as this one object (255 is ignored as void)",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

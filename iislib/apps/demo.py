@@ -213,6 +213,8 @@ def load_inputs(
     mask_path: str | Path,
     max_side: int | None = None,
     max_pixels: int | None = MAX_PIXELS,
+    mask_rule: str | None = None,
+    object: int | None = None,
 ) -> tuple[Sample, str | None]:
     """(sample, note) from an image file and its mask file, for ``iislib demo``.
 
@@ -222,6 +224,7 @@ def load_inputs(
             Lanczos, mask: nearest neighbour), or None to keep the size.
         max_pixels: refuse larger pairs (after ``max_side``) with a DataError that says which
             ``max_side`` would do; None for no limit.
+        mask_rule, object: how the mask is read (``iislib.experiment.data.load_pair``).
 
     Returns:
         The sample, and a note saying that the pair was downscaled (None when it was not).
@@ -231,7 +234,8 @@ def load_inputs(
     ):
         raise DemoError(f"--max-side must be a whole number of pixels >= 1, got {max_side!r}")
     w, h = image_size(image_path)
-    sample = load_pair(image_path, mask_path, max_side=max_side, max_pixels=max_pixels)
+    sample = load_pair(image_path, mask_path, max_side=max_side, max_pixels=max_pixels,
+                       mask_rule=mask_rule, object=object)  # fmt: skip
     nh, nw = sample.image.shape[:2]
     note = None
     if (nw, nh) != (w, h):

@@ -749,8 +749,8 @@ class DemoApp:
             return
         try:
             record = ClickRecord.from_json(item[1], f"click record {item[0]}")
-        except RecordError as e:
-            self.show_error(str(e))
+        except Exception as e:  # any refused record says why on the page, never in a log
+            self.show_error(str(e) if isinstance(e, RecordError) else error_message(e))
             return
         self.load_record(record)
 

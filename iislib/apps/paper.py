@@ -12,10 +12,11 @@ The notebook runner behind ``make figures`` is ``iislib.apps.runner``.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
 from iislib.experiment.data import load_dataset
 from iislib.experiment.findings import FAMILY_PROCEDURE
-from iislib.experiment.sweep import as_specs, cache_entry, evaluate
+from iislib.experiment.sweep import as_specs, cache_entry, evaluate, worker_count
 from iislib.models import available_models, get_model, ready_models
 from iislib.models.settings import DEFAULT_SETTINGS, get_settings
 
@@ -123,7 +124,8 @@ class Config:
     def __str__(self) -> str:
         return (f"dataset {self.dataset_name} ({len(self.names)} images), models {self.models}, "
                 f"robots {self.robots}, {self.max_clicks} clicks, seeds {self.seeds}, settings "
-                f"{self.settings}, {self.n_jobs} job(s){', SMOKE RUN' if self.smoke else ''}")  # fmt: skip
+                f"{self.settings}, n_jobs {self.n_jobs} ({worker_count(self.n_jobs)} worker(s))"
+                f"{', SMOKE RUN' if self.smoke else ''}")  # fmt: skip
 
 
 NOTEBOOK_DEFAULTS: dict[str, Any] = {
@@ -134,12 +136,170 @@ NOTEBOOK_DEFAULTS: dict[str, Any] = {
     "max_clicks": 20,
     "seeds": [0],
     "settings": DEFAULT_SETTINGS,
-    "n_jobs": 1,
+    "n_jobs": -1,  # joblib's convention: one worker process per core, as `make figures`
     "smoke": False,
 }
 """The parameters notebooks 01-04 share, with their defaults: ``config``'s arguments. Each
 notebook's ``parameters`` cell repeats them as literals (papermill and the runner read that cell;
 ``tests/test_notebooks.py`` checks that they agree)."""
+
+
+class ParameterError(ValueError):
+    """Notebook parameters with mistakes; the message lists every one, one per line."""
+
+
+def _literal(value: Any) -> Any:
+    """Text as papermill's ``-p``/``-r`` passes it ("[0, 1]", "5"): the Python literal it spells,
+    when it spells one; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value
+    return value
+
+
+def _is_whole(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _whole(lo: int | None, what: str) -> Callable[[str, Any], Any]:
+    """A rule for a whole number >= ``lo`` (any when None); ``what`` says what it means."""
+
+    def rule(name: str, value: Any) -> Any:
+        v = _literal(value)
+        if not _is_whole(v) or (lo is not None and v < lo):
+            bound = f" >= {lo}" if lo is not None else ""
+            raise ValueError(f"{name} must be a whole number{bound} ({what}), got {value!r}")
+        return int(v)
+
+    return rule
+
+
+def _seeds(name: str, value: Any) -> list[int]:
+    v = _literal(value)
+    v = [v] if _is_whole(v) else v
+    if not isinstance(v, list | tuple | range) or not all(_is_whole(s) for s in v):
+        raise ValueError(f"{name} must be a list of whole numbers such as [0, 1] (or one number), "
+                         f"got {value!r}")  # fmt: skip
+    if not v:
+        raise ValueError(f"{name} must hold at least one seed, got {value!r}")
+    dup = sorted({int(s) for s in v if list(v).count(s) > 1})
+    if dup:
+        raise ValueError(f"{name} gives seed(s) {dup} more than once: {value!r}")
+    return [int(s) for s in v]
+
+
+def _n_jobs(name: str, value: Any) -> int:
+    v = _literal(value)
+    if not _is_whole(v) or v == 0:
+        raise ValueError(f"{name} must be a whole number: N >= 1 worker processes, or -1 for "
+                         f"every core (-2: all but one), got {value!r}")  # fmt: skip
+    return int(v)
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {value!r}")
+    return value
+
+
+def _nonempty_text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a name or a folder, got {value!r}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    v = _literal(value)
+    if not isinstance(v, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(v)
+
+
+def _names_rule(resolve: Callable[[Any], list[str]]) -> Callable[[str, Any], Any]:
+    def rule(name: str, value: Any) -> Any:
+        v = _literal(value) if isinstance(value, str) and value.lstrip().startswith("[") else value
+        if not (isinstance(v, str) or (isinstance(v, list | tuple)
+                                       and all(isinstance(x, str) for x in v))):  # fmt: skip
+            raise ValueError(f"{name} must be a comma list of names or a list of names, "
+                             f"got {value!r}")  # fmt: skip
+        try:
+            found = resolve(v)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        if not found:
+            raise ValueError(f"{name} names nothing, got {value!r}")
+        return v
+
+    return rule
+
+
+def _datasets(name: str, value: Any) -> list[str]:
+    v = _literal(value) if isinstance(value, str) and value.lstrip().startswith("[") else value
+    v = _names(v) if isinstance(v, str) else v
+    if (
+        not isinstance(v, list | tuple)
+        or not v
+        or not all(isinstance(x, str) and x.strip() for x in v)
+    ):
+        raise ValueError(f"{name} must be a non-empty list of dataset names or folders, "
+                         f"got {value!r}")  # fmt: skip
+    return list(v)
+
+
+def _settings(name: str, value: Any) -> str:
+    _text(name, value)
+    try:
+        get_settings(value)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    return value
+
+
+PARAMETER_RULES: dict[str, Callable[[str, Any], Any]] = {
+    "dataset": _nonempty_text,
+    "models": _names_rule(resolve_models),
+    "robots": _names_rule(resolve_robots),
+    "n_images": _whole(0, "the first N images; 0: all of them"),
+    "max_clicks": _whole(1, "clicks per trajectory"),
+    "seeds": _seeds,
+    "settings": _settings,
+    "n_jobs": _n_jobs,
+    "smoke": _bool,
+    # the parameters of single notebooks, checked when the notebook declares them
+    "image": _whole(None, "an image index, modulo the number of images"),
+    "fig5_image": _whole(None, "an image index, modulo the number of images"),
+    "cost_images": _whole(1, "images whose trajectories time the robots"),
+    "k": _whole(1, "a click number"),
+    "n_boot": _whole(1, "bootstrap resamples"),
+    "variance_seeds": _seeds,
+    "variance_images": _whole(1, "images of the seed-variance experiment"),
+    "findings_datasets": _datasets,
+    "record": _text,
+}
+"""How each notebook parameter is checked and read (a value given as text, as papermill's
+``-p`` passes a list, is read as the Python literal it spells): name -> rule(name, value),
+returning the value to use or raising ValueError with the mistake."""
+
+
+def check_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``values`` that ``PARAMETER_RULES`` knows, checked and read; others are
+    left out. ``ParameterError`` lists every mistake at once, one per line, before any work."""
+    out, mistakes = {}, []
+    for name, value in values.items():
+        rule = PARAMETER_RULES.get(name)
+        if rule is None:
+            continue
+        try:
+            out[name] = rule(name, value)
+        except ValueError as e:
+            mistakes.append(str(e))
+    if mistakes:
+        n = len(mistakes)
+        raise ParameterError(f"{n} notebook parameter{'s are' if n > 1 else ' is'} wrong:\n"
+                             + "\n".join(f"- {m}" for m in mistakes))  # fmt: skip
+    return out
 
 
 def config(
@@ -155,9 +315,15 @@ def config(
 ) -> Config:
     """Resolve a notebook's parameters; ``smoke`` shrinks the run to 2 images, 4 clicks, 1 job.
 
+    Every parameter is checked first (``check_parameters``: one ``ParameterError`` listing each
+    mistake). ``n_images`` 0 means every image (as ``--n-images 0`` on the command line).
     Notebooks call ``notebook_config``, which also turns smoke on under CI.
     """
-    get_settings(settings)
+    p = check_parameters(dict(dataset=dataset, models=models, robots=robots, n_images=n_images,
+                              max_clicks=max_clicks, seeds=seeds, settings=settings,
+                              n_jobs=n_jobs, smoke=smoke))  # fmt: skip
+    models, robots, n_images, max_clicks = p["models"], p["robots"], p["n_images"], p["max_clicks"]
+    seeds, n_jobs, smoke = p["seeds"], p["n_jobs"], p["smoke"]
     if smoke:
         n_images = min(n_images, SMOKE_IMAGES) if n_images else SMOKE_IMAGES
         max_clicks = min(max_clicks, SMOKE_CLICKS)
@@ -175,10 +341,21 @@ def notebook_config(parameters: Mapping[str, Any]) -> Config:
     view of them; the others are ignored), with smoke on when asked or when the ``CI``
     environment variable is set (any value).
 
+    Every parameter of ``PARAMETER_RULES`` in ``parameters`` is checked before any work, the
+    notebook's own ones (``k``, ``variance_seeds``, ...) included: one ``ParameterError`` lists
+    every mistake. A value given as text that spells a Python literal (papermill's ``-p seeds
+    "[0, 1]"``) is read as that literal, and written back into ``parameters`` when it can be
+    (``globals()``), so that the notebook uses the value it was checked as.
+
     In a notebook, after its ``parameters`` cell: ``cfg = paper.notebook_config(globals())``.
     """
-    p = {k: parameters.get(k, v) for k, v in NOTEBOOK_DEFAULTS.items()}
-    p["smoke"] = bool(p["smoke"]) or "CI" in os.environ
+    checked = check_parameters({k: v for k, v in parameters.items() if k in PARAMETER_RULES})
+    if isinstance(parameters, MutableMapping):
+        for k, v in checked.items():
+            if k not in NOTEBOOK_DEFAULTS:
+                parameters[k] = v
+    p = {k: checked.get(k, v) for k, v in NOTEBOOK_DEFAULTS.items()}
+    p["smoke"] = p["smoke"] or "CI" in os.environ
     return config(**p)
 
 

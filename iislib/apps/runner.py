@@ -16,6 +16,8 @@ Before the notebooks, it prints the plan (``figure_plan``: every sweep the noteb
 request, from the same ``iislib.apps.paper.*_sweeps`` functions they call; ``make_plan``: the
 jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes
 them all in one pass with one progress bar (``compute``), so the notebooks only read the cache.
+A notebook opened on its own prints the same plan for its sweeps before it computes anything
+(``announce``; one line when they are cached).
 Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
 executed by papermill (kernel python3, working directory ``notebooks/``) with the parameters
 passed through. Smoke runs write their figures to ``figures/smoke/`` so that they never replace
@@ -27,10 +29,12 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from tqdm.auto import tqdm
 
 from iislib import paths
 from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
+from iislib.atomic import temporary_name, write_with
 from iislib.experiment.data import DATASET_NAMES
 from iislib.experiment.sweep import absolute_paths, run_job, run_on_dask, worker_count
 
@@ -190,6 +195,12 @@ def _workers(n_jobs: int) -> int:
     return max(1, min(worker_count(n_jobs), os.cpu_count() or 1))
 
 
+def plan_jobs(plan: Plan) -> int:
+    """The worker processes a plan's sweeps ask for: the most any request's ``n_jobs`` gives on
+    this machine (joblib's convention, -1: one per core, the notebooks' default)."""
+    return max((_workers(r.cfg.n_jobs) for r in plan.requests), default=1)
+
+
 def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
     """The plan as text: each request, then per model the missing jobs, trajectories, clicks
     and estimated minutes with ``n_jobs`` workers."""
@@ -218,6 +229,54 @@ def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = Non
     lines.append(f"  (per-click costs measured on {COSTS_MEASURED_ON}; machines differ by up to "
                  "2x: the progress bar's 'left' rescales them to this one)")  # fmt: skip
     return "\n".join(lines)
+
+
+def format_announcement(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
+    """What a notebook prints before its sweeps (``announce``): one line when every trajectory
+    of ``plan`` is cached; else the plan ``make figures`` prints (``format_plan``), what it will
+    cost here with ``n_jobs`` (joblib's convention), and that ``make figures`` computes every
+    notebook's sweeps in one pass on every core instead."""
+    cache = plan.cache
+    where = cache.relative_to(paths.ROOT) if cache.is_relative_to(paths.ROOT) else cache
+    if not plan.jobs:
+        return (f"[plan] all {len(plan.entries)} trajectories these sweeps read are cached in "
+                f"{where}: nothing to compute")  # fmt: skip
+    workers, cores = _workers(n_jobs), os.cpu_count() or 1
+    est = estimate_seconds(plan.by_model()["clicks"].to_dict(), workers, costs)
+    known = sum(e for e in est.values() if e is not None)
+    unknown = [m for m, e in est.items() if e is None]
+    eta = f"about {known / 60:.0f} min" if known >= 60 else f"about {known:.0f} s"
+    eta += f" (+ {', '.join(unknown)}: no measured cost)" if unknown else ""
+    return "\n".join([
+        format_plan(plan, n_jobs, costs),
+        f"[plan] {plan.missing_trajectories} of {len(plan.entries)} trajectories are not in the "
+        f"cache ({where}). A notebook computes those it reads when it runs, before its figures: "
+        f"{eta} for these, with {workers} worker(s) on this machine's {cores} core(s) "
+        f"(n_jobs={n_jobs}; -1: one per core).",
+        "[plan] `make figures` instead computes the sweeps of every notebook in one pass on "
+        "every core, then runs the notebooks, which only read the cache "
+        "(`python -m iislib.apps.runner --plan` prints its plan). A stopped sweep keeps every "
+        "finished trajectory: a rerun computes only the rest.",
+    ])  # fmt: skip
+
+
+def announce(
+    requests: Mapping[str, SweepRequest | None] | Iterable[SweepRequest | None],
+    n_jobs: int | None = None,
+) -> Plan:
+    """Print what a notebook's sweeps still need, before it computes anything
+    (``format_announcement``): one line when all is cached, else the plan and its estimate.
+
+    ``requests``: the notebook's sweeps, as its ``paper.*_sweeps`` function returns them (a
+    mapping or a sequence; None entries, skipped sweeps, are left out). ``n_jobs``: default
+    the requests' own (the notebook's parameter). Returns the plan (``paper.make_plan``).
+    """
+    items = requests.values() if isinstance(requests, Mapping) else requests
+    plan = make_plan([r for r in items if r is not None])
+    if n_jobs is None:  # the notebook's parameter, as its sweeps will pass it to evaluate
+        n_jobs = max((r.cfg.n_jobs for r in plan.requests), key=_workers, default=1)
+    print(format_announcement(plan, n_jobs), flush=True)
+    return plan
 
 
 @dataclass
@@ -326,14 +385,66 @@ def notebook_sources(only: Sequence[str] | None = None) -> list[Path]:
 
 
 def to_ipynb(src: Path, folder: Path) -> Path:
-    """Convert a py:percent notebook to ``folder/<stem>.ipynb`` with jupytext (no outputs)."""
+    """Convert a py:percent notebook to ``folder/<stem>.ipynb`` with jupytext (no outputs),
+    written atomically (two runs at once never read half a notebook)."""
     import jupytext
 
-    folder.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(src)
-    out = folder / f"{src.stem}.ipynb"
-    jupytext.write(nb, out, fmt="ipynb")
-    return out
+    return write_with(
+        folder / f"{src.stem}.ipynb", lambda tmp: jupytext.write(nb, tmp, fmt="ipynb")
+    )
+
+
+def kernel_options() -> dict[str, Any]:
+    """papermill keyword arguments that start each kernel with CurveZMQ transport encryption
+    when this jupyter_client, pyzmq and the kernelspec support it (ipykernel's python3 declares
+    it): the kernel's "running over TCP without encryption" warning, printed for every notebook,
+    is then not only silent but no longer true. Empty where it is not supported (the kernel
+    then runs as before, with its warning)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if not (zmq.has("curve") and "transport_encryption" in KernelManager.class_trait_names()):
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+
+
+LOCK_FILE = ".runner.lock"
+"""The lock file a run holds in its cache folder while it computes (``cache_lock``)."""
+
+
+@contextmanager
+def cache_lock(cache: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``cache`` (``fcntl.flock`` of ``cache/LOCK_FILE``) for the
+    enclosed block. A second run on the same cache (two ``make figures`` in one checkout) waits
+    here, saying so, and then plans again: it computes only what the first did not, instead of
+    the same jobs at the same time. The system releases the lock when its holder exits or is
+    killed, so a dead run never blocks the next. Where ``fcntl`` is missing (Windows) runs do
+    not wait for each other (they still corrupt nothing: every cache file is written whole)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / LOCK_FILE, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another run"
+            print(f"[notebooks] {holder} is computing into {cache}; waiting for it to finish, "
+                  "then computing only what is still missing", flush=True)  # fmt: skip
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"the run of pid {os.getpid()} on {socket.gethostname()}\n")
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 SMOKE_CELL_TIMEOUT = 300
@@ -365,19 +476,30 @@ def execute(
     ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src" / out_dir.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / ipynb.name
-    for attempt in (1, 2):
-        try:
-            pm.execute_notebook(
-                str(ipynb), str(out), parameters=dict(parameters or {}), kernel_name="python3",
-                language="python", cwd=str(paths.NOTEBOOKS), progress_bar=False,
-                log_output=log_output, execution_timeout=timeout,
-            )  # fmt: skip
-            break
-        except (CellTimeoutError, DeadKernelError) as e:
-            if attempt == 2:
-                raise
-            print(f"[notebooks] {src.name}: the kernel stopped answering ({type(e).__name__}); "
-                  "running it once more", flush=True)  # fmt: skip
+    # papermill writes its output as it goes: into a temporary file, renamed when complete (an
+    # executed notebook, or one that shows the failed cell); a failed write leaves the old one
+    tmp = temporary_name(out)
+    try:
+        for attempt in (1, 2):
+            try:
+                pm.execute_notebook(
+                    str(ipynb), str(tmp), parameters=dict(parameters or {}),
+                    kernel_name="python3", language="python", cwd=str(paths.NOTEBOOKS),
+                    progress_bar=False, log_output=log_output, execution_timeout=timeout,
+                    **kernel_options(),
+                )  # fmt: skip
+                break
+            except (CellTimeoutError, DeadKernelError) as e:
+                if attempt == 2:
+                    raise
+                print(f"[notebooks] {src.name}: the kernel stopped answering "
+                      f"({type(e).__name__}); running it once more", flush=True)  # fmt: skip
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if tmp.exists():
+            os.replace(tmp, out)
     return out
 
 
@@ -433,24 +555,43 @@ def run_all(
     unknown = sorted(set(params) - set().union(*declared.values()))
     if unknown:
         raise ValueError(f"no notebook has the parameter(s) {', '.join(unknown)}")
-    plan = make_plan(figure_plan(smoke, params, only, datasets))
-    n_jobs = max((r.cfg.n_jobs for r in plan.requests), default=1)
-    print(format_plan(plan, n_jobs), flush=True)
-    report = RunReport(plan, None, [])
-    if precompute and plan.jobs:
-        if scheduler is not None:
-            print(f"[notebooks] computing the sweeps on the Dask cluster {scheduler}", flush=True)
-        report.compute = done = compute(plan, n_jobs, progress, scheduler)
-        split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
-        clicks = plan.by_model()["clicks"]
-        costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
-        where = "on the Dask cluster" if scheduler is not None else f"with {done.workers} worker(s)"
-        print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s {where} ({split}); "
-              f"worker-seconds per planned click (runner.SECONDS_PER_CLICK's unit): {costs}",
-              flush=True)  # fmt: skip
+    requests = figure_plan(smoke, params, only, datasets)  # every parameter checked before the lock
+    # One run at a time computes into the cache (the sweep pass, or the notebooks themselves
+    # without it); a second run waits, then plans what is still missing.
+    with ExitStack() as locked:
+        locked.enter_context(cache_lock(paths.CACHE))
+        plan = make_plan(requests)
+        n_jobs = plan_jobs(plan)
+        print(format_plan(plan, n_jobs), flush=True)
+        report = RunReport(plan, None, [])
+        if precompute and plan.jobs:
+            if scheduler is not None:
+                print(f"[notebooks] computing the sweeps on the Dask cluster {scheduler}",
+                      flush=True)  # fmt: skip
+            report.compute = done = compute(plan, n_jobs, progress, scheduler)
+            split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
+            clicks = plan.by_model()["clicks"]
+            costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
+            where = ("on the Dask cluster" if scheduler is not None
+                     else f"with {done.workers} worker(s)")  # fmt: skip
+            print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s {where} ({split}); "
+                  f"worker-seconds per planned click (runner.SECONDS_PER_CLICK's unit): {costs}",
+                  flush=True)  # fmt: skip
+        if precompute:
+            locked.close()  # released: the notebooks only read the cache now
+        _run_notebooks(report, runs, declared, out_dir, log_output, timeout,
+                       n_jobs if precompute else 1, notebook_jobs)  # fmt: skip
+    return report
+
+
+def _run_notebooks(report: RunReport, runs: list[NotebookRun], declared: Mapping[Path, set[str]],
+                   out_dir: Path, log_output: bool, timeout: int, default: int,
+                   notebook_jobs: int | None) -> None:  # fmt: skip
+    """Execute ``runs`` into ``report.notebooks``, ``notebook_jobs`` at once (default
+    ``default``), each with the parameters its notebook declares, into ``out_dir`` (a run's
+    ``folder`` below it); the first failure in notebook order is raised after all have run."""
     # without the sweep pass, notebooks compute their sweeps themselves: one at a time, or two
     # would compute the sweeps they share twice
-    default = n_jobs if precompute else 1
     kernels = max(1, min(default if notebook_jobs is None else notebook_jobs, len(runs)))
 
     def one(run: NotebookRun) -> tuple[Path, float]:
@@ -465,7 +606,7 @@ def run_all(
 
     if kernels == 1:
         report.notebooks = [one(run) for run in runs]
-        return report
+        return
     # The notebooks only read the cache now and each kernel keeps about one core busy, so
     # ``kernels`` of them run at once (one per sweep worker); every one runs to its end and the
     # first failure, in notebook order, is raised after all.
@@ -476,7 +617,6 @@ def run_all(
         if f.exception() is not None:
             raise f.exception()
     report.notebooks = [f.result() for f in futures]
-    return report
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -520,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.smoke:
                 params["smoke"] = True
             plan = make_plan(figure_plan(args.smoke, params, args.only, datasets))
-            print(format_plan(plan, max((r.cfg.n_jobs for r in plan.requests), default=1)))
+            print(format_plan(plan, plan_jobs(plan)))
             return 0
     except ValueError as e:
         print(f"[notebooks] error: {e}", file=sys.stderr)

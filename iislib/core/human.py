@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from iislib.atomic import write_text
 from iislib.core.clicks import Click
 from iislib.core.robots import Robot
 
@@ -63,6 +66,28 @@ def mask_digest(gt: np.ndarray) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+_DIGEST = re.compile(r"(?i:sha256):[0-9a-fA-F]{64}")
+
+
+def _short(e: object, limit: int = 200) -> str:
+    """An exception's message (or any text), cut to ``limit`` characters (a refused value can
+    be huge)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _num(n: int) -> str:
+    """``n`` for a message: in full up to 20 digits, else its ends and its digit count (a
+    record can hold a number of thousands of digits)."""
+    s = str(n)
+    return s if len(s) <= 20 else f"{s[:6]}...{s[-4:]} ({len(s.lstrip('-'))} digits)"
+
+
+def _max_digits() -> int:
+    """Python's limit on the digits of an int read from text (3.10.7+; 4300 by default)."""
+    return getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+
+
 def now_iso() -> str:
     """The current time, ISO 8601 in UTC with milliseconds (e.g. 2026-12-01T10:15:02.123+00:00)."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -70,17 +95,19 @@ def now_iso() -> str:
 
 def _check_time(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"{where}: time must be an ISO 8601 string, got {value!r}")
+        raise RecordError(
+            f"{where}: time must be an ISO 8601 string, got {_short(repr(value), 60)}"
+        )
     try:
         datetime.fromisoformat(value)
     except ValueError:
-        raise RecordError(f"{where}: time {value!r} is not ISO 8601") from None
+        raise RecordError(f"{where}: time {_short(repr(value), 60)} is not ISO 8601") from None
     return value
 
 
 def _whole(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise RecordError(f"{where} must be a whole number, got {value!r}")
+        raise RecordError(f"{where} must be a whole number, got {_short(repr(value), 60)}")
     return int(value)
 
 
@@ -111,6 +138,7 @@ class ClickRecord:
     note: str = ""
 
     def __post_init__(self) -> None:
+        self.mask_digest = str(self.mask_digest).lower()  # the hex digits, in either case
         h, w = (_whole(v, "shape") for v in self.shape)
         if h < 1 or w < 1:
             raise RecordError(f"shape must be (H, W) with H, W >= 1, got {self.shape}")
@@ -138,7 +166,7 @@ class ClickRecord:
         h, w = self.shape
         if not (0 <= click.row < h and 0 <= click.col < w):
             raise RecordError(
-                f"{where} at (row {click.row}, col {click.col}) is outside the {w}x{h} image "
+                f"{where} at (row {_num(click.row)}, col {_num(click.col)}) is outside the {w}x{h} image "
                 f"(rows 0..{h - 1}, cols 0..{w - 1})"
             )
 
@@ -220,7 +248,19 @@ class ClickRecord:
 
     @classmethod
     def from_dict(cls, d: Any, source: str = "click record") -> ClickRecord:
-        """A record from ``to_dict``'s layout; RecordError naming the first problem."""
+        """A record from ``to_dict``'s layout; RecordError naming the first problem (whatever
+        it is: a value too large or too deeply nested to convert is a RecordError too)."""
+        try:
+            return cls._from_dict(d, source)
+        except RecordError:
+            raise
+        except RecursionError:
+            raise RecordError(f"{source}: nested too deeply to be a click record") from None
+        except (ValueError, TypeError, OverflowError) as e:
+            raise RecordError(f"{source}: not a click record ({_short(e)})") from None
+
+    @classmethod
+    def _from_dict(cls, d: Any, source: str) -> ClickRecord:
         if not isinstance(d, dict):
             raise RecordError(f"{source}: expected a JSON object, got {type(d).__name__}")
         if d.get("format") != FORMAT:
@@ -232,12 +272,16 @@ class ClickRecord:
         missing = [k for k in ("image", "shape", "mask_digest", "model", "clicks") if k not in d]
         if missing:
             raise RecordError(f"{source}: missing field(s) {', '.join(missing)}")
+        for k in ("image", "model"):
+            if not isinstance(d[k], str):
+                raise RecordError(f"{source}: {k} must be text, got {type(d[k]).__name__}")
         shape = d["shape"]
         if not (isinstance(shape, list) and len(shape) == 2):
             raise RecordError(f"{source}: shape must be [H, W], got {shape!r}")
         digest = d["mask_digest"]
-        if not (isinstance(digest, str) and digest.startswith("sha256:") and len(digest) == 71):
+        if not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
             raise RecordError(f"{source}: mask_digest must be 'sha256:' and 64 hex digits")
+        digest = digest.lower()  # hex digits in either case name the same mask
         if not isinstance(d["clicks"], list):
             raise RecordError(f"{source}: clicks must be a list")
         clicks, times = [], []
@@ -268,19 +312,16 @@ class ClickRecord:
             d = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RecordError(f"{source} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise RecordError(f"{source}: nested too deeply to be a click record") from None
+        except ValueError:  # a number of more digits than Python converts (4300, by default)
+            raise RecordError(f"{source} cannot be read: a number in it is too long "
+                              f"(over {_max_digits()} digits)") from None  # fmt: skip
         return cls.from_dict(d, source)
 
     def save(self, path: str | Path) -> Path:
         """Write the record as JSON to ``path`` (a temporary file renamed into place)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_text(self.to_json())
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> ClickRecord:
@@ -360,7 +401,7 @@ class ReplayRobot(Robot):
         for i, c in enumerate(self.clicks):
             if not (0 <= c.row < h and 0 <= c.col < w):
                 raise RecordError(
-                    f"recorded click {i + 1} at (row {c.row}, col {c.col}) is outside the "
+                    f"recorded click {i + 1} at (row {_num(c.row)}, col {_num(c.col)}) is outside the "
                     f"{w}x{h} image"
                 )
         k = len(clicks)

@@ -6,6 +6,7 @@ Everything draws on a matplotlib Axes or returns a Figure; nothing here calls ``
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from iislib.atomic import write_files
 from iislib.core.clicks import Click
 from iislib.core.metrics import METRIC_NAMES
 from iislib.paths import FIGURES, STYLE
@@ -51,14 +53,27 @@ def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] | None 
     return fig, axes
 
 
-def save_figure(fig: Figure, name: str, folder: str | Path = FIGURES) -> list[Path]:
-    """Write ``name``.png and ``name``.pdf into ``folder``, byte-stable (no dates in metadata)."""
+def figure_files(fig: Figure, name: str, folder: str | Path = FIGURES) -> dict[Path, bytes]:
+    """``folder/name``.png and .pdf -> their bytes, rendered in memory, byte-stable (no dates in
+    metadata); ``iislib.atomic.write_files`` writes them."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    png, pdf = folder / f"{name}.png", folder / f"{name}.pdf"
-    fig.savefig(png, dpi=150, metadata={"Software": None})
-    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None, "Producer": None})
-    return [png, pdf]
+    out = {}
+    for suffix, kw in (("png", {"dpi": 150, "metadata": {"Software": None}}),
+                       ("pdf", {"metadata": {"CreationDate": None, "ModDate": None,
+                                             "Producer": None}})):  # fmt: skip
+        buf = io.BytesIO()
+        fig.savefig(buf, format=suffix, **kw)
+        out[folder / f"{name}.{suffix}"] = buf.getvalue()
+    return out
+
+
+def save_figure(fig: Figure, name: str, folder: str | Path = FIGURES) -> list[Path]:
+    """Write ``name``.png and ``name``.pdf into ``folder``, byte-stable (no dates in metadata).
+
+    Both are rendered first, then written together atomically (``iislib.atomic.write_files``):
+    a failure (a full disk) leaves the previous files as they were and names the file.
+    """
+    return write_files(figure_files(fig, name, folder))
 
 
 def _count(n: int, noun: str) -> str:

@@ -20,6 +20,7 @@ import sys
 import pandas as pd
 
 from iislib import paths
+from iislib.atomic import write_text
 from iislib.core.clicks import Click
 from iislib.core.metrics import miou_at
 from iislib.core.robots import ROBOT_NAMES
@@ -264,14 +265,14 @@ def main(argv: list[str] | None = None) -> int:
                 (old["model"] != BASELINE) | old["dataset"].isin(results["dataset"].unique())
             )
             results = pd.concat([old[~again], results])
-        results.to_csv(measured, index=False, float_format="%.4f")
+        write_text(measured, results.to_csv(index=False, float_format="%.4f"))
         checks_file = CARDS_DIR / "checks.json"
         checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}
         for name in names:
             checks[name] = {
                 "berkeley_first10_rgto99_ipol_miou@5": round(subset_check(name, args.data), 4)
             }
-        checks_file.write_text(json.dumps(checks, indent=2) + "\n")
+        write_text(checks_file, json.dumps(checks, indent=2) + "\n")
     # the cards are always written from measured.csv, so they show exactly its numbers
     if not measured.is_file():
         print(f"error: {measured} does not exist; measure first", file=sys.stderr)
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {measured} has no rows for {', '.join(missing)}", file=sys.stderr)
         return 2
     for name in names:
-        (CARDS_DIR / f"{name}.md").write_text(card(name, results))
+        write_text(CARDS_DIR / f"{name}.md", card(name, results))
         print(f"wrote {CARDS_DIR / f'{name}.md'}")
     return 0
 

@@ -12,18 +12,28 @@ Where the data comes from, in order:
 ``python -m iislib data`` (``make data``) fetches and verifies Berkeley, GrabCut and DAVIS and prints
 where they are.
 
-Mask rules per dataset:
+Mask rules (``MaskRule``; a dataset's own by default, or ``mask_rule=`` / ``object=``):
 
 =========== ==================================================================================
-berkeley    one channel, > 128 is foreground
-grabcut     0 background, 255 foreground, grey (64 < v < 192, the 128 band) ignored
-davis       every non-zero label is foreground (objects merged into one)
-folder      any other folder in this layout: one channel, > 128 is foreground
+threshold   one channel, > 128 is foreground (Berkeley's)
+grabcut     0 background, 255 foreground, grey (64 < v < 192, the 128 band) ignored (GrabCut's)
+nonzero     every non-zero label is foreground, objects merged into one (DAVIS's)
+object=L    the pixels labelled L are foreground, every other label background, 255 (void, as
+            in PASCAL VOC) ignored
+binary      any other folder, ``load_pair`` and the demo: a mask of at most two values (0/255,
+            0/1 labels, black and one colour); a mask with more values is refused, naming
+            them: a label map or a grey-level mask needs one of the rules above
 =========== ==================================================================================
+
+Files are read as image viewers show them: an EXIF Orientation tag (a phone photo) is applied,
+to images and masks alike (``upright``). Within a folder every stem names one image and one mask:
+two files of one stem (``x.jpg`` and ``x.png``) are refused.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import os
 import warnings
@@ -34,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from iislib import paths
 
@@ -68,6 +78,23 @@ class Sample:
     image: np.ndarray
     gt: np.ndarray
     ignore: np.ndarray | None = None
+
+    def digest(self) -> str:
+        """SHA256 (32 hex digits) of what a result on this sample depends on: the image, the
+        ground truth and the ignored pixels (shapes and dtypes included), not the name.
+
+        The content digest of a sample held in memory (``load_pair``, arrays), for a cache
+        key; a dataset's samples are keyed by their files (``Dataset.content_key``).
+        """
+        h = hashlib.sha256()
+        for a in (self.image, self.gt, self.ignore):
+            if a is None:
+                h.update(b"none;")
+                continue
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape};".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()[:32]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,6 +136,39 @@ def open_image(source: str | Path | bytes, what: str) -> Iterator[Image.Image]:
             f"{what}: not a readable image (not an image file PIL decodes, such as PNG, JPEG, "
             f"BMP, TIFF, or a damaged one; {type(e).__name__}: {e})"
         ) from None
+
+
+ORIENTATION = 0x0112  # the EXIF tag (274) a camera writes instead of rotating the pixels
+
+
+def orientation(im: Image.Image, header_only: bool = False) -> int:
+    """The EXIF Orientation of ``im`` (1..8; 1, upright, when absent or out of range).
+
+    ``header_only``: never decode the pixels to find it. PIL decodes a whole PNG to look for an
+    eXIf chunk placed after its pixels, and sizes are checked before anything is decoded; a
+    PNG's eXIf before its pixels (where PIL and cameras write it) is seen either way.
+    """
+    if header_only and im.format == "PNG" and "exif" not in im.info:
+        return 1
+    value = im.getexif().get(ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) as a viewer shows ``im``: swapped for the orientations that turn it a
+    quarter (5-8); from the header, nothing decoded."""
+    w, h = im.size
+    return (h, w) if orientation(im, header_only=True) >= 5 else (w, h)
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """``im`` as image viewers show it: its EXIF Orientation applied (``ImageOps.exif_transpose``),
+    so that a mask drawn on the upright photo lines up with it. ``im`` itself when upright."""
+    if orientation(im) == 1:
+        return im
+    out = ImageOps.exif_transpose(im)
+    out.format = im.format  # _deep_grey reads 32-bit PNG grey by its format
+    return out
 
 
 def _deep_grey(im: Image.Image, what: str, mask: bool = False) -> tuple[np.ndarray, float] | None:
@@ -160,9 +220,10 @@ def _labels_as_255(a: np.ndarray) -> np.ndarray:
 def image_rgb(im: Image.Image, what: str = "image") -> np.ndarray:
     """A PIL image as uint8 (H, W, 3) RGB: 16-bit grey scaled (v / 257), float in [0, 1] x 255.
 
-    Raises DataError for modes without a defined range (32-bit integer, float outside [0, 1])
-    or that PIL cannot convert.
+    The EXIF orientation is applied (``upright``). Raises DataError for modes without a defined
+    range (32-bit integer, float outside [0, 1]) or that PIL cannot convert.
     """
+    im = upright(im)
     deep = _deep_grey(im, what)
     if deep is not None:
         grey = _to_uint8(*deep)
@@ -174,22 +235,32 @@ def image_rgb(im: Image.Image, what: str = "image") -> np.ndarray:
 
 
 def mask_pixels(im: Image.Image, what: str = "mask") -> np.ndarray:
-    """A mask file's pixels for the demo's rule: uint8 (H, W) grey or (H, W, 3) RGB.
+    """A mask file's pixels for the binary rule of a pair: uint8 (H, W) grey or (H, W, 3) RGB.
 
-    Labels 0/1 become 0/255 (``_labels_as_255``), 16-bit grey is scaled as in ``image_rgb``.
+    The EXIF orientation is applied (``upright``); labels 0/1 become 0/255, 16-bit grey is
+    scaled as in ``image_rgb``. A mask of more than two values (grey levels, colours or palette
+    indices) is refused with a DataError naming them (``check_binary``): it needs a stated
+    rule (``load_pair(..., mask_rule=...)``).
     """
+    im = upright(im)
+    if im.mode == "P":  # the indices are the labels: name them, not their colours
+        check_binary(np.asarray(im), what, "palette indices")
     if im.mode in SIXTEEN_BIT_MODES or im.mode in ("I", "F", "L", "1"):
         deep = _deep_grey(im, what, mask=True)
         if deep is None:
-            return _labels_as_255(np.asarray(im.convert("L")))
-        values, full = deep
-        labels = _labels_as_255(values)
-        return labels if labels is not values else _to_uint8(values, full)
-    return _labels_as_255(image_rgb(im, what))
+            out = _labels_as_255(np.asarray(im.convert("L")))
+        else:
+            values, full = deep
+            labels = _labels_as_255(values)
+            out = labels if labels is not values else _to_uint8(values, full)
+    else:
+        out = _labels_as_255(image_rgb(im, what))
+    check_binary(out, what)
+    return out
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as uint8 (H, W, 3) RGB; DataError naming the file if it cannot be read.
+    """An image file as uint8 (H, W, 3) RGB, upright; DataError naming the file if unreadable.
 
     8-bit files are converted by PIL (grey repeated, alpha dropped, palette applied); 16-bit
     grey is scaled to 8 bits; see ``image_rgb`` for the modes that are refused.
@@ -198,29 +269,59 @@ def read_image(path: str | Path) -> np.ndarray:
         return image_rgb(im, str(path))
 
 
-def read_mask_values(path: str | Path) -> np.ndarray:
-    """A mask file as uint8 (H, W): the first channel, the grey level or the palette index.
+def mask_values(im: Image.Image, what: str = "mask", labels: bool = False) -> np.ndarray:
+    """A mask's values as (H, W), upright: the grey level, the palette index or the first channel.
 
-    16-bit grey masks are scaled to 8 bits, except 0/1 labels, which are kept as they are (the
-    dataset rules then see 0/1: ``load_sample`` scales such labels to 0/255).
+    uint8, except with ``labels`` (the label rules: nonzero, object) for a 16- or 32-bit integer
+    mask, whose values are kept as int32 labels. Otherwise 16-bit grey is scaled to 8 bits, except
+    0/1 labels, which are kept as they are (the rules then read 0/1 as labels).
     """
-    with open_image(path, f"{path} (mask)") as im:
-        if im.mode == "1":
-            return np.asarray(im).astype(np.uint8) * np.uint8(255)
-        deep = _deep_grey(im, f"{path} (mask)", mask=True)
-        if deep is not None:
-            values, full = deep
-            if _labels_as_255(values) is not values:
-                return values.astype(np.uint8)
-            return _to_uint8(values, full)
-        a = np.asarray(im)
+    im = upright(im)
+    if im.mode == "1":
+        return np.asarray(im).astype(np.uint8) * np.uint8(255)
+    if labels and (im.mode in SIXTEEN_BIT_MODES or im.mode == "I"):
+        return np.asarray(im).astype(np.int32)
+    deep = _deep_grey(im, what, mask=True)
+    if deep is not None:
+        values, full = deep
+        if _labels_as_255(values) is not values:
+            return values.astype(np.uint8)
+        return _to_uint8(values, full)
+    a = np.asarray(im)
     return a[..., 0] if a.ndim == 3 else a
 
 
+def read_mask_values(path: str | Path, labels: bool = False) -> np.ndarray:
+    """A mask file as (H, W) values (``mask_values``); DataError naming the file if unreadable."""
+    with open_image(path, f"{path} (mask)") as im:
+        return mask_values(im, f"{path} (mask)", labels)
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file from its header (nothing decoded); DataError if unreadable."""
+    """(width, height) of an image file as viewers show it (EXIF orientation applied), from its
+    header (nothing decoded); DataError if unreadable."""
     with open_image(path, str(path)) as im:
-        return im.size
+        return upright_size(im)
+
+
+@functools.lru_cache(maxsize=16384)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA256 (32 hex digits) of a file's bytes, computed once per (path, size, mtime).
+
+    A file rewritten in place gets a new mtime, so it is hashed again; the same bytes give the
+    same digest whatever their mtime or folder.
+    """
+    p = Path(path).resolve()
+    st = p.stat()
+    return _file_digest(str(p), st.st_size, st.st_mtime_ns)
 
 
 def fit_side(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -294,13 +395,168 @@ def rule_nonzero(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return values > 0, None
 
 
-MaskRule = Callable[[np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
+VOID = 255
+"""The label of pixels left out (PASCAL VOC's void border) under ``object=LABEL``."""
+
+
+def rule_object(values: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """One object of a label map: the pixels labelled ``label`` are foreground, every other
+    label background, ``VOID`` (255) ignored unless it is the object's label."""
+    ignore = (values == VOID) if label != VOID else None
+    return values == label, (ignore if ignore is not None and ignore.any() else None)
+
+
+def _more_than_two(values: np.ndarray) -> bool:
+    """Whether (H, W) or (H, W, C) ``values`` hold more than two distinct values (colours)."""
+    flat = values.reshape(-1, values.shape[-1]) if values.ndim == 3 else values.reshape(-1)
+    if flat.ndim == 2:  # one integer per colour
+        flat = flat.astype(np.int64) @ (256 ** np.arange(flat.shape[1], dtype=np.int64))[::-1]
+    if flat.size == 0:
+        return False
+    rest = flat[flat != flat[0]]
+    return bool(rest.size) and bool((rest != rest[0]).any())
+
+
+def _values_found(values: np.ndarray, kind: str = "values", limit: int = 8) -> str:
+    """How many distinct values (colours as (r, g, b)) ``values`` hold, and the first ``limit``."""
+    if values.ndim == 3:
+        found = [tuple(int(c) for c in v) for v in np.unique(values.reshape(-1, values.shape[-1]),
+                                                             axis=0)]  # fmt: skip
+    else:
+        found = [int(v) for v in np.unique(values)]
+    text = ", ".join(str(v) for v in found[:limit])
+    return f"{len(found)} distinct {kind}: {text}{', ...' if len(found) > limit else ''}"
+
+
+RULE_HELP = (
+    "say how to read it: mask_rule='nonzero' (every non-zero label is the object), "
+    "object=LABEL (one label is the object, 255 is ignored as void), mask_rule='threshold' "
+    "(a grey-level mask: > 128 is foreground) or mask_rule='grabcut' (128 is ignored); on the "
+    "command line --mask-rule RULE or --object LABEL"
+)
+
+
+def check_binary(values: np.ndarray, what: str | None = None, kind: str = "values") -> None:
+    """DataError naming the values found when ``values`` hold more than two (a label map, a
+    grey-level or a JPEG mask): reading such a mask by a threshold nobody chose gave silently
+    wrong ground truths (a palette mask of objects 1 and 2 and a void border 255 became the
+    border alone)."""
+    if not _more_than_two(values):
+        return
+    raise DataError(
+        f"{what + ': ' if what else ''}the mask has "
+        + _values_found(values, kind)
+        + f", not the two of a binary mask; {RULE_HELP}"
+    )
+
+
+RULE_NAMES: tuple[str, ...] = ("binary", "threshold", "grabcut", "nonzero", "object")
+
+
+@dataclass(frozen=True)
+class MaskRule:
+    """How a mask's values become (gt, ignore); ``str(rule)`` names it (and enters the cache key).
+
+    ``name`` is one of ``RULE_NAMES``: ``binary`` (at most two values, > 128 is foreground;
+    more are refused), ``threshold`` (> 128), ``grabcut`` (128 ignored), ``nonzero`` (every
+    non-zero label), ``object`` (the pixels labelled ``label``; 255 ignored). Values that are
+    all 0 or 1 are labels (1 is foreground) under every rule but ``object``.
+    """
+
+    name: str
+    label: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in RULE_NAMES:
+            raise DataError(f"unknown mask rule {self.name!r}; known: {', '.join(RULE_NAMES)}")
+        if (self.name == "object") != (self.label is not None):
+            raise DataError("a label goes with the object rule only: object=LABEL")
+        if self.label is not None and (
+            isinstance(self.label, bool) or not isinstance(self.label, int | np.integer)
+            or self.label < 0
+        ):  # fmt: skip
+            raise DataError(f"object must be a label >= 0 (an integer), got {self.label!r}")
+
+    def __str__(self) -> str:
+        return f"object={self.label}" if self.name == "object" else self.name
+
+    @property
+    def reads_labels(self) -> bool:
+        """Whether the rule reads labels (16-bit values kept as they are, not scaled)."""
+        return self.name in ("nonzero", "object")
+
+    def __call__(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(H, W) values -> (bool gt, bool ignore or None); DataError for ``binary`` on more than
+        two values."""
+        if self.name == "object":
+            assert self.label is not None
+            return rule_object(values, int(self.label))
+        values = _labels_as_255(values)
+        if self.name == "binary":
+            check_binary(values)
+            return rule_threshold(values)
+        return {"threshold": rule_threshold, "grabcut": rule_grabcut,
+                "nonzero": rule_nonzero}[self.name](values)  # fmt: skip
+
+
+RuleFunction = Callable[[np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
 RULES: dict[str, MaskRule] = {
-    "berkeley": rule_threshold,
-    "grabcut": rule_grabcut,
-    "davis": rule_nonzero,
-    "folder": rule_threshold,
+    "berkeley": MaskRule("threshold"),
+    "grabcut": MaskRule("grabcut"),
+    "davis": MaskRule("nonzero"),
+    "folder": MaskRule("binary"),
 }
+
+
+def get_rule(mask_rule: str | MaskRule | None = None, object: int | None = None) -> MaskRule | None:
+    """The rule a user states: ``mask_rule`` (a name of ``RULE_NAMES`` or a MaskRule) or
+    ``object=LABEL``; None when neither is given (the dataset's own rule applies)."""
+    if object is not None:
+        if mask_rule not in (None, "object"):
+            raise DataError(f"give mask_rule={mask_rule!r} or object={object!r}, not both")
+        return MaskRule("object", object)
+    if mask_rule is None or isinstance(mask_rule, MaskRule):
+        return mask_rule
+    if mask_rule == "object":
+        raise DataError("mask_rule='object' needs the object's label: object=LABEL")
+    return MaskRule(str(mask_rule))
+
+
+@functools.lru_cache(maxsize=4)
+def _benchmark_masks(manifests: str) -> dict[str, str]:
+    """{SHA256 prefix (32 hex digits, as ``file_digest``) of every mask file listed in the
+    shipped manifests under ``manifests``: its dataset's name}."""
+    out = {}
+    for mf in sorted(Path(manifests).glob("*.txt")):
+        for rel, digest in read_manifest(mf).items():
+            if rel.startswith("masks/") and mf.stem in RULES:
+                out[digest[:32]] = mf.stem
+    return out
+
+
+def benchmark_rule(mask_path: str | Path) -> MaskRule | None:
+    """The rule of the benchmark whose mask ``mask_path`` is, byte for byte (a file listed in a
+    shipped SHA256 manifest: a copy of Berkeley or GrabCut in any folder), or None."""
+    name = _benchmark_masks(str(MANIFESTS)).get(file_digest(mask_path))
+    return RULES[name] if name else None
+
+
+def rule_name(rule: MaskRule | RuleFunction) -> str:
+    """A rule's name for the cache key: ``str(rule)``, or a plain function's qualified name."""
+    if isinstance(rule, MaskRule):
+        return str(rule)
+    return f"{getattr(rule, '__module__', '')}.{getattr(rule, '__qualname__', repr(rule))}"
+
+
+def apply_rule(
+    rule: MaskRule | RuleFunction, values: np.ndarray, what: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``rule`` on (H, W) mask ``values``; a refusal names the mask (``what``). A plain function
+    sees 0/1 labels as 0/255, as the shipped rules do."""
+    try:
+        return rule(values) if isinstance(rule, MaskRule) else rule(_labels_as_255(values))
+    except DataError as e:
+        raise DataError(f"{what}: {e}") from None
 
 
 def check_pair(image: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, what: str) -> None:
@@ -320,24 +576,31 @@ def check_pair(image: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None, wha
 def load_sample(
     image_path: str | Path,
     mask_path: str | Path,
-    rule: MaskRule = rule_threshold,
+    rule: MaskRule | RuleFunction = RULES["folder"],
     name: str | None = None,
 ) -> Sample:
     """Read and check one (image, mask) pair with a dataset's mask ``rule``.
 
-    A mask whose values are all 0 or 1 is read as labels (1 is foreground) under every rule.
+    A mask whose values are all 0 or 1 is read as labels (1 is foreground) under every rule
+    but ``object``; both files are read upright (EXIF orientation applied). Under ``binary``, a
+    benchmark's own mask file (``benchmark_rule``) is read by its benchmark's rule.
     """
     image = read_image(image_path)
-    gt, ignore = rule(_labels_as_255(read_mask_values(mask_path)))
+    if isinstance(rule, MaskRule) and rule.name == "binary":
+        rule = benchmark_rule(mask_path) or rule
+    labels = isinstance(rule, MaskRule) and rule.reads_labels
+    gt, ignore = apply_rule(rule, read_mask_values(mask_path, labels), str(mask_path))
     check_pair(image, gt, ignore, f"{image_path} / {mask_path}")
     return Sample(name or Path(image_path).stem, image, gt, ignore)
 
 
 def mask_from_array(mask: np.ndarray) -> np.ndarray:
-    """The demo's rule on a decoded mask: pixels whose channel mean is < 128 are background.
+    """The binary rule of a pair on a decoded mask: pixels whose channel mean is < 128 are
+    background.
 
     bool masks are taken as they are; masks whose values are all 0 or 1 are labels (1 is
-    foreground), so a 0/1 PNG is not read as an empty mask.
+    foreground), so a 0/1 PNG is not read as an empty mask. A mask of more than two values
+    (grey levels or colours) is refused with a DataError naming them (``check_binary``).
     """
     a = np.asarray(mask)
     if a.ndim not in (2, 3):
@@ -346,6 +609,7 @@ def mask_from_array(mask: np.ndarray) -> np.ndarray:
         a = a.astype(np.uint8) * np.uint8(255)
     else:
         a = _labels_as_255(a)
+        check_binary(a)
     if a.ndim == 3:
         a = a[..., :3].mean(axis=-1) if a.shape[-1] >= 3 else a[..., 0]
     return a >= 128
@@ -357,35 +621,55 @@ def load_pair(
     *,
     max_side: int | None = None,
     max_pixels: int | None = None,
+    mask_rule: str | MaskRule | None = None,
+    object: int | None = None,
 ) -> Sample:
-    """An image and a mask from any two files, with the paper demo's rule.
+    """An image and a mask from any two files, read upright (EXIF orientation applied).
 
-    Mask pixels whose channel mean is below 128 are background, the others foreground; a mask
-    of 0/1 labels has 1 as foreground. Sizes are checked from the file headers before anything
-    is decoded.
+    By default the mask must be binary (at most two values, grey levels or colours): pixels
+    whose channel mean is below 128 are background, the others foreground; a mask of 0/1
+    labels has 1 as foreground. A mask of more values is refused, naming them, unless a rule
+    is stated: ``mask_rule`` or ``object`` (see ``MaskRule``); a benchmark's own mask file
+    (``benchmark_rule``) is read by its benchmark's rule. Sizes are checked from the file
+    headers before anything is decoded.
 
     Args:
         image_path, mask_path: the two files (any format PIL reads; 16-bit grey is scaled).
         max_side: downscale both so that the longer side is at most this (the image with a
             Lanczos filter, the mask by nearest neighbour), or None.
         max_pixels: refuse a pair larger than this after ``max_side`` (None: no limit).
+        mask_rule: "threshold", "grabcut", "nonzero" or "binary" (the default), as in
+            ``load_dataset``; the sample's ``ignore`` is set by the rules that ignore pixels.
+        object: the label of the object in a label map (255 is then ignored as void).
 
     Raises:
         DataError naming the file and the problem: unreadable file or decompression bomb,
-        sizes differ, over ``max_pixels``, mask empty or all foreground.
+        sizes differ (after EXIF orientation), over ``max_pixels``, a mask of more than two
+        values without a rule, mask empty or all foreground.
     """
+    rule = get_rule(mask_rule, object)
+    if (rule is None or rule.name == "binary") and Path(mask_path).is_file():
+        rule = benchmark_rule(mask_path) or rule
     what = f"{image_path} / {mask_path}"
     with open_image(image_path, str(image_path)) as im, open_image(mask_path, str(mask_path)) as mk:
-        (w, h), (mw, mh) = im.size, mk.size
+        (w, h), (mw, mh) = upright_size(im), upright_size(mk)
         if (w, h) != (mw, mh):
-            raise DataError(f"{what}: image is {w}x{h} (WxH) but mask is {mw}x{mh}")
+            turned = [f"{n} {o}" for n, o in (("image", orientation(im, header_only=True)),
+                                              ("mask", orientation(mk, header_only=True)))
+                      if o != 1]  # fmt: skip
+            note = f" (EXIF orientation applied: {', '.join(turned)})" if turned else ""
+            raise DataError(f"{what}: image is {w}x{h} (WxH) but mask is {mw}x{mh}{note}")
         size = fit_side(w, h, max_side) if max_side is not None else (w, h)
         check_pixels(*size, max_pixels, str(image_path))
         image = resize_rgb(image_rgb(im, str(image_path)), size)
-        values = resize_nearest_pixels(mask_pixels(mk, str(mask_path)), size)
-    gt = mask_from_array(values)
-    check_pair(image, gt, None, what)
-    return Sample(Path(image_path).stem, image, gt, None)
+        if rule is None or rule.name == "binary":
+            values = resize_nearest_pixels(mask_pixels(mk, str(mask_path)), size)
+            gt, ignore = mask_from_array(values), None
+        else:
+            values = mask_values(mk, str(mask_path), labels=rule.reads_labels)
+            gt, ignore = apply_rule(rule, resize_nearest_pixels(values, size), str(mask_path))
+    check_pair(image, gt, ignore, what)
+    return Sample(Path(image_path).stem, image, gt, ignore)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -396,18 +680,22 @@ class Dataset:
     """A folder of (image, mask) pairs, read lazily one sample at a time.
 
     ``len(ds)``, ``ds[i]`` (a Sample), ``ds.names`` and iteration; ``ds.subset(n)`` keeps the first n.
+    ``ds.content_key(name)`` is what a result on a sample depends on (its files' digests and the
+    mask rule), for the sweep's cache key.
     """
 
     def __init__(
-        self, folder: str | Path, rule: MaskRule = rule_threshold, name: str | None = None
+        self,
+        folder: str | Path,
+        rule: MaskRule | RuleFunction = RULES["folder"],
+        name: str | None = None,
     ):
         folder = Path(folder)
         images, masks = folder / "images", folder / "masks"
         for d in (images, masks):
             if not d.is_dir():
                 raise DataError(f"{folder}: missing folder {d.name}/ (expected images/ and masks/)")
-        imgs = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-        msks = {p.stem: p for p in sorted(masks.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        imgs, msks = _one_file_per_stem(folder, images), _one_file_per_stem(folder, masks)
         unpaired = sorted(set(imgs) ^ set(msks))
         if unpaired:
             raise DataError(
@@ -427,6 +715,25 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self._pairs)
+
+    def _paths(self, name: str) -> tuple[Path, Path]:
+        """(image, mask) files of the sample ``name``."""
+        index = self.__dict__.get("_by_name")
+        if index is None or index[0] is not self._pairs:  # built once per list of pairs
+            index = (self._pairs, {stem: (i, m) for stem, i, m in self._pairs})
+            self._by_name = index
+        try:
+            return index[1][name]
+        except KeyError:
+            raise ValueError(f"dataset {self.name!r} has no image named {name}") from None
+
+    def content_key(self, name: str) -> str:
+        """What a result on sample ``name`` depends on, for a cache key: the reader's revision,
+        the mask rule and the SHA256 of the image and mask files (``file_digest``: hashed once
+        per file, size and mtime). The same bytes give the same key, whatever their mtime."""
+        image, mask = self._paths(name)
+        return (f"read{READER_REVISION}:{rule_name(self.rule)}:{file_digest(image)}:"
+                f"{file_digest(mask)}")  # fmt: skip
 
     def __getitem__(self, i: int | str) -> Sample:
         if isinstance(i, str):
@@ -465,6 +772,28 @@ class Dataset:
         return f"Dataset({self.name!r}, {len(self)} samples, {self.folder})"
 
 
+READER_REVISION = 2
+"""Raised when the reading of a file changes what it gives (2: EXIF orientation applied, mask
+rules stated), so that results cached on the earlier reading are not reused."""
+
+
+def _one_file_per_stem(folder: Path, sub: Path) -> dict[str, Path]:
+    """{stem: file} of the images in ``sub``; DataError naming the files of every stem that has
+    more than one (images/x.jpg and images/x.png: which one goes with masks/x.png?)."""
+    by_stem: dict[str, list[Path]] = {}
+    for p in sorted(sub.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            by_stem.setdefault(p.stem, []).append(p)
+    twice = {stem: ps for stem, ps in by_stem.items() if len(ps) > 1}
+    if twice:
+        named = "; ".join(", ".join(f"{sub.name}/{p.name}" for p in ps) for ps in twice.values())
+        raise DataError(
+            f"{folder}: {len(twice)} name(s) with more than one file in {sub.name}/, so which one "
+            f"is meant is ambiguous: {named}; keep one file per name"
+        )
+    return {stem: ps[0] for stem, ps in by_stem.items()}
+
+
 def data_root(root: str | Path | None = None) -> Path | None:
     """The local data root: ``root``, else ``$IISLIB_DATA``, else None (download)."""
     if root is not None:
@@ -486,18 +815,38 @@ def _find_layout(base: Path, name: str) -> Path | None:
     return None
 
 
-def load_dataset(name_or_path: str | Path, root: str | Path | None = None) -> Dataset:
+def load_dataset(
+    name_or_path: str | Path,
+    root: str | Path | None = None,
+    *,
+    mask_rule: str | MaskRule | None = None,
+    object: int | None = None,
+) -> Dataset:
     """A benchmark by name (``berkeley``, ``grabcut``, ``davis``) or any folder in the same layout.
 
     Args:
         name_or_path: a dataset name, or the path of a folder with images/ and masks/.
         root: folder holding the named datasets; default ``$IISLIB_DATA``, else download.
+        mask_rule: how masks are read (``MaskRule``): "threshold", "grabcut", "nonzero" or
+            "binary"; default the benchmark's own rule, "binary" for any other folder (a
+            mask of more than two values is then refused, naming them).
+        object: read label maps as this one object (255 ignored as void), instead of a rule.
+
+    Raises:
+        DataError: an unknown name, a missing or ambiguous folder, two files of one stem, an
+            unknown rule (the samples' own errors come when they are read).
     """
+    rule = get_rule(mask_rule, object)
     key = str(name_or_path)
     if key.lower() in URLS:
         name = key.lower()
         base = data_root(root)
         if base is not None:
+            if base.exists() and not base.is_dir():
+                raise DataError(
+                    f"data root {base} is a file, not a folder (from root= or IISLIB_DATA: "
+                    "the folder holding berkeley/, grabcut/, ...)"
+                )
             if not base.is_dir():
                 raise DataError(f"data root {base} does not exist (from root= or IISLIB_DATA)")
             folder = _find_layout(base, name)
@@ -505,10 +854,10 @@ def load_dataset(name_or_path: str | Path, root: str | Path | None = None) -> Da
                 raise DataError(f"{base}: no {name}/ folder with images/ and masks/ in it")
         else:
             folder = download(name)
-        return Dataset(folder, RULES[name], name=name)
+        return Dataset(folder, rule or RULES[name], name=name)
     path = Path(key)
     if path.is_dir():
-        return Dataset(path, RULES["folder"], name=path.name)
+        return Dataset(path, rule or RULES["folder"], name=path.name)
     raise DataError(
         f"unknown dataset {key!r}: not one of {', '.join(DATASET_NAMES)} and not a folder"
     )

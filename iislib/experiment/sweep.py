@@ -7,8 +7,9 @@ metric, the settings name and the model and robot time. The unit of work is one 
 seed): its robots run in lockstep (``loop.run_many``) so a network sees one batch per step. Each
 finished (model, robot, image, seed) is written to the cache at once (write, then rename), so an
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
-hold everything that changes a result: model name and arguments, settings, dataset folder, image,
-robot, seed, max_clicks and the library version.
+hold everything that changes a result: model name, arguments and weights, settings, dataset
+folder, image name and content (the SHA256 of the image and mask files and the mask rule:
+``Dataset.content_key``), robot, seed, max_clicks and the library version.
 
 A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
 sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
@@ -23,14 +24,12 @@ cluster (``scheduler=``); every path writes the same cache files.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import io
 import json
 import operator
 import os
 import re
-import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,12 +42,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from iislib import __version__
+from iislib.atomic import write_bytes
 from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
-from iislib.experiment.data import Dataset
-from iislib.models import IISModel, get_model
+from iislib.experiment.data import Dataset, file_digest, load_dataset
+from iislib.models import IISModel, available_models, get_model
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads
@@ -90,30 +90,67 @@ def _weights_digest(spec: ModelSpec) -> str:
         path = shipped_weights(spec.name)
     if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         return ""
-    return _file_digest(str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+    return file_digest(path)[:16]  # hashed once per path, size and mtime
 
 
-@functools.lru_cache(maxsize=64)
-def _file_digest(path: str, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+_MODELS_EXPECTED = (
+    'models must be a registry name, a list of names, or {label: {"name": '
+    "registry name, **constructor kwargs}} (or {label: registry name})"
+)
 
 
-def as_specs(models: str | Sequence[str] | Mapping[str, Mapping[str, Any]]) -> list[ModelSpec]:
-    """Model names, or {label: {"name": registry name, **kwargs}}, as ModelSpecs."""
+def as_specs(
+    models: str | Sequence[str] | Mapping[str, str | Mapping[str, Any]],
+) -> list[ModelSpec]:
+    """Model names, or {label: {"name": registry name, **kwargs}} (or {label: name}), as
+    ModelSpecs; ValueError saying what is expected for anything else."""
     if isinstance(models, str):
         models = [models]
     if isinstance(models, Mapping):
         out = []
         for label, kw in models.items():
+            if isinstance(kw, str):
+                kw = {"name": kw}
+            if not isinstance(label, str) or not isinstance(kw, Mapping):
+                raise ValueError(f"{_MODELS_EXPECTED}; got {label!r}: {kw!r}")
             kw = dict(kw)
             name = kw.pop("name", label)
+            if not isinstance(name, str):
+                raise ValueError(f"{_MODELS_EXPECTED}; got {label!r}: {{'name': {name!r}}}")
             out.append(ModelSpec(label, name, tuple(sorted(kw.items()))))
         return out
+    if not isinstance(models, Iterable) or not all(isinstance(m, str) for m in models):
+        raise ValueError(f"{_MODELS_EXPECTED}; got {models!r}")
     return [ModelSpec(m, m) for m in models]
+
+
+def _as_dataset(dataset: Any) -> Dataset:
+    """``evaluate``'s dataset: a Dataset, or a name or folder for ``load_dataset``."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    if isinstance(dataset, str | os.PathLike):
+        return load_dataset(dataset)
+    raise ValueError(
+        "dataset must be a Dataset (load_dataset(name or folder), .subset(n) or .select(names) "
+        f"for some of its images) or a dataset name or folder, got {type(dataset).__name__}"
+        + (": results are cached by the dataset's folder and image names, so a list of samples "
+           "cannot be evaluated; save them as a folder with images/ and masks/"
+           if isinstance(dataset, list | tuple) else "")
+    )  # fmt: skip
+
+
+def _check_cache_dir(cache: Path, local: bool) -> None:
+    """ValueError before any work when ``cache`` cannot be a folder of results: it, or the
+    nearest of its parents that exists, is a file; or (``local``) that parent cannot be
+    written."""
+    existing = cache
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == cache else f" ({existing} is a file)"
+        raise ValueError(f"cache_dir {cache} is not a folder{where}: pass a folder, or None")
+    if local and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cache_dir {cache} cannot be written ({existing} is not writable)")
 
 
 @dataclass(frozen=True)
@@ -160,16 +197,39 @@ def robot_key(robot: RobotLike) -> str:
     return f"{robot.name}:{token()}"
 
 
+_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def path_component(name: str) -> str:
+    """``name`` as one file name inside the cache: itself when it is a plain name (the usual
+    model labels, robot and image names, so existing caches keep their paths), else (empty,
+    '.', '..', a leading '.', a '/' or '\\' or control character, over 100 bytes) its safe
+    characters and a digest of the whole name. A robot or model label chosen by a user can
+    then never point outside ``cache_dir``."""
+    name = str(name)
+    if (name and not name.startswith(".") and not _UNSAFE.search(name)
+            and len(name.encode("utf-8", "surrogatepass")) <= 100):  # fmt: skip
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    readable = _UNSAFE.sub("_", name).lstrip(".")[:40]
+    return f"{readable}~{digest}"
+
+
 def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Dataset,
                 image: str, robot: RobotLike, seed: int, max_clicks: int) -> CacheEntry:  # fmt: skip
     """Where one (model, settings, dataset, image, robot, seed, max_clicks) trajectory is cached
-    under ``cache``, and the digest of that key which its verification header must carry."""
+    under ``cache``, and the digest of that key which its verification header must carry.
+
+    The key holds the image's content, not only its name (``dataset.content_key``: the digests
+    of its image and mask files and the mask rule), so a file replaced in place is recomputed
+    and identical files share their results whatever their mtime."""
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, robot_key(robot), int(seed), int(max_clicks)]
+         image, dataset.content_key(image), robot_key(robot), int(seed), int(max_clicks)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
-    path = cache / spec.label / robot_label(robot) / f"{image}__s{seed}__{digest[:24]}.csv"
+    path = (cache / path_component(spec.label) / path_component(robot_label(robot))
+            / f"{path_component(image)}__s{seed}__{digest[:24]}.csv")  # fmt: skip
     return CacheEntry(path, digest, int(max_clicks))
 
 
@@ -207,12 +267,47 @@ class CacheError(ValueError):
     """A cache file that fails verification; the message names the file and the fault."""
 
 
+class TableError(ValueError):
+    """A result table that is not whole (cut short, rows missing); the message names the file."""
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """A result table written by ``evaluate``'s caller (a plain CSV), names kept as strings.
 
-    Image '8023' stays the string '8023', not a number.
+    Image '8023' stays the string '8023', not a number. A table that is not whole raises
+    ``TableError`` (a ValueError) naming the file: one that does not end with a complete line
+    (a write cut short), with no rows or empty cells, or, for a table with ``COLUMNS``, a trajectory whose
+    clicks are not 1..K with the K of the others (rows lost).
     """
-    return pd.read_csv(path, dtype=_STR_COLUMNS)
+    path = Path(path)
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size:
+            f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+    if last != b"\n":
+        raise TableError(f"{path}: {'empty' if not size else 'the last line is cut short'} "
+                         "(a write that did not finish); rerun the command that wrote it")  # fmt: skip
+    try:
+        frame = pd.read_csv(path, dtype=_STR_COLUMNS)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise TableError(f"{path}: unreadable CSV ({' '.join(str(e).split())})") from None
+    if frame.empty:
+        raise TableError(f"{path}: no rows (the table is not whole)")
+    if frame.isna().any(axis=None):
+        row = int(np.flatnonzero(frame.isna().any(axis=1).to_numpy())[0]) + 2  # 1-based + header
+        raise TableError(f"{path}: line {row} has empty cells (the table is not whole)")
+    if set(COLUMNS) <= set(frame.columns) and len(frame):
+        clicks = frame.groupby(["dataset", "settings", "model", "robot", "image", "seed"],
+                               sort=False)["click"]  # fmt: skip
+        n, first, last = clicks.size(), clicks.min(), clicks.max()
+        k = int(frame["click"].max())
+        bad = n[(n != k) | (first != 1) | (last != k)]
+        if len(bad):
+            ids = ", ".join(map(str, bad.index[0]))
+            raise TableError(f"{path}: {len(bad)} trajectories do not have clicks 1..{k} (first: "
+                             f"{ids}, {int(bad.iloc[0])} rows); the table is not whole")  # fmt: skip
+    return frame
 
 
 def read_cached(path: str | Path, key: str | None = None, rows: int | None = None) -> pd.DataFrame:
@@ -274,18 +369,7 @@ def _write_atomic(frame: pd.DataFrame, entry: CacheEntry) -> None:
     body = frame.to_csv(index=False, lineterminator="\n").encode()
     header = f"# {CACHE_FORMAT} rows={entry.rows} key={entry.key} "
     header += f"sha256={hashlib.sha256(body).hexdigest()}\n"
-    path = entry.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(header.encode() + body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes(entry.path, header.encode() + body)
 
 
 _MODELS: dict[str, IISModel] = {}
@@ -330,12 +414,12 @@ _MAX_CACHE_WARNINGS = 20  # beyond this, one summary warning (an old cache can h
 
 
 def evaluate(
-    models: str | Sequence[str] | Mapping[str, Mapping[str, Any]],
+    models: str | Sequence[str] | Mapping[str, str | Mapping[str, Any]],
     robots: RobotLike | Iterable[RobotLike],
-    dataset: Dataset,
+    dataset: Dataset | str | os.PathLike,
     *,
     max_clicks: int = 20,
-    seeds: Iterable[int] = (0,),
+    seeds: int | Iterable[int] = (0,),
     settings: str | Settings = DEFAULT_SETTINGS,
     n_jobs: int = 1,
     scheduler: Any = None,
@@ -345,14 +429,17 @@ def evaluate(
     """Evaluate every model with every robot on every image of ``dataset``, for every seed.
 
     Args:
-        models: registry names, or {label: {"name": registry name, **constructor kwargs}}.
+        models: registry names, or {label: {"name": registry name, **constructor kwargs}}
+            (or {label: registry name}).
         robots: robot names (``iislib.core.robots.ROBOT_NAMES`` for the paper's seven) or
             ``Robot`` objects, e.g. recorded clicks: ``get_robot("replay", clicks=record)`` on
             ``dataset.select([record.image])`` with ``settings=record.settings`` (the record
             holds the mask it was made on; any other image stops the sweep with its message).
-        dataset: a Dataset (``load_dataset(...)``; ``.subset(n)`` for the first n images).
+        dataset: a Dataset (``load_dataset(...)``; ``.subset(n)`` for the first n images), or
+            a name or folder, given to ``load_dataset``.
         max_clicks: clicks per trajectory (an int >= 1).
-        seeds: one trajectory per seed (the deterministic robots give the same curve for each).
+        seeds: one trajectory per seed (the deterministic robots give the same curve for each);
+            one int is one seed.
         settings: name of the inference settings (``iislib.models.settings``; default
             ``DEFAULT_SETTINGS``, "ipol"), recorded in every row.
         n_jobs: local processes (joblib/loky) over (model, image, seed) jobs; joblib's
@@ -375,13 +462,31 @@ def evaluate(
         DataFrame with ``COLUMNS``, sorted by model, robot, image, seed, click.
 
     Raises:
-        ValueError: before any work or file, for no models, robots, images or seeds, duplicate
-            names, unknown robot or settings names, or a bad ``max_clicks``.
+        ValueError: before any work or file, saying what was expected: no models, robots,
+            images or seeds, duplicate names, unknown model, robot or settings names, a robot
+            or seed or model of the wrong type, a dataset that is not one, a bad
+            ``max_clicks``, or a ``cache_dir`` that is a file or cannot be written.
     """
     specs = as_specs(models)
+    unknown = [s.name for s in specs if s.name not in available_models()]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(map(repr, unknown))}; registered: "
+                         f"{', '.join(available_models())}")  # fmt: skip
+    dataset = _as_dataset(dataset)
     robots = [robots] if isinstance(robots, str | Robot) else list(robots)
+    for r in robots:
+        if not isinstance(r, str | Robot):
+            raise ValueError(
+                f"a robot is a registered name (e.g. 'rritm') or a Robot (get_robot(...)), got {r!r}"
+            )
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+        seeds = [seeds]  # one seed
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds must be integers, e.g. (0,) or [0, 1] (or one int), got {seeds!r}")
     seeds = list(seeds)
     try:
+        if any(isinstance(s, bool) for s in seeds):
+            raise TypeError
         seeds = [operator.index(s) for s in seeds]
     except TypeError:
         raise ValueError(f"seeds must be integers, got {seeds!r}") from None
@@ -404,14 +509,14 @@ def evaluate(
     for r in robots:
         if isinstance(r, str):
             get_robot(r)  # unknown names fail before any work starts
-        elif not isinstance(r, Robot):
-            raise ValueError(f"a robot is a registered name or a Robot, got {r!r}")
         elif cache_dir is not None:
             robot_key(r)  # a robot the cache could not tell apart fails before any work
     settings = get_settings(settings)
     if scheduler is not None and n_jobs != 1:
         raise ValueError("pass n_jobs (local processes) or scheduler (a Dask cluster), not both")
     cache = Path(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        _check_cache_dir(cache, local=scheduler is None)
     if scheduler is not None:
         # Workers run elsewhere: they must not resolve paths against their own working folder.
         dataset = absolute_paths(dataset)

@@ -9,10 +9,10 @@ read or written, so that ``import iislib.models`` does not import it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from iislib.atomic import write_with
 from iislib.core.model import IISModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -83,10 +83,7 @@ def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: a reader never sees half a file."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_with(path, lambda tmp: torch.save(obj, tmp))
 
 
 def export(net: Any, config: dict[str, Any], path: str | Path) -> Path:

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from iislib.atomic import write_bytes
 from iislib.core.clicks import Click
 from iislib.core.loop import make_rng
 from iislib.core.samplers import PROCEDURES, initial_clicks, next_click
@@ -490,9 +491,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {k}: max |diff| {d:.3g}")
     if args.ship:
         WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-        os.replace(path, shipped) if path.parent == WEIGHTS_DIR else shipped.write_bytes(
-            path.read_bytes()
-        )
+        if path.parent == WEIGHTS_DIR:
+            os.replace(path, shipped)
+        else:
+            write_bytes(shipped, path.read_bytes())  # a copy that is never half-written
         print(f"shipped {shipped} ({shipped.stat().st_size / 1e6:.1f} MB)")
     return 0
 
