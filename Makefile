@@ -11,8 +11,15 @@ export IISLIB_DATA
 export MPLBACKEND ?= Agg
 # Sweep workers of `make figures`: -1 is one per core (joblib's convention), as in the notebooks.
 JOBS ?= -1
+# Which models the notebooks evaluate (their `models` parameter): empty keeps the notebooks'
+# default ("paper": random_walker and the compact pair); "official" is the paper's own pair from
+# the weights folder (`make weights`); any comma list of names and sets works.
+MODELS ?=
+# Where the networks run (the notebooks' `device` parameter): cpu, or cuda on a GPU machine.
+DEVICE ?=
+NB_PARAMS = $(if $(MODELS),-p models=$(MODELS)) $(if $(DEVICE),-p device=$(DEVICE))
 
-.PHONY: env figures test lint bench demo lab clean data
+.PHONY: env figures test lint bench demo lab clean data weights
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -45,11 +52,11 @@ env: $(VENV)/.installed $(VENV)/.lab-settings
 DATASETS ?=
 SCHEDULER ?=
 figures: env
-	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(NB_PARAMS) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # The full run: Berkeley, GrabCut and DAVIS through notebooks 03 and 04 (make figures DATASETS=all;
-# 382,500 clicks from an empty cache: `python -m iislib.apps.runner --datasets all --plan` prints its size and
-# estimated time). Resumable: an interrupted run computes only what the cache lacks.
+# 382,500 clicks from an empty cache: `python -m iislib.apps.runner --datasets all --plan` prints
+# its size and estimated time). Resumable: an interrupted run computes only what the cache lacks.
 .PHONY: figures-full
 figures-full: env
 	$(MAKE) figures DATASETS=all
@@ -57,7 +64,7 @@ figures-full: env
 # Quick run of every notebook (2 images, 4 clicks): build/notebooks/smoke/, figures/smoke/.
 .PHONY: notebooks
 notebooks: env
-	$(PY) -m iislib.apps.runner --smoke
+	$(PY) -m iislib.apps.runner --smoke $(NB_PARAMS)
 
 # Unit tests (tests/test_notebooks.py executes every notebook in smoke mode into
 # build/notebooks/smoke/), then nbval re-runs those notebooks (widget cells: nbval-ignore-output).
@@ -72,6 +79,12 @@ test: env
 data: env
 	$(PY) -m iislib data
 
+# The official weights files ($$IISLIB_WEIGHTS, default data/weights/): link, published size,
+# registry name, present?, structure check, SHA256; RITM's missing files are downloaded (pooch)
+# where the network allows; gto99's (Google Drive) has to be fetched by hand: the link is printed.
+weights: env
+	$(PY) -m iislib weights --download
+
 lint: env
 	$(VENV)/bin/ruff format --check iislib tests benchmarks
 	$(VENV)/bin/ruff check iislib tests benchmarks
@@ -79,14 +92,22 @@ lint: env
 bench: env
 	$(PY) benchmarks/bench_robots.py
 
-# The demo (notebooks/05_demo.py) as a web page: Voila on 127.0.0.1, on DEMO_PORT or a free port.
+# The demo (notebooks/05_demo.py) as a web page: Voila on 127.0.0.1, on DEMO_PORT or a free port,
+# with the server settings of demo/voila.json: a kernel whose page is gone is shut down after
+# DEMO_CULL_TIMEOUT seconds idle (60), and at most DEMO_MAX_KERNELS pages are open at once (10;
+# one more gets a "the demo is full" page). Empty: the file's values.
 DEMO_PORT ?=
+DEMO_MAX_KERNELS ?=
+DEMO_CULL_TIMEOUT ?=
 demo: env
 	@mkdir -p build/notebooks
 	@$(VENV)/bin/jupytext --quiet --to ipynb --output build/notebooks/05_demo.ipynb notebooks/05_demo.py
 	@port="$(DEMO_PORT)"; [ -n "$$port" ] || port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	echo "demo: open http://127.0.0.1:$$port/ (Ctrl-C stops it)"; \
-	exec $(VENV)/bin/voila build/notebooks/05_demo.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$$port
+	exec $(VENV)/bin/voila build/notebooks/05_demo.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$$port \
+	  --Voila.config_file_paths="$(CURDIR)/demo" \
+	  $(if $(DEMO_MAX_KERNELS),--DemoKernelManager.max_kernels=$(DEMO_MAX_KERNELS)) \
+	  $(if $(DEMO_CULL_TIMEOUT),--MappingKernelManager.cull_idle_timeout=$(DEMO_CULL_TIMEOUT))
 
 # The paper's notebooks in JupyterLab on 127.0.0.1, on LAB_PORT or a free port, in the project
 # folder: prints the address of the start page (notebooks/00_start_here.py, with its token);

@@ -18,3 +18,10 @@ DATA = HOME / "data"
 """Where datasets are downloaded when ``IISLIB_DATA`` is unset (``data/README.md`` lists them)."""
 NOTEBOOKS = ROOT / "notebooks"
 STYLE = PACKAGE / "drawing" / "paper.mplstyle"
+
+
+def weights_dir() -> Path:
+    """The official weights folder: ``$IISLIB_WEIGHTS`` (read at each call), else
+    ``data/weights`` under ``IISLIB_HOME`` (``iislib.models.official`` lists its files)."""
+    env = os.environ.get("IISLIB_WEIGHTS")
+    return Path(env).expanduser() if env else DATA / "weights"

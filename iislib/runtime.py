@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import os
 import sys
+import threading
+import time
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
@@ -51,3 +55,36 @@ def set_threads(threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def exit_with_parent(parent: int, interval: float = 1.0) -> threading.Thread:
+    """End this process within about ``interval`` seconds of the death of ``parent``, the pid
+    that started it (a sweep's worker initializer: ``exit_with_parent(os.getpid())`` pickled).
+
+    A loky worker (about 450 MB with a model loaded) never checks its parent: after a SIGKILLed
+    sweep it finishes the jobs already queued to it, then waits joblib's idle timeout (300 s)
+    and 30 s more before it exits. A daemon thread here polls ``os.getppid()``: once the process
+    has been re-parented, the sweep is gone and ``os._exit`` ends it at once (a normal exit could
+    block on the dead parent's queues). Portable to every POSIX system, unlike Linux's
+    ``PR_SET_PDEATHSIG``, which fires when the *thread* that spawned the worker exits. Returns
+    the thread.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="iislib-exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def worker_pool(n_workers: int) -> contextlib.AbstractContextManager:
+    """joblib's configuration for ``n_workers`` loky worker processes that exit with this one
+    (``exit_with_parent``): ``with worker_pool(2): Parallel()(...)``. A sweep and ``make
+    figures`` both use it."""
+    from joblib import parallel_config
+
+    return parallel_config(backend="loky", n_jobs=n_workers, initializer=exit_with_parent,
+                           initargs=(os.getpid(),))  # fmt: skip

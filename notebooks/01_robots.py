@@ -47,7 +47,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "paper"  # comma list, "paper" (ritm-compact, gto99-compact, random_walker) or "ready"
+models: str = "paper"  # names and sets: "paper" (random_walker, ritm-compact, gto99-compact), "official", "ready"
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all)
 max_clicks: int = 20  # clicks per trajectory
@@ -55,6 +55,7 @@ seeds: list[int] = [0]  # seeds of the random robots
 settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
 n_jobs: int = -1  # worker processes for sweeps (-1: one per core)
 smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
+device: str = "cpu"  # where the networks run: cpu, or cuda on a GPU machine
 image: int = 0  # index of the image shown
 cost_images: int = 10  # number of images whose trajectories are used to time the robots
 

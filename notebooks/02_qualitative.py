@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "berkeley"  # berkeley, grabcut, davis, or a folder with images/ and masks/
-models: str = "paper"  # comma list, "paper" (ritm-compact, gto99-compact, random_walker) or "ready"
+models: str = "paper"  # names and sets: "paper" (random_walker, ritm-compact, gto99-compact), "official", "ready"
 robots: str = "all"  # comma list of robot names, or "all" (the paper's seven)
 n_images: int = 100  # first N images of the dataset (0: all); the picker lists them
 max_clicks: int = 20  # clicks per trajectory
@@ -40,6 +40,7 @@ seeds: list[int] = [0]  # seed of the robots' generators (first one used)
 settings: str = "ipol"  # inference settings: direct, ipol, ritm, gto99
 n_jobs: int = -1  # worker processes of the r01 sweep choosing Figures 8, 9 (-1: one per core)
 smoke: bool = False  # tiny run (2 images, 4 clicks); also on when the CI variable is set
+device: str = "cpu"  # where the networks run: cpu, or cuda on a GPU machine
 fig5_image: int = 0  # dataset index of the image of Figure 5 (8 and 9 are chosen below)
 k: int = 5  # click the picker's slider starts at (clipped to max_clicks)
 

@@ -41,6 +41,7 @@ seeds: list[int] = [0]  # seed of the random robots (the first one is used)
 settings: str = "ipol"  # shared parameter; unused: the record's own settings are used
 n_jobs: int = -1  # shared parameter; unused (no sweep)
 smoke: bool = False  # compare only the first 4 clicks; also on when the CI variable is set
+device: str = "cpu"  # where the networks run: cpu, or cuda on a GPU machine
 record: str = ""  # path of a saved click record (JSON from the demo); empty: the shipped example
 
 # %%

@@ -8,9 +8,17 @@ sweep (3 synthetic images, 2 robots, 3 clicks of random_walker), and the runner'
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import http.server
 import os
 import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -187,3 +195,104 @@ def test_runner_computes_a_multi_dataset_plan_on_the_cluster(cluster, data_root,
         table = req.run(progress=False)  # reads the cluster's cache files, computes nothing
         pd.testing.assert_frame_equal(table[SCORE_COLUMNS], want[SCORE_COLUMNS], check_exact=True)
     assert calls == []
+
+
+# ---- addresses where no scheduler answers: a line naming the address, within the timeout ----
+
+
+@pytest.fixture(scope="module")
+def silent_address() -> Iterator[str]:
+    """A socket that accepts connections and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # closed at teardown
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def http_address() -> Iterator[str]:
+    """A small HTTP server (it answers a Dask handshake with an HTTP error page)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _cli(tmp_path: Path, ds: Dataset, *options: str, env: dict | None = None):
+    """``python -m iislib evaluate`` on ``ds`` with ``options``: (process result, wall seconds).
+    A subprocess: the old code hung for good, and the exit of the interpreter is timed too."""
+    cmd = [sys.executable, "-m", "iislib", "evaluate", "--dataset", str(ds.folder),
+           "--models", "random_walker", "--robots", "r02", "--max-clicks", "2", "--no-cache",
+           "--out", str(tmp_path / "r"), "--figures", str(tmp_path / "f"), *options]  # fmt: skip
+    t0 = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                          env=dict(os.environ, **(env or {})))  # fmt: skip
+    return done, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("server", ["silent_address", "http_address"])
+def test_cli_fails_within_the_timeout_naming_an_address_where_no_scheduler_answers(
+    server, sweep, tmp_path, request
+):
+    address = request.getfixturevalue(server)
+    done, took = _cli(tmp_path, sweep[0], "--scheduler", address, "--scheduler-timeout", "2")
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert err[0] == f"connecting to the Dask scheduler {address!r} (waiting at most 2 s)"
+    assert err[-1] == (
+        f"iislib evaluate: error: cannot reach the Dask scheduler {address!r}: nothing answered "
+        "as a Dask scheduler within 2 s (a scheduler's address looks like tcp://host:8786)"
+    )
+    assert "Traceback" not in done.stderr
+    assert took < 40  # the interpreter's start-up and imports, plus the 2 s
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_bad_address_fails_at_once_and_exits_promptly(sweep, tmp_path):
+    """``--scheduler nope`` with the default 30 s timeout: the error at once, and no 60 s wait at
+    exit for a half-started Client to close."""
+    done, took = _cli(tmp_path, sweep[0], "--scheduler", "nope", "--quiet")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "iislib evaluate: error: cannot reach the Dask scheduler 'nope': missing port number in "
+        "address 'nope'"
+    )
+    assert took < 20
+
+
+def test_evaluate_gives_up_on_a_silent_address_after_dasks_connect_timeout(sweep, silent_address):
+    """The API, with the timeout from Dask's configuration (here its environment variable)."""
+    code = (
+        "import sys\nfrom iislib.experiment.data import load_dataset\n"
+        "from iislib.experiment.sweep import evaluate\n"
+        "try:\n"
+        f"    evaluate(['random_walker'], ['r02'], load_dataset({str(sweep[0].folder)!r}),\n"
+        f"             max_clicks=2, scheduler={silent_address!r}, progress=False)\n"
+        "except ValueError as e:\n    print(e)\n    sys.exit(3)\n"
+    )  # fmt: skip
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=180, env=dict(os.environ,
+                                                DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s"))  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.strip() == (
+        f"cannot reach the Dask scheduler {silent_address!r}: nothing answered as a Dask "
+        "scheduler within 2 s (a scheduler's address looks like tcp://host:8786)"
+    )
+    assert time.monotonic() - t0 < 40
+
+
+def test_a_worker_address_is_not_taken_for_a_scheduler(cluster, sweep):
+    worker = next(iter(cluster.scheduler_info["workers"]))
+    with pytest.raises(ValueError, match=f"'{worker}': it answered as a Worker, not a Dask sched"):
+        evaluate(["random_walker"], ROBOTS, sweep[0], scheduler=worker, **KW)

@@ -15,6 +15,7 @@ download browsers here). Without it the test skips locally and fails under CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -90,8 +91,10 @@ def _stop(proc: subprocess.Popen) -> None:
             pass
 
 
-@pytest.fixture(scope="module")
-def voila_url(tmp_path_factory) -> Iterator[str]:
+DEMO_CONFIG = paths.ROOT / "demo"  # voila.json: the server settings `make demo` passes
+
+
+def _require_browser() -> None:
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
     for module in ("playwright", "voila", "jupytext"):
@@ -99,19 +102,27 @@ def voila_url(tmp_path_factory) -> Iterator[str]:
             __import__(module)
         except ImportError:
             _unavailable(f"python package {module} is not installed")
+
+
+@contextlib.contextmanager
+def serve_demo(folder: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Voila serving the demo notebook as `make demo` does (its settings file, 127.0.0.1), with
+    ``options`` (traitlets flags) added; yields (url, process) once it listens, then stops it."""
     import jupytext
 
-    folder = tmp_path_factory.mktemp("voila")
+    _require_browser()
     notebook = folder / "05_demo.ipynb"
     jupytext.write(jupytext.read(NOTEBOOK), notebook)
     port = _free_port()
-    log = (folder / "voila.log").open("w")
+    log_path = folder / "voila.log"
+    log = log_path.open("w")
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     if env.get("IISLIB_DATA"):  # Voilà runs the kernel in another folder: make it absolute
         env["IISLIB_DATA"] = str(Path(env["IISLIB_DATA"]).resolve())
     voila = Path(sys.executable).with_name("voila")
     proc = subprocess.Popen(
-        [str(voila), str(notebook), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}"],
+        [str(voila), str(notebook), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}",
+         f"--Voila.config_file_paths={DEMO_CONFIG}", *options],
         cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -119,9 +130,7 @@ def voila_url(tmp_path_factory) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                pytest.fail(
-                    f"voila exited ({proc.returncode}): {(folder / 'voila.log').read_text()}"
-                )
+                pytest.fail(f"voila exited ({proc.returncode}): {log_path.read_text()}")
             try:  # listening is enough: a GET of the page would start a kernel
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
                 break
@@ -129,10 +138,16 @@ def voila_url(tmp_path_factory) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     pytest.fail("voila did not answer within 120 s")
                 time.sleep(0.5)
-        yield url
+        yield url, proc
     finally:
         _stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory) -> Iterator[str]:
+    with serve_demo(tmp_path_factory.mktemp("voila")) as (url, _):
+        yield url
 
 
 def _inputs(folder: Path) -> dict[str, Path]:

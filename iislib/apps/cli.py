@@ -1,6 +1,7 @@
 """Command line: ``iislib evaluate``, ``iislib data``, ``iislib demo`` (or ``python -m iislib``).
 
     iislib data                                     # fetch + verify Berkeley and GrabCut
+    iislib weights [--download]                     # the official weights files: where, present?
     iislib evaluate --dataset berkeley --models ready --robots all --jobs 2
     iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR
 
@@ -14,6 +15,7 @@ that cannot be written, an image over the demo's pixel limit) is one line on std
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,14 +25,16 @@ from pathlib import Path
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    cluster = _scheduler_timeout(args)
     from iislib import paths
     from iislib.apps.paper import resolve_models, resolve_robots
     from iislib.atomic import write_files
     from iislib.drawing.plots import caption, fig_metric_curves, figure_files
     from iislib.experiment.data import load_dataset
     from iislib.experiment.sweep import evaluate, summary
-    from iislib.models import available_models
+    from iislib.models import available_models, check_device
 
+    check_device(args.device)  # before any data is read
     models = available_models() if args.models == "all" else resolve_models(args.models)
     robots = resolve_robots(args.robots)
     if args.n_images is not None and args.n_images < 0:
@@ -39,12 +43,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = load_dataset(
         args.dataset, root=args.data, mask_rule=args.mask_rule, object=args.object
     ).subset(args.n_images or None)
-    table = evaluate(
-        models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
-        settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
-        cache_dir=None if args.no_cache else args.cache,
-        progress=not args.quiet,
-    )  # fmt: skip
+    with cluster:
+        table = evaluate(
+            models, robots, dataset, max_clicks=args.max_clicks, seeds=args.seeds,
+            settings=args.settings, n_jobs=args.jobs, scheduler=args.scheduler,
+            cache_dir=None if args.no_cache else args.cache,
+            progress=not args.quiet, device=args.device,
+        )  # fmt: skip
     out = Path(args.out)
     stem = f"{dataset.name}_{args.settings}"
     summ = summary(table)
@@ -61,6 +66,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduler_timeout(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """For ``--scheduler``: a line saying where it connects, then a check that a Dask scheduler
+    answers there within ``--scheduler-timeout`` seconds (before the sweep's heavy imports, so a
+    bad address fails fast); the returned context sets that timeout for the sweep's Client."""
+    if args.scheduler is None:
+        return contextlib.nullcontext()
+    if args.scheduler_timeout is not None and not args.scheduler_timeout > 0:
+        raise ValueError(f"--scheduler-timeout must be > 0 seconds, got {args.scheduler_timeout}")
+    from iislib.experiment.cluster import check_scheduler, connect_timeout
+
+    timeout = args.scheduler_timeout or connect_timeout()
+    if not args.quiet:
+        print(f"connecting to the Dask scheduler {args.scheduler!r} (waiting at most {timeout:g} s)",
+              file=sys.stderr)  # fmt: skip
+    check_scheduler(args.scheduler, timeout)  # ValueError naming the address
+    import dask.config  # check_scheduler needs distributed, which installs dask
+
+    return dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"})
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from iislib.experiment.data import DATASET_NAMES, fetch
 
@@ -69,6 +94,37 @@ def cmd_data(args: argparse.Namespace) -> int:
         check = "every file verified (SHA256)" if f.verified else "no manifest: not verified"
         print(f"{f.name}: {f.images} images in {f.folder} ({check})")
     return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """``iislib weights``: every official file, its link, size, name, presence, check, SHA256."""
+    from iislib.models import official
+
+    folder = official.weights_dir()
+    names = list(official.OFFICIAL) if args.names == "all" else args.names.split(",")
+    for name in names:
+        official.get_entry(name)  # an unknown name fails before any download
+    print(f"weights folder: {folder} (${official.WEIGHTS_ENV}; every file under its official "
+          "name)")  # fmt: skip
+    for name in names:
+        w = official.OFFICIAL[name]
+        if args.download and not official.is_present(name):
+            if not w.direct:
+                print(f"{name}: {w.file} is on Google Drive, which cannot be fetched by a "
+                      f"script: open {w.url}, download it and put it in {folder}")  # fmt: skip
+            else:
+                try:
+                    official.download(name, folder)
+                except Exception as e:  # noqa: BLE001 - no network, HTTP error, bad file
+                    print(f"{name}: download failed ({type(e).__name__}: {_one_line(e)}); "
+                          f"download {w.url} by hand into {folder}")  # fmt: skip
+        print(official.format_status(official.status(name)))
+    ready = [n for n in names if official.status(n, digest=False).ok]
+    print(
+        f"{len(ready)} of {len(names)} official files present and well-formed"
+        + (f": {', '.join(ready)}" if ready else "")
+    )
+    return 0  # a failed download is reported above; the listing itself succeeded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -121,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", default="berkeley", help="berkeley, grabcut, davis or a folder")
     e.add_argument("--data", default=None, help="data root (default: $IISLIB_DATA, else download)")
     e.add_argument("--models", default="ready",
-                   help="comma list; 'ready': every model with no official weights needed (the "
-                   "2x2 controls included); 'paper': the same without the 2x2 controls; 'all': "
-                   "every registered model")  # fmt: skip
+                   help="comma list of names and sets; 'ready': every model that builds with no "
+                   "argument (the 2x2 controls, official files present, installed entry points); "
+                   "'paper': random_walker, ritm-compact, gto99-compact; 'official': the paper's "
+                   "pair from the weights folder (ritm-sbd-h18, gto99-synthft); 'all': every "
+                   "available model; a name may be an entry point or 'package.module:factory'")  # fmt: skip
+    e.add_argument("--device", default="cpu",
+                   help="where the networks run: cpu (default) or cuda (checked first)")  # fmt: skip
     e.add_argument("--robots", default="all",
                    help="comma list, 'all' (the paper's seven) or 'random' (r01..r05)")  # fmt: skip
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
@@ -139,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--jobs", type=int, default=1, help="worker processes (-1: all cores)")
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster, e.g. tcp://host:8786 (see README, On a cluster)")  # fmt: skip
+    e.add_argument("--scheduler-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up when no Dask scheduler answers at --scheduler within this "
+                        "(default: Dask's distributed.comm.timeouts.connect, 30 s)")  # fmt: skip
     e.add_argument("--out", default=str(paths.RESULTS))
     e.add_argument("--figures", default=None, help=f"figure folder (default {paths.FIGURES})")
     e.add_argument("--cache", default=str(paths.CACHE))
@@ -153,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", default=None,
                    help="local data root (default: $IISLIB_DATA, else download into data/)")  # fmt: skip
     g.set_defaults(func=cmd_data)
+
+    w = sub.add_parser("weights", help="the official weights files: links, sizes, names, "
+                       "present?, structure check, SHA256; --download fetches RITM's")  # fmt: skip
+    w.add_argument("--names", default="all", help="comma list of official names, or 'all'")
+    w.add_argument("--download", action="store_true",
+                   help="fetch the missing files that have a direct link (RITM's) with pooch")  # fmt: skip
+    w.set_defaults(func=cmd_weights)
 
     d = sub.add_parser("demo", help="one image and its mask: K clicks, curves, panel, scores")
     d.add_argument("image", help="image file (PNG, JPEG, ...)")

@@ -30,10 +30,20 @@ from iislib.core.loop import make_rng, run_many
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
+from iislib.experiment import findings
 from iislib.experiment.data import load_dataset
 from iislib.experiment.findings import FAMILY_PROCEDURE
 from iislib.experiment.sweep import as_specs, cache_entry, evaluate, worker_count
-from iislib.models import available_models, get_model, ready_models
+from iislib.models import (
+    OFFICIAL_PAIR,
+    available_models,
+    check_device,
+    is_user_model,
+    known_models,
+    ready_models,
+    resolve_names,
+)
+from iislib.models.official import OFFICIAL, OWN_SETTINGS
 from iislib.models.settings import DEFAULT_SETTINGS, get_settings
 
 SMOKE_IMAGES = 2
@@ -50,29 +60,56 @@ def _names(value: str | Sequence[str]) -> list[str]:
     return [str(v) for v in value]
 
 
+MODEL_SETS: dict[str, str] = {
+    "ready": "every model that builds with no argument (iislib.models.ready_models())",
+    "paper": "random_walker and the compact pair ritm-compact, gto99-compact",
+    "official": "the paper's own pair from the weights folder: ritm-sbd-h18, gto99-synthft",
+}
+"""The set names ``resolve_models`` expands, the same in the notebooks and on the command line."""
+
+
+def _model_set(name: str) -> list[str]:
+    if name == "ready":
+        return ready_models()
+    if name == "paper":
+        return ready_models(cross_trained=False, official=False, user=False)
+    return list(OFFICIAL_PAIR.values())
+
+
 def resolve_models(models: str | Sequence[str]) -> list[str]:
-    """Model names from a set name or a list (a comma list or a sequence of names).
+    """Model names from set names and names (a comma list or a sequence), in order, each once.
 
-    The two set names, the same in the notebooks and on the command line:
+    The set names (``MODEL_SETS``), which may be mixed with names (``"official,random_walker"``):
 
-    - ``"ready"``: every model ``iislib.models.ready_models()`` returns, i.e. every registered
-      model that builds with no argument (no official weights needed, shipped weights present),
-      the two cross-trained controls of the 2x2 experiment included;
-    - ``"paper"``: the same without the cross-trained controls: the paper's two families
-      (ritm-compact, gto99-compact) and the training-free baseline (random_walker). The
-      notebooks' default (their 2x2 section adds the controls itself).
+    - ``"ready"``: every model ``iislib.models.ready_models()`` returns, i.e. every model that
+      builds with no argument: no official weights needed (shipped weights present; the two
+      cross-trained controls of the 2x2 experiment included), the official files present in
+      the weights folder, and the user's models (entry points that load);
+    - ``"paper"``: random_walker and the paper's two families as trained here (ritm-compact,
+      gto99-compact): the notebooks' default (their 2x2 section adds the controls itself);
+    - ``"official"``: the paper's own pair (``iislib.models.OFFICIAL_PAIR``: ritm-sbd-h18,
+      gto99-synthft), built from the official files in the weights folder.
+
+    A name is a registered model, an official name, an installed entry point or an import
+    string ``"package.module:factory"``.
+
+    Raises:
+        FileNotFoundError: an official file is missing (one line per file: its name, link and
+            the weights folder).
+        ValueError: an unknown name, or a user model that cannot be loaded (naming its package).
     """
 
-    if models == "ready":
-        return ready_models()
-    if models == "paper":
-        return ready_models(cross_trained=False)
-    names = _names(models)
-    unknown = [m for m in names if m not in available_models()]
+    names: list[str] = []
+    for item in _names(models):
+        names += _model_set(item) if item in MODEL_SETS else [item]
+    names = list(dict.fromkeys(names))
+    unknown = [m for m in names if m not in known_models() and not is_user_model(m)]
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; registered: {available_models()} "
-                         "(or the sets 'ready', 'paper')")  # fmt: skip
-    return names
+        raise ValueError(f"unknown model(s) {unknown}; available: {available_models()} "
+                         f"(or the sets {', '.join(repr(s) for s in MODEL_SETS)}, an official "
+                         "name once its file is in the weights folder, or "
+                         "'package.module:factory')")  # fmt: skip
+    return resolve_names(names)
 
 
 def resolve_robots(robots: str | Sequence[str]) -> list[str]:
@@ -100,6 +137,7 @@ class Config:
     settings: str
     n_jobs: int
     smoke: bool
+    device: str = "cpu"
 
     @property
     def data(self):
@@ -138,6 +176,7 @@ NOTEBOOK_DEFAULTS: dict[str, Any] = {
     "settings": DEFAULT_SETTINGS,
     "n_jobs": -1,  # joblib's convention: one worker process per core, as `make figures`
     "smoke": False,
+    "device": "cpu",
 }
 """The parameters notebooks 01-04 share, with their defaults: ``config``'s arguments. Each
 notebook's ``parameters`` cell repeats them as literals (papermill and the runner read that cell;
@@ -312,8 +351,10 @@ def config(
     settings: str = NOTEBOOK_DEFAULTS["settings"],
     n_jobs: int = NOTEBOOK_DEFAULTS["n_jobs"],
     smoke: bool = NOTEBOOK_DEFAULTS["smoke"],
+    device: str = NOTEBOOK_DEFAULTS["device"],
 ) -> Config:
     """Resolve a notebook's parameters; ``smoke`` shrinks the run to 2 images, 4 clicks, 1 job.
+    ``device``: where the networks run ("cpu", "cuda"), checked here before any work.
 
     Every parameter is checked first (``check_parameters``: one ``ParameterError`` listing each
     mistake). ``n_images`` 0 means every image (as ``--n-images 0`` on the command line).
@@ -332,7 +373,8 @@ def config(
     if not models_:
         raise ValueError(f"no model to evaluate (models={models!r} found none)")
     return Config(dataset, models_, resolve_robots(robots), n_images or None, int(max_clicks),
-                  [int(s) for s in seeds], settings, int(n_jobs), bool(smoke))  # fmt: skip
+                  [int(s) for s in seeds], settings, int(n_jobs), bool(smoke),
+                  check_device(device))  # fmt: skip
 
 
 def notebook_config(parameters: Mapping[str, Any]) -> Config:
@@ -401,7 +443,7 @@ class SweepRequest:
         return evaluate(
             list(self.models), list(self.robots), self.data, max_clicks=self.cfg.max_clicks,
             seeds=list(self.seeds), settings=self.cfg.settings, n_jobs=self.cfg.n_jobs,
-            cache_dir=paths.CACHE, progress=progress,
+            cache_dir=paths.CACHE, progress=progress, device=self.cfg.device,
         )  # fmt: skip
 
     def __str__(self) -> str:
@@ -471,6 +513,12 @@ def family_sweep(cfg: Config) -> pd.DataFrame | None:
     present), else None, saying which are missing."""
 
     req = family_request(cfg)
+    official = [m for m in cfg.models if m in OFFICIAL]
+    if official:
+        print(f"The official models ({', '.join(official)}) have no cross-trained controls: "
+              "nobody trained RITM's network with gto99's click procedure or gto99's with "
+              "RITM's. The 2x2 below is the compact one (ritm-compact, gto99-compact and their "
+              "controls).")  # fmt: skip
     if req is None:
         missing = [m for m in FAMILY_PROCEDURE if m not in ready_models()]
         print("The 2x2 family x training-procedure experiment is SKIPPED: these models are not "
@@ -492,8 +540,35 @@ def qualitative_sweeps(cfg: Config) -> dict[str, SweepRequest]:
 
 
 def quantitative_sweeps(cfg: Config) -> dict[str, SweepRequest]:
-    """Notebook 03: ``main``, every model x robot x image x seed."""
-    return {"main": request(cfg, notebook="03", purpose="main")}
+    """Notebook 03: ``main``, every model x robot x image x seed, and ``own NAME`` per official
+    model of ``cfg`` (``own_protocol``)."""
+    return {"main": request(cfg, notebook="03", purpose="main"), **own_protocol(cfg, "03")}
+
+
+def own_protocol(cfg: Config, notebook: str = "") -> dict[str, SweepRequest]:
+    """Per official model among ``cfg.models`` (``iislib.models.official``), ``own NAME``: the
+    sweep of its paper's own protocol, i.e. its own settings (``ritm``: zoom-in and flip at
+    full resolution; ``gto99``) under its own robot (rritm, rgto99), on ``cfg``'s images,
+    clicks and seeds. Empty when no official model is selected."""
+    out = {}
+    for name in cfg.models:
+        if name in OFFICIAL:
+            family = OFFICIAL[name].family
+            own = replace(cfg, settings=OWN_SETTINGS[family])
+            out[f"own {name}"] = request(own, models=[name], robots=[findings.OWN_ROBOT[family]],
+                                         notebook=notebook, purpose=f"{name} own protocol")  # fmt: skip
+    return out
+
+
+def own_protocol_table(cfg: Config) -> pd.DataFrame | None:
+    """Notebook 03's NoC of the official models under each paper's own protocol beside the
+    published numbers (``findings.own_protocol_noc``); None, saying why, without official models."""
+    reqs = own_protocol(cfg)
+    if not reqs:
+        print("No official model selected (models=official, or an official name such as "
+              "ritm-sbd-h18): the own-protocol NoC table is skipped.")  # fmt: skip
+        return None
+    return findings.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
 
 
 def robustness_sweeps(
@@ -522,8 +597,11 @@ def robustness_sweeps(
         # what nb.config(ds, ...) gives with the notebook's other parameters
         fcfg = replace(cfg, dataset_name=ds)
         purpose = f"findings {ds}"
-        out[purpose] = family_request(fcfg, "04", purpose) or request(fcfg, notebook="04",
-                                                                      purpose=purpose)  # fmt: skip
+        fam = family_request(fcfg, "04", purpose)
+        pair = [m for m in OFFICIAL_PAIR.values() if m in cfg.models]
+        if fam is not None and len(pair) == 2:  # the official pair, and the 2x2 for claim 4
+            fam = replace(fam, models=(*pair, *fam.models))
+        out[purpose] = fam or request(fcfg, notebook="04", purpose=purpose)
     return out
 
 
@@ -553,8 +631,9 @@ def episode(cfg: Config, image: int | str, pairs: Sequence[tuple[str, str]] | No
     ep = Episode(sample.name, data.name, st.name, img, gt, ignore, st.threshold)
     for model in dict.fromkeys(m for m, _ in pairs):
         robots = [r for m, r in pairs if m == model]
+        (spec,) = as_specs([model])
         trajs = run_many(
-            st.wrap(get_model(model)), [(get_robot(r), make_rng(seed, sample.name, r)) for r in robots],
+            st.wrap(replace(spec, device=cfg.device).build()), [(get_robot(r), make_rng(seed, sample.name, r)) for r in robots],
             img, gt, max_clicks=cfg.max_clicks, ignore=ignore, threshold=st.threshold,
             keep_probs=True,
         )  # fmt: skip
@@ -704,6 +783,7 @@ def make_plan(requests: Sequence[SweepRequest], cache: Path | None = None) -> Pl
         data, settings, mc = req.data, get_settings(req.cfg.settings), req.cfg.max_clicks
         folder = str(data.folder.resolve())
         for spec in as_specs(list(req.models)):
+            spec = replace(spec, device=req.cfg.device)
             for index, image in enumerate(data.names):
                 for seed in req.seeds:
                     for robot in req.robots:

@@ -46,6 +46,7 @@ from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, no
 from iislib.atomic import temporary_name, write_with
 from iislib.experiment.data import DATASET_NAMES
 from iislib.experiment.sweep import absolute_paths, run_job, run_on_dask, worker_count
+from iislib.runtime import worker_pool
 
 # ----------------------------------------------------------------------------------------------
 # the plan: every sweep of the notebooks, what is missing from the cache, what it will cost
@@ -56,6 +57,16 @@ SECONDS_PER_CLICK: dict[str, float] = {
     "gto99-compact": 0.0428,
     "ritm-compact-gto99proc": 0.0195,
     "gto99-compact-ritmproc": 0.0428,
+    # The official models (random weights of their architecture: the speed does not depend on
+    # them): the process CPU time per planned click of `python benchmarks/bench_official.py
+    # --clicks 2` (one thread, 1 Berkeley image x 7 robots x 2 clicks) on an AMD EPYC on
+    # 2026-12-07, a machine shared by several jobs (load average ~10 on 2 cores, wall times
+    # 2-5x these), so these are estimates of the unshared cost, to the same 2x as the rest.
+    "ritm-sbd-h18": 0.077,
+    "ritm-cocolvis-h18s": 0.043,
+    "ritm-cocolvis-h18": 0.077,
+    "ritm-cocolvis-h32": 0.153,
+    "gto99-synthft": 0.52,
 }
 """Worker-seconds per planned click (one trajectory click, ``ipol`` settings at 224x224, the seven
 robots in lockstep, 2 workers of 1 thread on 2 cores): the plan's time estimates. They are the
@@ -362,9 +373,10 @@ def compute(
             else:
                 from joblib import Parallel, delayed
 
-                results = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")(
-                    delayed(_indexed)(i, *a) for i, a in enumerate(args)
-                )
+                with worker_pool(workers):  # workers that exit with this process
+                    results = Parallel(return_as="generator_unordered")(
+                        delayed(_indexed)(i, *a) for i, a in enumerate(args)
+                    )
             for i, model, seconds in results:
                 record(i, model, seconds)
                 bar.update()

@@ -370,10 +370,12 @@ def qualitative_pairs(models: Sequence[str], figure: str) -> list[Key]:
 
 
 def contrast_pair(models: Sequence[str]) -> tuple[str, str] | None:
-    """The two models a qualitative figure contrasts: the paper's pair (ritm-compact,
-    gto99-compact) when both are there, else the first two models, None with fewer."""
+    """The two models a qualitative figure contrasts: the paper's pair (the official one,
+    ritm-sbd-h18 and gto99-synthft, else the compact one, ritm-compact and gto99-compact) when
+    both are there, else the first two models, None with fewer."""
     models = list(dict.fromkeys(models))
-    paper = (findings.PAPER_MODELS["ritm"], findings.PAPER_MODELS["gto99"])
+    pair = findings.paper_models_of(models)
+    paper = (pair["ritm"], pair["gto99"])
     if all(m in models for m in paper):
         return paper
     return (models[0], models[1]) if len(models) >= 2 else None

@@ -1,7 +1,14 @@
-"""Model cards: measure a shipped compact model as the paper measures models, and write its card.
+"""Model cards: measure a model as the paper measures models, and write its card.
 
     python -m iislib.experiment.cards ritm-compact gto99-compact --jobs 2
     python -m iislib.experiment.cards --datasets berkeley,grabcut,davis --jobs 2   # all four, DAVIS too
+    python -m iislib.experiment.cards official --images 20      # the paper's own pair
+    python -m iislib.experiment.cards mymodel                   # an installed entry point
+
+A shipped compact model's card goes to ``iislib/models/cards/`` (committed, with its training
+facts); any other model's card (official weights from the weights folder, a user's model) goes
+to ``results/cards/`` (``--out``), with what identifies it: its weights file and SHA256, or its
+declared ``cache_version``.
 
 For each model: NoC@85, NoC@90, NoF@90 and mIoU at 1, 5, 10, 20 clicks on Berkeley and GrabCut
 (``--datasets``: any of Berkeley, GrabCut and DAVIS) under each of the seven robots with the ``ipol`` settings, beside the training-free
@@ -16,6 +23,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,7 +34,8 @@ from iislib.core.metrics import miou_at
 from iislib.core.robots import ROBOT_NAMES
 from iislib.experiment.data import DATASET_NAMES, load_dataset
 from iislib.experiment.sweep import evaluate, summary
-from iislib.models import get_model
+from iislib.models import OFFICIAL_PAIR, cache_version, get_model, resolve_names
+from iislib.models import official as _official
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 
 CARDS_DIR = paths.PACKAGE / "models" / "cards"
@@ -155,6 +164,15 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def speed_text(name: str) -> str:
+    """The card's prediction-time cell: ``predict_ms`` at 1 and 2 threads."""
+    return "; ".join(
+        f"{t} thread{'s' if t > 1 else ''}: {a:.0f} ms (batch of 7: {b:.0f} ms per image)"
+        for t in (1, 2)
+        for a, b in [predict_ms(name, t)]
+    )
+
+
 def _md_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -189,11 +207,7 @@ def card(name: str, results: pd.DataFrame) -> str:
     )
     size = shipped_weights(name).stat().st_size / 1e6
     load = os.getloadavg()[0]
-    speed = "; ".join(
-        f"{t} thread{'s' if t > 1 else ''}: {a:.0f} ms (batch of 7: {b:.0f} ms per image)"
-        for t in (1, 2)
-        for a, b in [predict_ms(name, t)]
-    )
+    speed = speed_text(name)
     return f"""# Model card: `{name}`
 
 | | |
@@ -225,11 +239,74 @@ Machine: {platform.machine()} ({cpu_name()}, {os.cpu_count()} cores), Python {pl
 """
 
 
+OTHER_CARDS_DIR = paths.RESULTS / "cards"
+"""Where the cards of models that are not shipped go (generated, never committed)."""
+
+
+def other_card(name: str, results: pd.DataFrame) -> str:
+    """The markdown card of a model that is not a shipped compact one: an official name (its
+    file, link, SHA256 and published numbers) or a user's model (its cache_version)."""
+    cols = ["dataset", "robot", "model", "NoC@85", "NoC@90", "NoF@90",
+            "mIoU@1", "mIoU@5", "mIoU@10", "mIoU@20"]  # fmt: skip
+    mine = results[results.model.isin([name, BASELINE])][cols]
+    if name in _official.OFFICIAL:
+        w = _official.OFFICIAL[name]
+        path = _official.locate(name)
+        published = "; ".join(f"{ds} {k} {v}" for (ds, k), v in w.published.items())
+        facts = (f"| what | {w.what} |\n| file | `{w.file}` ({w.size} published), from {w.url} |\n"
+                 f"| SHA256 | `{_official.sha256(path)}` |\n"
+                 f"| published (own protocol) | {published} |")  # fmt: skip
+    else:
+        version = cache_version(name)
+        facts = f"| user model | cache_version {version if version is not None else '(none)'} |"
+    speed = speed_text(name)
+    return f"""# Model card: `{name}`
+
+| | |
+|---|---|
+{facts}
+| prediction time | 224x224, 3 clicks, `predict` incl. pre/post-processing, median: {speed} (load average {os.getloadavg()[0]:.1f} when measured) |
+
+## Measured (this project, `ipol` settings: centre crop, 224x224, direct passes)
+
+Images per dataset: {", ".join(f"{d} {n}" for d, n in results.groupby("dataset")["images"].max().items())}.
+
+{_md_table(mine)}
+
+## Published numbers of the official models
+
+{PUBLISHED}
+Machine: {platform.machine()} ({cpu_name()}, {os.cpu_count()} cores), Python {platform.python_version()}.
+"""
+
+
+def _other_cards(names: list[str], args: argparse.Namespace, datasets: tuple[str, ...]) -> int:
+    """Measure and write the cards of models that are not shipped compact ones."""
+    try:
+        resolve_names(names)  # a missing official file or a broken package: one line, no work
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = measure(names, args.data, args.jobs, images=args.images, datasets=datasets)
+    out = Path(args.out) if args.out else OTHER_CARDS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "measured.csv", results.to_csv(index=False, float_format="%.4f"))
+    for name in names:
+        write_text(out / f"{name}.md", other_card(name, results))
+        print(f"wrote {out / f'{name}.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m iislib.experiment.cards", description=__doc__.split("\n")[0]
     )
-    p.add_argument("names", nargs="*", default=list(COMPACT_NAMES))
+    p.add_argument("names", nargs="*", default=list(COMPACT_NAMES),
+                   help="compact models (default: all four), 'official' (the paper's pair), "
+                   "official names, or a user's model (entry point, package.module:factory)")  # fmt: skip
+    p.add_argument("--out", default=None,
+                   help=f"folder of the cards of models that are not shipped (default "
+                   f"{OTHER_CARDS_DIR})")  # fmt: skip
     p.add_argument("--data", default=None)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--images", type=int, default=None, help="first N images of each dataset")
@@ -247,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --datasets must name some of {', '.join(DATASET_NAMES)}, got "
               f"{args.datasets!r}", file=sys.stderr)  # fmt: skip
         return 2
+    wanted = [m for n in args.names for m in (OFFICIAL_PAIR.values() if n == "official" else [n])]
+    others = [n for n in dict.fromkeys(wanted) if n not in COMPACT_NAMES]
+    if others:
+        if len(others) < len(set(wanted)):
+            print("error: measure the shipped compact models and the others in separate runs "
+                  "(their cards go to different folders)", file=sys.stderr)  # fmt: skip
+            return 2
+        return _other_cards(others, args, datasets)
     names = [n for n in args.names if shipped_weights(n).is_file()]
     if not names:
         print("error: none of these models has shipped weights", file=sys.stderr)

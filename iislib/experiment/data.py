@@ -305,7 +305,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=16384)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+def _file_digest(path: str, size: int, mtime_ns: int, ctime_ns: int = 0, inode: int = 0) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -314,14 +314,16 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA256 (32 hex digits) of a file's bytes, computed once per (path, size, mtime).
+    """SHA256 (32 hex digits) of a file's bytes, computed once per (path, size, mtime, ctime,
+    inode).
 
-    A file rewritten in place gets a new mtime, so it is hashed again; the same bytes give the
-    same digest whatever their mtime or folder.
+    A file rewritten in place gets a new mtime, so it is hashed again; so does one written with
+    its old mtime restored (``cp -p``, ``os.utime``: its ctime changes) or replaced by another
+    file (its inode changes). The same bytes give the same digest whatever their mtime or folder.
     """
     p = Path(path).resolve()
     st = p.stat()
-    return _file_digest(str(p), st.st_size, st.st_mtime_ns)
+    return _file_digest(str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def fit_side(width: int, height: int, max_side: int) -> tuple[int, int]:

@@ -32,7 +32,7 @@ add one::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,12 +49,23 @@ from iislib.experiment.stats import (
 )
 from iislib.models import compact
 from iislib.models.compact import DESIGN
+from iislib.models.official import OFFICIAL, OFFICIAL_PAIR
 
 FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
 """The 2x2 experiment: model name -> (architecture family, training click procedure)."""
 VERDICTS: tuple[str, str, str] = ("reproduced", "not reproduced", "these data cannot tell")
 PAPER_MODELS: dict[str, str] = {"ritm": "ritm-compact", "gto99": "gto99-compact"}
 """The compact stand-ins of the paper's two models: family -> model label in the table."""
+OFFICIAL_MODELS: dict[str, str] = dict(OFFICIAL_PAIR)
+"""The paper's own two models (official weights): family -> model label in the table."""
+
+
+def paper_models_of(models: Sequence[str]) -> dict[str, str]:
+    """The pair that plays the paper's models among ``models``: the official pair when both
+    are there, else the compact stand-ins (``PAPER_MODELS``)."""
+    return OFFICIAL_MODELS if set(OFFICIAL_MODELS.values()) <= set(models) else PAPER_MODELS
+
+
 OWN_ROBOT: dict[str, str] = {"ritm": "rritm", "gto99": "rgto99"}
 """Each paper's own robot, which mimics the click procedure its model was trained with."""
 FEW_CLICKS = 5
@@ -124,14 +135,15 @@ class Measurement:
 @dataclass(frozen=True)
 class Setup:
     """What a claim function is told: the ``metric`` of claims about one score, the clicks
-    ``few`` (claim 1) and ``last`` (the table's last click), the ``robots`` of the spread and
-    the 2x2 ``design``."""
+    ``few`` (claim 1) and ``last`` (the table's last click), the ``robots`` of the spread, the
+    2x2 ``design`` and the ``paper_models`` (family -> the label that plays it)."""
 
     metric: str
     few: int
     last: int
     robots: tuple[str, ...]
     design: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(FAMILY_PROCEDURE))
+    paper_models: Mapping[str, str] = field(default_factory=lambda: dict(PAPER_MODELS))
 
 
 @dataclass(frozen=True)
@@ -207,7 +219,7 @@ def columns(
 
 def _claim_metrics(t: pd.DataFrame, s: Setup) -> Measurement:
     """Claim 1: gto99 - ritm under their own robots, per metric, over clicks 1..few."""
-    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    g, r = s.paper_models["gto99"], s.paper_models["ritm"]
     cols = [(g, OWN_ROBOT["gto99"]), (r, OWN_ROBOT["ritm"])]
     quantity = "smallest of: precision gto99 - ritm, Dice gto99 - ritm, recall ritm - gto99"
     diffs = {}
@@ -229,7 +241,7 @@ def _claim_metrics(t: pd.DataFrame, s: Setup) -> Measurement:
 
 def _claim_gto99_wins(t: pd.DataFrame, s: Setup) -> Measurement:
     """Claim 2: gto99 - ritm under rgto99 and under rritm, both positive."""
-    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    g, r = s.paper_models["gto99"], s.paper_models["ritm"]
     robots = (OWN_ROBOT["gto99"], OWN_ROBOT["ritm"])
     quantity = f"smaller of: {label(s.metric)} gto99 - ritm under rgto99, under rritm"
     w, missing = columns(t, s.metric, [(m, rb) for rb in robots for m in (g, r)], s.last)
@@ -241,7 +253,7 @@ def _claim_gto99_wins(t: pd.DataFrame, s: Setup) -> Measurement:
 
 def _claim_spread(t: pd.DataFrame, s: Setup) -> Measurement:
     """Claim 3: range over robots of each paper model's mean, gto99's minus ritm's."""
-    models = (PAPER_MODELS["ritm"], PAPER_MODELS["gto99"])
+    models = (s.paper_models["ritm"], s.paper_models["gto99"])
     quantity = (f"spread over the {len(s.robots)} robots of the mean {label(s.metric)}, "
                 "gto99 - ritm")  # fmt: skip
     w, missing = columns(t, s.metric, [(m, rb) for m in models for rb in s.robots], s.last)
@@ -285,7 +297,7 @@ def _claim_procedure(t: pd.DataFrame, s: Setup) -> Measurement:
 
 def _claim_own_robot(t: pd.DataFrame, s: Setup) -> Measurement:
     """Claim 5: under rritm gto99 - ritm, under rgto99 ritm - gto99; at least one positive."""
-    g, r = PAPER_MODELS["gto99"], PAPER_MODELS["ritm"]
+    g, r = s.paper_models["gto99"], s.paper_models["ritm"]
     # (robot, the model trained with its procedure, the other model)
     cases = ((OWN_ROBOT["ritm"], r, g), (OWN_ROBOT["gto99"], g, r))
     quantity = (f"larger of: {label(s.metric)} gto99 - ritm under rritm, ritm - gto99 under "
@@ -384,12 +396,14 @@ def findings(
     design: dict[str, tuple[str, str]] | None = None, min_images: int = MIN_IMAGES,
     pooled: bool | None = None, claims: Sequence[int] | None = None, n_boot: int = 2000,
     level: float = 0.95, seed: int = 0, method: str = "BCa",
+    paper_models: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The paper's findings checked on a sweep table: one row per (claim, dataset), and per
     claim one for the datasets pooled.
 
-    The paper's models are ``PAPER_MODELS`` (ritm -> ritm-compact, gto99 -> gto99-compact),
-    their own robots rritm and rgto99. Each claim is reduced to a **margin** that is positive
+    The paper's models are ``paper_models`` (family -> label; default ``PAPER_MODELS``: ritm ->
+    ritm-compact, gto99 -> gto99-compact; ``OFFICIAL_MODELS`` for the paper's own weights,
+    ``paper_models_of(models)`` picks), their own robots rritm and rgto99. Each claim is reduced to a **margin** that is positive
     when the claim holds, with a bootstrap interval over images (``stats.bootstrap_means``:
     ``method`` BCa by default, ``scipy.stats.bootstrap``; the images are resampled together,
     so every comparison stays paired); ``verdict`` turns the interval into "reproduced" (above
@@ -444,6 +458,7 @@ def findings(
         raise ValueError(f"unknown claim(s) {unknown}; registered: {list(CLAIMS)}")
     robots_ = tuple(robots) if robots is not None else tuple(ROBOT_NAMES)
     design_ = dict(design) if design is not None else dict(FAMILY_PROCEDURE)
+    pm = dict(paper_models) if paper_models is not None else dict(PAPER_MODELS)
     datasets = list(datasets) if datasets is not None else list(dict.fromkeys(table["dataset"]))
     pooled = len(datasets) > 1 if pooled is None else pooled
     boot = {"n_boot": n_boot, "level": level, "seed": seed, "method": method}
@@ -465,7 +480,7 @@ def findings(
         if t.empty:
             return Measurement("", missing=[f"dataset {ds}"])
         last = lasts[ds] if last is None else last
-        setup = Setup(metric, min(few_clicks, last), last, robots_, design_)
+        setup = Setup(metric, min(few_clicks, last), last, robots_, design_, pm)
         return claim.measure(t[t["click"] <= last], setup)
 
     def finish(row: dict, claim: Claim, ds: str, found: Sequence[tuple[str, Measurement]],
@@ -557,3 +572,32 @@ def paper_vs_compact(models: dict[str, str] | None = None) -> pd.DataFrame:
             rows.append({"family": family, "aspect": aspect, "paper": paper,
                          "here": here[aspect]})  # fmt: skip
     return pd.DataFrame(rows).set_index(["family", "aspect"])
+
+
+def own_protocol_noc(table: pd.DataFrame) -> pd.DataFrame:
+    """NoC of the official models in ``table`` beside the numbers their README publishes.
+
+    ``table``: sweeps of official models (``iislib.models.official``), each under its paper's
+    own protocol (settings ``ritm`` with rritm, ``gto99`` with rgto99; ``paper.own_protocol``
+    requests them). One row per (dataset, model, robot): images, clicks, settings, NoC@85 and
+    NoC@90 measured (RITM's rule: a failure counts max_clicks) and published (NaN where the
+    README gives none), and the difference. Models that are not official are left out.
+    """
+    from iislib.core.metrics import noc
+
+    cols = ["dataset", "model", "settings", "robot", "images", "clicks", "NoC@85",
+            "published NoC@85", "NoC@90", "published NoC@90"]  # fmt: skip
+    rows = []
+    t = table[table["model"].isin(list(OFFICIAL))]
+    for (ds, model, settings, robot), g in t.groupby(["dataset", "model", "settings", "robot"]):
+        curves = g.pivot_table(index=["image", "seed"], columns="click", values="iou").to_numpy()
+        row = {"dataset": ds, "model": model, "settings": settings, "robot": robot,
+               "images": len(curves), "clicks": curves.shape[1]}  # fmt: skip
+        for k, thr in (("NoC@85", 0.85), ("NoC@90", 0.90)):
+            row[k] = float(noc(curves, thr).mean())
+            row[f"published {k}"] = OFFICIAL[model].published.get((ds, k), np.nan)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=cols)
+    for k in ("NoC@85", "NoC@90"):
+        out[f"{k} - published"] = out[k] - out[f"published {k}"]
+    return out

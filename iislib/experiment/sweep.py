@@ -24,6 +24,7 @@ cluster (``scheduler=``); every path writes the same cache files.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -47,11 +48,23 @@ from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
 from iislib.core.robots import ROBOTS as _REGISTERED
 from iislib.core.robots import Robot, get_robot
+from iislib.experiment.cluster import NEEDS_DISTRIBUTED, check_scheduler, connect_timeout
 from iislib.experiment.data import Dataset, file_digest, load_dataset
-from iislib.models import IISModel, available_models, get_model
+from iislib.models import (
+    IISModel,
+    accepts,
+    available_models,
+    cache_version,
+    check_device,
+    get_model,
+    is_user_model,
+    known_models,
+    resolve_names,
+)
+from iislib.models import official as _official
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
-from iislib.runtime import keep_freed_memory, set_threads
+from iislib.runtime import keep_freed_memory, set_threads, worker_pool
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
@@ -61,21 +74,31 @@ COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model to build by registry name with keyword arguments, under a display label."""
+    """A model to build by registry name with keyword arguments, under a display label, on
+    ``device`` (not part of the key: like two CPUs, a GPU moves network outputs in the last
+    bits only; docs/decisions.md)."""
 
     label: str
     name: str
     kwargs: tuple[tuple[str, Any], ...] = ()
+    device: str = "cpu"
 
     def build(self) -> IISModel:
-        return get_model(self.name, **dict(self.kwargs))
+        kwargs = dict(self.kwargs)
+        if self.device != "cpu" and accepts(self.name, "device"):
+            kwargs["device"] = self.device  # a model without a device argument runs on the CPU
+        return get_model(self.name, **kwargs)
 
     def key(self) -> str:
-        """Everything about the model that changes its results, weights included."""
+        """Everything about the model that changes its results: weights (their digest) and,
+        for a user's model, the ``cache_version`` it declares."""
         digest = _weights_digest(self)
+        version = cache_version(self.name)
         return json.dumps(
-            [self.name, sorted(self.kwargs)] + ([digest] if digest else []), default=str
-        )
+            [self.name, sorted(self.kwargs)] + ([digest] if digest else [])
+            + ([f"cache_version={version}"] if version is not None else []),
+            default=str,
+        )  # fmt: skip
 
 
 def _weights_digest(spec: ModelSpec) -> str:
@@ -90,7 +113,7 @@ def _weights_digest(spec: ModelSpec) -> str:
         path = shipped_weights(spec.name)
     if path is None or not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         return ""
-    return file_digest(path)[:16]  # hashed once per path, size and mtime
+    return file_digest(path)[:16]  # hashed once per file version (path, size, mtime, ctime, inode)
 
 
 _MODELS_EXPECTED = (
@@ -103,7 +126,13 @@ def as_specs(
     models: str | Sequence[str] | Mapping[str, str | Mapping[str, Any]],
 ) -> list[ModelSpec]:
     """Model names, or {label: {"name": registry name, **kwargs}} (or {label: name}), as
-    ModelSpecs; ValueError saying what is expected for anything else."""
+    ModelSpecs; ValueError saying what is expected for anything else.
+
+    An official name (``iislib.models.official``) without a ``checkpoint`` gets its file's
+    absolute path in the weights folder as ``checkpoint``, so that a Dask worker builds it from
+    the same file and the key holds that file's digest; FileNotFoundError (one line: the file,
+    its link, the folder) when the file is missing.
+    """
     if isinstance(models, str):
         models = [models]
     if isinstance(models, Mapping):
@@ -117,11 +146,17 @@ def as_specs(
             name = kw.pop("name", label)
             if not isinstance(name, str):
                 raise ValueError(f"{_MODELS_EXPECTED}; got {label!r}: {{'name': {name!r}}}")
-            out.append(ModelSpec(label, name, tuple(sorted(kw.items()))))
+            out.append(ModelSpec(label, name, tuple(sorted(_official_kwargs(name, kw).items()))))
         return out
     if not isinstance(models, Iterable) or not all(isinstance(m, str) for m in models):
         raise ValueError(f"{_MODELS_EXPECTED}; got {models!r}")
-    return [ModelSpec(m, m) for m in models]
+    return [ModelSpec(m, m, tuple(sorted(_official_kwargs(m, {}).items()))) for m in models]
+
+
+def _official_kwargs(name: str, kw: dict[str, Any]) -> dict[str, Any]:
+    if name in _official.OFFICIAL and kw.get("checkpoint") is None:
+        kw = {**kw, "checkpoint": str(_official.locate(name).absolute())}
+    return kw
 
 
 def _as_dataset(dataset: Any) -> Dataset:
@@ -377,9 +412,10 @@ _MODELS: dict[str, IISModel] = {}
 
 def _model(spec: ModelSpec) -> IISModel:
     """One built model per spec per process (workers reuse it across jobs)."""
-    if spec.key() not in _MODELS:
-        _MODELS[spec.key()] = spec.build()
-    return _MODELS[spec.key()]
+    key = spec.key() + "@" + spec.device
+    if key not in _MODELS:
+        _MODELS[key] = spec.build()
+    return _MODELS[key]
 
 
 def run_job(spec: ModelSpec, robots: list[RobotLike], dataset: Dataset, index: int, seed: int,
@@ -425,6 +461,7 @@ def evaluate(
     scheduler: Any = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Evaluate every model with every robot on every image of ``dataset``, for every seed.
 
@@ -452,6 +489,10 @@ def evaluate(
             filesystem); relative paths are made absolute here first.
         cache_dir: folder of cached results; None disables the cache.
         progress: show a tqdm bar.
+        device: where the networks run: "cpu" (default) or "cuda" ("cuda:1"), checked before
+            any work; every robot's lockstep batch of a step goes through the network there.
+            A model whose factory takes no ``device`` (random_walker) runs on the CPU. The
+            device is not part of the cache key (docs/decisions.md, "Devices").
 
     Each process that runs jobs (the calling one when ``n_jobs=1``) keeps freed memory for
     reuse (``iislib.runtime.keep_freed_memory``): faster passes, a resident size at its peak.
@@ -467,11 +508,13 @@ def evaluate(
             or seed or model of the wrong type, a dataset that is not one, a bad
             ``max_clicks``, or a ``cache_dir`` that is a file or cannot be written.
     """
-    specs = as_specs(models)
-    unknown = [s.name for s in specs if s.name not in available_models()]
+    device = check_device(device)
+    specs = [dataclasses.replace(s, device=device) for s in as_specs(models)]
+    unknown = [s.name for s in specs if s.name not in known_models() and not is_user_model(s.name)]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(map(repr, unknown))}; registered: "
                          f"{', '.join(available_models())}")  # fmt: skip
+    resolve_names([s.name for s in specs])  # a user model that cannot be loaded: its package
     dataset = _as_dataset(dataset)
     robots = [robots] if isinstance(robots, str | Robot) else list(robots)
     for r in robots:
@@ -570,9 +613,9 @@ def evaluate(
                     done.append(run_job(*a))
                     bar.update()
             else:
-                from joblib import Parallel, delayed, parallel_config
+                from joblib import Parallel, delayed
 
-                with parallel_config(backend="loky", n_jobs=n_workers):
+                with worker_pool(n_workers):  # a killed sweep leaves no worker behind
                     results = Parallel(return_as="generator_unordered")(
                         delayed(run_job)(*a) for a in args
                     )
@@ -598,21 +641,25 @@ def absolute_paths(dataset: Dataset) -> Dataset:
 
 
 def _client(scheduler: Any) -> tuple[Any, bool]:
-    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it."""
+    """A ``distributed.Client`` for ``scheduler`` and whether this call owns (must close) it.
+
+    An address (or a cluster's) must answer as a Dask scheduler within ``connect_timeout()``
+    seconds, else ValueError naming it.
+    """
     try:
         from distributed import Client
     except ImportError as e:
-        raise ValueError(
-            'scheduler= needs Dask distributed: pip install "iislib[cluster]" '
-            '(or "dask[distributed]")'
-        ) from e
+        raise ValueError(NEEDS_DISTRIBUTED) from e
     if isinstance(scheduler, Client):
         return scheduler, False
     if isinstance(scheduler, str) or hasattr(scheduler, "scheduler_address"):
+        address = scheduler if isinstance(scheduler, str) else scheduler.scheduler_address
+        timeout = connect_timeout()
+        check_scheduler(address, timeout)
         try:
-            return Client(scheduler, set_as_default=False), True
+            return Client(scheduler, set_as_default=False, timeout=timeout), True
         except (OSError, TimeoutError) as e:
-            raise ValueError(f"cannot reach the Dask scheduler {scheduler!r}: {e}") from e
+            raise ValueError(f"cannot reach the Dask scheduler {address!r}: {e}") from e
     raise ValueError(
         "scheduler must be an address such as 'tcp://host:8786', a distributed.Client or a "
         f"Dask cluster object, got {type(scheduler).__name__}"
@@ -633,7 +680,12 @@ def run_on_dask(
     """
     from distributed import as_completed
 
-    client, owned = _client(scheduler)
+    try:
+        client, owned = _client(scheduler)
+    except ValueError:
+        bar.leave = False  # the error, not an empty progress bar, is the last line
+        bar.close()
+        raise
     try:
         futures = {client.submit(fn, *a, pure=False): a for a in args}
         results: list[Any] = []

@@ -242,24 +242,26 @@ def _missing_checkpoint_message(what: str) -> str:
         f"{URL_PATTERN.format(file='coco_lvis_h18s_itermask.pth')} (other files: "
         "coco_lvis_h18_itermask.pth, sbd_h18_itermask.pth, coco_lvis_h32_itermask.pth, "
         "coco_lvis_h18_baseline.pth) and pass checkpoint=PATH (a bare file name is also looked up "
-        "in $IISLIB_WEIGHTS and <IISLIB_HOME>/weights), or pass pretrained=False for random weights"
+        "in the weights folder, $IISLIB_WEIGHTS, default data/weights), or pass pretrained=False for random weights"
     )
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike[str]) -> Path:
-    """The checkpoint file: the path itself, else a bare name in $IISLIB_WEIGHTS or HOME/weights."""
+    """The checkpoint file: the path itself, else a bare name in the weights folder
+    (``iislib.paths.weights_dir()``: $IISLIB_WEIGHTS, default data/weights) or
+    HOME/weights."""
     path = Path(checkpoint).expanduser()
     if path.is_file():
         return path
     if path.name == str(checkpoint):
-        dirs = [os.environ.get("IISLIB_WEIGHTS"), paths.HOME / "weights"]
+        dirs = [paths.weights_dir(), paths.HOME / "weights"]
         for d in dirs:
             if d and (Path(d) / path.name).is_file():
                 return Path(d) / path.name
     raise FileNotFoundError(_missing_checkpoint_message(f"RITM checkpoint not found: {path}"))
 
 
-def _config_params(config: Any) -> dict[str, Any]:
+def config_params(config: Any) -> dict[str, Any]:
     """Architecture parameters from an official config ``{'class', 'params': {name: {'value'}}}``."""
     if isinstance(config, list):
         raise ValueError("multi-stage RITM checkpoints (a list of configs) are not supported")
@@ -408,7 +410,7 @@ def load_ritm_net(
         raise ValueError(f"{where} holds no state dict of tensors")
     sd = {k.removeprefix("module."): v for k, v in sd.items()}
     try:
-        arch = infer_arch(sd) if config is None else _config_params(config)
+        arch = infer_arch(sd) if config is None else config_params(config)
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from e
     net = RITMNet(**arch)
