@@ -32,10 +32,13 @@
 # - **Family x training procedure (2x2).** A model trained with one robot's clicks may simply be
 #   good *at that robot*. Training both architectures with both click procedures separates the
 #   architecture from the training clicks.
+# - **The oracle envelope.** The best and the worst honest user (`rbest`, `rworst`) bound how
+#   far the clicking alone can move each model's score; the seven robots lie inside the band.
 # - **The paper's findings.** The notebook ends with the paper's five claims, each checked with
 #   the models we ship on every dataset of `findings_datasets` and on those datasets pooled: what
-#   was measured, a bootstrap interval over images, and a verdict. `make figures` checks them on
-#   Berkeley only; `make figures-full` on Berkeley, GrabCut and DAVIS, and pooled.
+#   was measured, a bootstrap interval over images, and a verdict; then a finding of our own, on
+#   the envelope. `make figures` checks the paper's claims on Berkeley only; `make
+#   figures-full` on Berkeley, GrabCut and DAVIS, and pooled.
 #
 # Pairwise analyses need at least two models; with only one (the training-free random walker,
 # when no trained weights are installed) they are skipped, and the notebook says so.
@@ -56,6 +59,7 @@ n_boot: int = 1000  # bootstrap resamples
 variance_seeds: list[int] = [0, 1, 2]  # seeds of the seed-variance experiment
 variance_images: int = 20  # images of the seed-variance experiment
 findings_datasets: list[str] = ["berkeley"]  # findings' datasets (full run: +grabcut, davis)
+envelope_images: int = 5  # first N images of the rbest/rworst envelope (0: all; 10+ for a verdict)
 
 # %%
 # %matplotlib inline
@@ -64,13 +68,15 @@ from IPython.display import display
 
 from iislib.apps import paper, runner
 from iislib.drawing import figures, plots, widgets
-from iislib.experiment import findings, stats
+from iislib.experiment import envelope, findings, stats
 from iislib.models.compact import design_differences
 
 cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 k = min(k, cfg.max_clicks)
 print(cfg)
-sweeps = paper.robustness_sweeps(cfg, variance_seeds, variance_images, findings_datasets)
+sweeps = paper.robustness_sweeps(
+    cfg, variance_seeds, variance_images, findings_datasets, envelope_images
+)
 runner.announce(sweeps)  # what is not cached yet, and what computing it here costs
 table = sweeps["main"].run()  # same arguments as notebook 3: read from the cache
 print(plots.caption(table))
@@ -205,6 +211,50 @@ if ftable is not None:
     print(stats.factor_verdict(effects))
 
 # %% [markdown]
+# ## The oracle envelope: the best and the worst honest user
+#
+# The paper names three kinds of oracle (a human, an adversarial robot, an optimal robot) and
+# argues that a random oracle scores between the adversarial and the optimal one, but builds
+# neither bound. Here they are, as two more robots. At each step `rbest` and `rworst` consider
+# the click each of the seven robots would place now, plus 16 clicks drawn from r04's distance
+# map; every candidate is **honest** (it lies on an error and carries the ground truth's label,
+# the paper's Assumption 1). The model predicts all of them in one batch, and `rbest` keeps the
+# candidate with the highest IoU, `rworst` the lowest.
+#
+# They are greedy, looking **one click ahead**: at the first click the band bounds every
+# deterministic robot exactly (rgto99's and rritm's clicks are candidates); later it
+# approximates the envelope, since a worse click now may lead to a better state later. A click
+# costs 23 predictions instead of one, so the envelope runs on the first `envelope_images`
+# images (0: all); every curve below is a mean over those same images. A curve can leave the
+# band after the first click (greedy choices are not optimal over several clicks), and r01's
+# can fall below it from the start: r01 clicks anywhere in the image, not only on an error, so
+# it is not one of the honest users the band is made of.
+
+# %%
+etable = sweeps["envelope"].run()
+both = pd.concat([table, etable], ignore_index=True)
+paper.save(figures.fig_envelope(both), "envelope", cfg)
+
+# %% [markdown]
+# The band's width (mean under `rbest` minus mean under `rworst`) at clicks 1, 5, 10 and 20,
+# beside the gap between the two paper models (the largest, over the seven robots, of the
+# difference of their mean IoU on the same images):
+
+# %%
+envelope.widths_table(both).round(3)
+
+# %% [markdown]
+# ## What the envelope teaches
+#
+# The band is what the choice of the simulated user can do to one model's score, every click
+# being a legitimate correction; the gap is what a benchmark table reports as the difference
+# between two models. When the first is wider than the second, the number a paper reports says
+# as much about its robot as about its model:
+
+# %%
+print(envelope.lesson(both))
+
+# %% [markdown]
 # ## The paper's findings, each checked
 #
 # The paper draws five conclusions from its figures. Each is restated below as a measurable
@@ -274,6 +324,19 @@ for claim, rows in verdicts.groupby("claim"):
 # %%
 with pd.option_context("display.max_columns", None):
     display(findings.side_by_side(verdicts))
+
+# %% [markdown]
+# **A finding of our own.** *The choice of oracle moves the score more than the choice of
+# model*: for each paper model, the envelope's width at IoU@5 is larger than the gap between
+# the two models under any of the seven robots. The margin is the smaller width minus the
+# largest gap, with a bootstrap interval over the envelope's images (`envelope.oracle_vs_model`;
+# with fewer than 10 images the verdict is "these data cannot tell").
+
+# %%
+own = envelope.oracle_vs_model(both, cfg.dataset_name, n_boot=n_boot)
+print(f"{own['statement']}\n  {own['dataset']}: {own['verdict'].upper()}. {own['quantity']}: "
+      f"{own['margin']:+.3f} [{own['low']:+.3f}, {own['high']:+.3f}], {own['images']} images. "
+      f"Measured: {own['measured']}")  # fmt: skip
 
 # %% [markdown]
 # What differs between the paper's models and the ones measured here (read from the shipped

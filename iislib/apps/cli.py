@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu",
                    help="where the networks run: cpu (default) or cuda (checked first)")  # fmt: skip
     e.add_argument("--robots", default="all",
-                   help="comma list, 'all' (the paper's seven) or 'random' (r01..r05)")  # fmt: skip
+                   help="comma list (rbest, rworst: the model-aware envelope), 'all' (the paper's "
+                        "seven), 'random' (r01..r05) or 'envelope' (rbest, rworst)")  # fmt: skip
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from iislib import paths
 from iislib.core.loop import make_rng, run_many
-from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
+from iislib.core.robots import ENVELOPE_NAMES, RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
 from iislib.experiment import findings
@@ -113,9 +113,12 @@ def resolve_models(models: str | Sequence[str]) -> list[str]:
 
 
 def resolve_robots(robots: str | Sequence[str]) -> list[str]:
-    """'all' (the paper's seven), 'random' (r01..r05), or names (comma list)."""
+    """'all' (the paper's seven), 'random' (r01..r05), 'envelope' (rbest, rworst), or names
+    (comma list)."""
     if robots == "all":
         return list(ROBOT_NAMES)
+    if robots == "envelope":
+        return list(ENVELOPE_NAMES)
     if robots == "random":
         return [r for r in ROBOT_NAMES if r in RANDOM_ROBOTS]
     names = _names(robots)
@@ -571,16 +574,27 @@ def own_protocol_table(cfg: Config) -> pd.DataFrame | None:
     return findings.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
 
 
+ENVELOPE_IMAGES = 5
+"""Images of notebook 04's envelope by default (``envelope_images``; 0: the whole dataset).
+rbest and rworst cost N + 7 = 23 predictions per click: ~22 s of wall time per image for the
+three paper models with 2 workers at the fastest measured per-click costs (an AMD EPYC with
+AVX-512, 2026-12-02), so 5 images add ~2 minutes to the 17.7 of ``make figures`` there
+(docs/decisions.md, "The envelope robots"). The finding on the envelope needs 10 images
+(``findings.MIN_IMAGES``) for a verdict: ``-p envelope_images=10`` or more."""
+
+
 def robustness_sweeps(
     cfg: Config,
     variance_seeds: Sequence[int],
     variance_images: int,
     findings_datasets: Sequence[str],
+    envelope_images: int = ENVELOPE_IMAGES,
 ) -> dict[str, SweepRequest | None]:
     """Notebook 04: ``main`` (notebook 03's), ``variance`` (the random robots with
     ``variance_seeds`` on the first ``variance_images`` images), ``family`` (the 2x2; None when
-    skipped) and ``findings DATASET`` per findings dataset (the 2x2 models when they all
-    exist, else the main sweep's models, on that dataset)."""
+    skipped), ``findings DATASET`` per findings dataset (the 2x2 models when they all
+    exist, else the main sweep's models, on that dataset) and ``envelope`` (rbest and rworst,
+    every model, the first ``envelope_images`` images; 0: all of the configuration's)."""
     out: dict[str, SweepRequest | None] = {
         "main": request(cfg, notebook="04", purpose="main"),
         "variance": request(
@@ -592,6 +606,13 @@ def robustness_sweeps(
             purpose="seed variance",
         ),  # fmt: skip
         "family": family_request(cfg, "04"),
+        "envelope": request(
+            cfg,
+            robots=list(ENVELOPE_NAMES),
+            n_images=int(envelope_images) or None,
+            notebook="04",
+            purpose="envelope",
+        ),
     }
     for ds in findings_datasets:
         # what nb.config(ds, ...) gives with the notebook's other parameters
@@ -606,7 +627,8 @@ def robustness_sweeps(
 
 
 def _robustness_from_params(cfg: Config, p: Mapping[str, Any]) -> dict[str, SweepRequest | None]:
-    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"])
+    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"],
+                             p.get("envelope_images", ENVELOPE_IMAGES))  # fmt: skip
 
 
 NOTEBOOK_SWEEPS: dict[str, Callable[[Config, Mapping[str, Any]], Mapping[str, SweepRequest | None]]] = {

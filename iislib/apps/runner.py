@@ -42,7 +42,14 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from iislib import paths
-from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
+from iislib.apps.paper import (
+    NOTEBOOK_SWEEPS,
+    Plan,
+    PlannedJob,
+    SweepRequest,
+    make_plan,
+    notebook_config,
+)
 from iislib.atomic import temporary_name, write_with
 from iislib.experiment.data import DATASET_NAMES
 from iislib.experiment.sweep import absolute_paths, run_job, run_on_dask, worker_count
@@ -79,6 +86,29 @@ three fresh-clone passes of 2026-12-02 on an AMD EPYC with AVX-512 ran at about 
 AVX-512 of 2026-11-26 at about 1.2x. So the plan's estimate is the order of magnitude, and
 ``compute``'s progress bar rescales these costs to the speed the pass shows (``time_left``)."""
 COSTS_MEASURED_ON = "an Intel Xeon with AVX-512, 2026-12-01"
+
+ROBOT_COST_FACTOR: dict[str, float] = {"rbest": 23.0, "rworst": 23.0}
+"""Cost of one click of a robot relative to a click of the seven robots (1 for robots not
+listed). An envelope robot predicts N + 7 = 23 candidates per click, where a click of the seven
+costs about one prediction (a share of the batch of 7), and batching 23 gains little on a CPU:
+``python benchmarks/bench_sweep.py --models ritm-compact,gto99-compact,random_walker --robots
+envelope --images 2 --compare`` (2 jobs) measured ratios of 25.2, 15.5 and 22.2 on
+2026-12-07, on a 2-core machine shared with other jobs (load average 10-16), so 23 = N + 7
+(docs/decisions.md, "The envelope robots")."""
+
+
+def weighted_clicks(job: PlannedJob) -> float:
+    """A job's planned clicks in the unit of ``SECONDS_PER_CLICK``: each robot's clicks times
+    its ``ROBOT_COST_FACTOR``."""
+    return job.max_clicks * sum(ROBOT_COST_FACTOR.get(r, 1.0) for r in job.robots)
+
+
+def cost_clicks(plan: Plan) -> dict[str, float]:
+    """Per model, the weighted clicks (``weighted_clicks``) of its missing jobs."""
+    out: dict[str, float] = {}
+    for job in plan.jobs:
+        out[job.model] = out.get(job.model, 0.0) + weighted_clicks(job)
+    return out
 
 
 def notebook_parameters(src: Path) -> dict[str, Any]:
@@ -225,7 +255,7 @@ def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = Non
         return "\n".join(lines)
     table = plan.by_model()
     workers = _workers(n_jobs)
-    est = estimate_seconds(table["clicks"].to_dict(), workers, costs)
+    est = estimate_seconds(cost_clicks(plan), workers, costs)
     lines.append(f"  missing, computed by {workers} worker(s):")
     lines.append(f"  {'model':24s} {'jobs':>6s} {'traj.':>7s} {'clicks':>8s} {'est. min':>9s}")
     for model, row in table.iterrows():
@@ -253,7 +283,7 @@ def format_announcement(plan: Plan, n_jobs: int, costs: Mapping[str, float] | No
         return (f"[plan] all {len(plan.entries)} trajectories these sweeps read are cached in "
                 f"{where}: nothing to compute")  # fmt: skip
     workers, cores = _workers(n_jobs), os.cpu_count() or 1
-    est = estimate_seconds(plan.by_model()["clicks"].to_dict(), workers, costs)
+    est = estimate_seconds(cost_clicks(plan), workers, costs)
     known = sum(e for e in est.values() if e is not None)
     unknown = [m for m, e in est.items() if e is None]
     eta = f"about {known / 60:.0f} min" if known >= 60 else f"about {known:.0f} s"
@@ -334,12 +364,14 @@ def compute(
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Longest first (by the measured costs; unknown ones last): the pass ends on short jobs,
     # so one worker does not finish a long job alone while the other core idles.
-    jobs = sorted(plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * j.clicks)
+    jobs = sorted(
+        plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * weighted_clicks(j)
+    )
     # the bar's 'left' weighs each job by its estimated cost (a model without one: the mean
     # known cost of the plan's models), since the jobs run longest first and a count would mislead
     known = [SECONDS_PER_CLICK[m] for m in {j.model for j in jobs} if m in SECONDS_PER_CLICK]
     default = sum(known) / len(known) if known else 1.0
-    cost = [SECONDS_PER_CLICK.get(j.model, default) * j.clicks for j in jobs]
+    cost = [SECONDS_PER_CLICK.get(j.model, default) * weighted_clicks(j) for j in jobs]
     if scheduler is None:
         args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
                  plan.cache, threads) for j in jobs]  # fmt: skip
@@ -582,7 +614,7 @@ def run_all(
                       flush=True)  # fmt: skip
             report.compute = done = compute(plan, n_jobs, progress, scheduler)
             split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
-            clicks = plan.by_model()["clicks"]
+            clicks = cost_clicks(plan)  # weighted: an envelope click counts ROBOT_COST_FACTOR
             costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
             where = ("on the Dask cluster" if scheduler is not None
                      else f"with {done.workers} worker(s)")  # fmt: skip

@@ -16,6 +16,7 @@ Figures built from a sweep table (``iislib.experiment.sweep.evaluate``):
 ``fig_image_rank_tau``      robot x robot Kendall tau of per-image scores, per model
 ``fig_seed_variance``       one curve per seed for each random robot
 ``fig_family_procedure``    the 2x2 family x training-procedure experiment (None: not registered)
+``fig_envelope``            per model, the band from rworst to rbest with the seven robots inside
 =========================== ====================================================================
 
 Figures built from an ``Episode`` (one image, a few trajectories with their probability maps):
@@ -50,7 +51,7 @@ from iislib.core.loop import Trajectory, make_rng
 from iislib.core.metrics import METRIC_NAMES
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, ROBOTS, Robot, get_robot
 from iislib.drawing import plots
-from iislib.experiment import findings, stats
+from iislib.experiment import envelope, findings, stats
 from iislib.experiment.sweep import summary
 
 Key = tuple[str, str]
@@ -67,7 +68,7 @@ NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {
     "02_qualitative": ("fig5", "fig8", "fig9"),
     "03_quantitative": ("fig4", "fig6a", "iou_distribution", "metric_quirks"),
     "04_robustness": ("fig6b", "fig7", "robustness_ci", "robustness_image_rank_tau",
-                      "robustness_seed_variance"),
+                      "robustness_seed_variance", "envelope"),
     "06_you_click": ("you_click", "you_click_verdict"),
 }  # fmt: skip
 """Figure files (stem; .png and .pdf) each notebook always writes. With two or more models 04
@@ -580,6 +581,54 @@ def fig6b(
         f"the mean over these {len(robots)} robots of the mean "
         f"{plots.METRIC_LABELS.get(metric, metric)} over clicks. The paper finds ritm's fan "
         "narrower (more robust to the clicking procedure)")))  # fmt: skip
+
+
+@styled
+def fig_envelope(table: pd.DataFrame, metric: str = "iou") -> Figure | None:
+    """The oracle envelope: one panel per model (shared y), the band from the mean under rworst
+    to the mean under rbest (the worst and the best honest user, greedy one step ahead), with
+    the seven robots' mean curves inside it, all over the images where the model has both
+    envelope robots (``experiment.envelope.envelope_curves``). Titles give the band's width at
+    click 5 (or the last click). None, saying why, when no model has the envelope."""
+    curves = envelope.envelope_curves(table, metric)
+    if curves.empty:
+        _skip("no model has both rbest and rworst in the table")
+        return None
+    models = list(dict.fromkeys(curves["model"]))
+    others = [r for r in dict.fromkeys(curves["robot"]) if r not in envelope.ENVELOPE_NAMES]
+    colors = plots.robot_colors(others)
+    k = min(envelope.FINDING_CLICK, int(curves["click"].max()))
+    fig, axes = plots.new_figure(1, len(models), size=(min(6.9, 2.4 * len(models) + 0.6), 3.0),
+                                 sharey=True)  # fmt: skip
+    for ax, model in zip(axes[0], models, strict=True):
+        c = curves[curves["model"] == model].pivot(index="click", columns="robot", values="mean")
+        x = c.index.to_numpy()
+        lo, hi = c[envelope.WORST].to_numpy(), c[envelope.BEST].to_numpy()
+        ax.fill_between(x, lo, hi, color="0.85", lw=0, label="rworst .. rbest")
+        ax.plot(x, hi, color="0.2", lw=1.2, label=envelope.BEST)
+        ax.plot(x, lo, color="0.2", lw=1.2, ls="--", label=envelope.WORST)
+        for robot in others:
+            ax.plot(x, c[robot].to_numpy(), color=colors[robot], lw=0.9, alpha=0.9, label=robot)
+        n = int(curves.loc[curves["model"] == model, "images"].iloc[0])
+        ax.set_title(f"{model}\nwidth@{k} {hi[x == k][0] - lo[x == k][0]:.2f}, "
+                     f"{_plural(n, 'image')}")  # fmt: skip
+        ax.set_xlabel("number of clicks")
+        ax.set_xlim(1, x.max())
+        if ax is axes[0, 0]:
+            ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
+    handles = [
+        Line2D([], [], color="0.2", lw=1.2, label=envelope.BEST),
+        Line2D([], [], color="0.2", lw=1.2, ls="--", label=envelope.WORST),
+    ]
+    handles += [Line2D([], [], color=colors[r], label=r) for r in others]
+    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=len(handles))
+    _integer_clicks(fig, nbins=5)
+    sub = table[table["model"].isin(models)]
+    return finish(fig, _caption(sub, (
+        "Grey band: from the mean under rworst to the mean under rbest, the worst and the best "
+        "honest user among the seven robots' clicks and 16 r04 draws per step, chosen by the "
+        "model's own IoU one click ahead (greedy: exact at click 1, an approximation after). "
+        "Every curve is a mean over the images where the model has the envelope")))  # fmt: skip
 
 
 @styled

@@ -46,8 +46,7 @@ from iislib import __version__
 from iislib.atomic import write_bytes
 from iislib.core.loop import Trajectory, make_rng, run_many
 from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
-from iislib.core.robots import ROBOTS as _REGISTERED
-from iislib.core.robots import Robot, get_robot
+from iislib.core.robots import ENVELOPE_ROBOTS, ROBOTS, Robot, get_robot
 from iislib.experiment.cluster import NEEDS_DISTRIBUTED, check_scheduler, connect_timeout
 from iislib.experiment.data import Dataset, file_digest, load_dataset
 from iislib.models import (
@@ -65,6 +64,8 @@ from iislib.models import official as _official
 from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads, worker_pool
+
+_REGISTERED = {**ROBOTS, **ENVELOPE_ROBOTS}
 
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
@@ -214,22 +215,24 @@ def robot_key(robot: RobotLike) -> str:
     """What identifies a robot's behaviour in the cache key: a registered name is itself, with
     ``@revision`` once its ``revision`` is raised (so a name and its registry instance share
     results, and results of an earlier behaviour are not read); any other ``Robot`` is its name
-    plus its ``cache_token()`` (a replay robot: the digest of its clicks). ValueError for a robot
+    plus its ``cache_token()`` (a replay robot: the digest of its clicks; an envelope robot, registered
+    or not: its number of candidates, after its revision). ValueError for a robot
     that has neither."""
     if isinstance(robot, str):
         robot = _REGISTERED.get(robot, robot)  # a name outside the registry is its own key
         if isinstance(robot, str):
             return robot
-    if _REGISTERED.get(robot.name) is robot:
-        return robot.name + (f"@{robot.revision}" if robot.revision else "")
+    base = robot.name + (f"@{robot.revision}" if robot.revision else "")
     token = getattr(robot, "cache_token", None)
+    if _REGISTERED.get(robot.name) is robot and token is None:
+        return base
     if token is None:
         raise ValueError(
             f"robot {robot.name!r} is not the registered robot of that name and has no "
             "cache_token(): results could not be told apart in the cache (give it one, or pass "
             "cache_dir=None)"
         )
-    return f"{robot.name}:{token()}"
+    return f"{base}:{token()}"  # rbest/rworst: "rbest@1:n16" (their number of candidates)
 
 
 _UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
