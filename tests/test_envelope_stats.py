@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from iislib.core.robots import ENVELOPE_NAMES, ROBOT_NAMES
-from iislib.experiment import envelope, stats
+from iislib.experiment import envelope, findings
 from tests.test_stats import make_table
 
 RITM, GTO = envelope.PAPER_PAIR
@@ -72,7 +72,7 @@ def test_lesson_states_the_computed_numbers():
 )
 def test_finding_verdicts(width, gap, verdict):
     row = envelope.oracle_vs_model(toy(width=width, gap=gap, noise=0.05), "toy", n_boot=200)
-    assert set(row) == set(stats.FINDINGS_COLUMNS)
+    assert set(row) == set(findings.FINDINGS_COLUMNS)
     assert row["verdict"] == verdict and row["images"] == 12
     assert row["margin"] == pytest.approx(width - gap)  # noise cancels: paired per image
     assert row["low"] <= row["margin"] <= row["high"]

@@ -12,7 +12,7 @@ from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES
 from iislib.core.model import IISModel
 from iislib.core.robots import ROBOT_NAMES, border_dt, get_robot, largest_component
 from iislib.drawing import figures, plots
-from iislib.experiment import stats
+from iislib.experiment import findings, stats
 from iislib.experiment.sweep import COLUMNS
 
 
@@ -173,7 +173,7 @@ def test_ci_seed_variance_distribution_quirks():
 def test_family_procedure_needs_the_four_models(capsys):
     assert figures.fig_family_procedure(None) is None
     assert "needs the models" in capsys.readouterr().out
-    t = random_table(models=tuple(stats.FAMILY_PROCEDURE), robots=("rritm", "rgto99"))
+    t = random_table(models=tuple(findings.FAMILY_PROCEDURE), robots=("rritm", "rgto99"))
     fig = figures.fig_family_procedure(t)
     assert len(fig.axes[0].get_lines()) == 4
 
@@ -386,9 +386,9 @@ def test_fig4_marks_the_few_clicks_and_says_why():
     bands = [p for ax in visible_axes(fig) for p in ax.patches]
     assert len(bands) == len(METRIC_NAMES)
     box = bands[0].get_window_extent().transformed(visible_axes(fig)[0].transData.inverted())
-    assert (box.x0, box.x1) == pytest.approx((1, stats.FEW_CLICKS))
+    assert (box.x0, box.x1) == pytest.approx((1, findings.FEW_CLICKS))
     cap = fig._suptitle.get_text().replace("\n", " ")
-    assert f"clicks 1-{stats.FEW_CLICKS}" in cap and "'accuracy' is recall" in cap
+    assert f"clicks 1-{findings.FEW_CLICKS}" in cap and "'accuracy' is recall" in cap
     assert "clicks 1-3" in figures.fig4(t[t.click <= 3])._suptitle.get_text().replace("\n", " ")
 
 

@@ -19,7 +19,7 @@ import torch
 from iislib import paths
 from iislib.apps import paper
 from iislib.apps.cli import main
-from iislib.experiment import stats
+from iislib.experiment import findings
 from iislib.experiment.sweep import as_specs, cache_entry, evaluate
 from iislib.models import (
     OFFICIAL_PAIR,
@@ -304,7 +304,7 @@ def test_own_protocol_sweeps_and_noc_table(weights, data_root, monkeypatch):
             for k, iou in enumerate(ious, 1):
                 rows.append({"dataset": "grabcut", "model": model, "settings": settings,
                              "robot": robot, "image": image, "seed": 0, "click": k, "iou": iou})  # fmt: skip
-    t = stats.own_protocol_noc(pd.DataFrame(rows)).set_index("model")
+    t = findings.own_protocol_noc(pd.DataFrame(rows)).set_index("model")
     assert t.loc["ritm-sbd-h18", "NoC@85"] == (2 + 3) / 2
     assert t.loc["ritm-sbd-h18", "NoC@90"] == (3 + 3) / 2
     assert t.loc["ritm-sbd-h18", "published NoC@85"] == 1.76
@@ -315,8 +315,8 @@ def test_own_protocol_sweeps_and_noc_table(weights, data_root, monkeypatch):
 
 
 def test_official_pair_plays_the_paper_models_where_selected(weights):
-    assert stats.paper_models_of(["ritm-sbd-h18", "gto99-synthft"]) == OFFICIAL_PAIR
-    assert stats.paper_models_of(["ritm-sbd-h18", "gto99-compact"]) == stats.PAPER_MODELS
+    assert findings.paper_models_of(["ritm-sbd-h18", "gto99-synthft"]) == OFFICIAL_PAIR
+    assert findings.paper_models_of(["ritm-sbd-h18", "gto99-compact"]) == findings.PAPER_MODELS
     from iislib.drawing.figures import contrast_pair
 
     assert contrast_pair(["random_walker", "gto99-synthft", "ritm-sbd-h18"]) == (
@@ -348,7 +348,8 @@ def test_a_notebook_runs_the_official_pair_under_stock_papermill(weights, data_r
                      for c in code for o in c.outputs)  # fmt: skip
     assert "gto99-synthft" in text and "ritm-sbd-h18" in text
     assert "published NoC@90" in text and "2.04" in text and "1.74" in text
-    assert (tmp_path / "home" / "figures" / "smoke" / "fig4.png").is_file()
+    # a dataset other than Berkeley keeps its figures in its own folder (paper.Config.figures)
+    assert (tmp_path / "home" / "figures" / "smoke" / "grabcut" / "fig4.png").is_file()
 
 
 def test_the_runner_passes_models_and_device(weights, data_root, monkeypatch):
@@ -391,18 +392,20 @@ def test_findings_take_the_official_pair_as_the_paper_models():
     """Claims 1, 2, 3, 5 on the official pair: the compact table's paper models relabelled as
     the official names give the same margins with paper_models=OFFICIAL_MODELS (claim 4 keeps
     the compact 2x2), and nothing without it (they are not the default pair)."""
-    from tests.test_stats import findings_spec, findings_table
+    from tests.test_findings import findings_spec, findings_table
 
     t = findings_table(findings_spec(True))
-    ref = stats.findings(t, n_boot=200)
-    pair = t[t.model.isin(list(stats.PAPER_MODELS.values()))].copy()
-    names = {stats.PAPER_MODELS[f]: n for f, n in OFFICIAL_PAIR.items()}
+    ref = findings.findings(t, n_boot=200)
+    pair = t[t.model.isin(list(findings.PAPER_MODELS.values()))].copy()
+    names = {findings.PAPER_MODELS[f]: n for f, n in OFFICIAL_PAIR.items()}
     pair["model"] = pair["model"].map(names)
     both = pd.concat([t, pair], ignore_index=True)
-    got = stats.findings(both, n_boot=200, paper_models=stats.paper_models_of(list(both.model)))
+    got = findings.findings(
+        both, n_boot=200, paper_models=findings.paper_models_of(list(both.model))
+    )
     pd.testing.assert_series_equal(got["margin"], ref["margin"])
     assert (got["verdict"] == "reproduced").all()
-    alone = stats.findings(pair, n_boot=100, paper_models=stats.OFFICIAL_MODELS)
+    alone = findings.findings(pair, n_boot=100, paper_models=findings.OFFICIAL_MODELS)
     assert alone.set_index("claim").loc[[1, 2, 3, 5], "verdict"].eq("reproduced").all()
     assert alone.set_index("claim").loc[4, "verdict"] == "these data cannot tell"
 
@@ -415,7 +418,7 @@ def test_robustness_findings_request_the_official_pair_and_the_2x2(weights, data
     assert sweeps["findings grabcut"].models == (
         "ritm-sbd-h18", "gto99-synthft", "ritm-compact", "gto99-compact",
         "ritm-compact-gto99proc", "gto99-compact-ritmproc")  # fmt: skip
-    assert sweeps["family"].models == tuple(stats.FAMILY_PROCEDURE)
+    assert sweeps["family"].models == tuple(findings.FAMILY_PROCEDURE)
 
 
 def test_the_demo_lists_and_builds_present_files(weights):

@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("data", help="fetch and verify the benchmark datasets; print where they are")
-    g.add_argument("--names", default="berkeley,grabcut", help="comma list or 'all'")
+    g.add_argument("--names", default="all",
+                   help="comma list of berkeley, grabcut, davis, or 'all' (the default)")  # fmt: skip
     g.add_argument("--data", default=None,
                    help="local data root (default: $IISLIB_DATA, else download into data/)")  # fmt: skip
     g.set_defaults(func=cmd_data)

@@ -30,9 +30,9 @@ from iislib.core.loop import make_rng, run_many
 from iislib.core.robots import ENVELOPE_NAMES, RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
-from iislib.experiment import stats
+from iislib.experiment import findings
 from iislib.experiment.data import load_dataset
-from iislib.experiment.stats import FAMILY_PROCEDURE
+from iislib.experiment.findings import FAMILY_PROCEDURE
 from iislib.experiment.sweep import as_specs, cache_entry, evaluate, worker_count
 from iislib.models import (
     OFFICIAL_PAIR,
@@ -154,8 +154,13 @@ class Config:
 
     @property
     def figures(self) -> Path:
-        """Where figures go: ``paths.FIGURES`` (``figures/smoke`` in smoke mode)."""
-        return paths.FIGURES / "smoke" if self.smoke else paths.FIGURES
+        """Where figures go: ``paths.FIGURES`` (``figures/smoke`` in smoke mode) for the paper's
+        dataset (Berkeley, ``NOTEBOOK_DEFAULTS``), a subfolder named after any other dataset
+        (``figures/davis/``), so that a run on each dataset keeps its own figures."""
+        base = paths.FIGURES / "smoke" if self.smoke else paths.FIGURES
+        if self.dataset_name == NOTEBOOK_DEFAULTS["dataset"]:
+            return base
+        return base / Path(self.dataset_name).name
 
     def __str__(self) -> str:
         return (f"dataset {self.dataset_name} ({len(self.names)} images), models {self.models}, "
@@ -553,20 +558,20 @@ def own_protocol(cfg: Config, notebook: str = "") -> dict[str, SweepRequest]:
         if name in OFFICIAL:
             family = OFFICIAL[name].family
             own = replace(cfg, settings=OWN_SETTINGS[family])
-            out[f"own {name}"] = request(own, models=[name], robots=[stats.OWN_ROBOT[family]],
+            out[f"own {name}"] = request(own, models=[name], robots=[findings.OWN_ROBOT[family]],
                                          notebook=notebook, purpose=f"{name} own protocol")  # fmt: skip
     return out
 
 
 def own_protocol_table(cfg: Config) -> pd.DataFrame | None:
     """Notebook 03's NoC of the official models under each paper's own protocol beside the
-    published numbers (``stats.own_protocol_noc``); None, saying why, without official models."""
+    published numbers (``findings.own_protocol_noc``); None, saying why, without official models."""
     reqs = own_protocol(cfg)
     if not reqs:
         print("No official model selected (models=official, or an official name such as "
               "ritm-sbd-h18): the own-protocol NoC table is skipped.")  # fmt: skip
         return None
-    return stats.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
+    return findings.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
 
 
 ENVELOPE_IMAGES = 5
@@ -575,7 +580,7 @@ rbest and rworst cost N + 7 = 23 predictions per click: ~22 s of wall time per i
 three paper models with 2 workers at the fastest measured per-click costs (an AMD EPYC with
 AVX-512, 2026-12-02), so 5 images add ~2 minutes to the 17.7 of ``make figures`` there
 (docs/decisions.md, "The envelope robots"). The finding on the envelope needs 10 images
-(``stats.MIN_IMAGES``) for a verdict: ``-p envelope_images=10`` or more."""
+(``findings.MIN_IMAGES``) for a verdict: ``-p envelope_images=10`` or more."""
 
 
 def robustness_sweeps(

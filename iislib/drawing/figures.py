@@ -51,7 +51,7 @@ from iislib.core.loop import Trajectory, make_rng
 from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, ROBOTS, Robot, get_robot
 from iislib.drawing import plots
-from iislib.experiment import envelope, stats
+from iislib.experiment import envelope, findings, stats
 from iislib.experiment.sweep import summary
 
 Key = tuple[str, str]
@@ -375,7 +375,7 @@ def contrast_pair(models: Sequence[str]) -> tuple[str, str] | None:
     ritm-sbd-h18 and gto99-synthft, else the compact one, ritm-compact and gto99-compact) when
     both are there, else the first two models, None with fewer."""
     models = list(dict.fromkeys(models))
-    pair = stats.paper_models_of(models)
+    pair = findings.paper_models_of(models)
     paper = (pair["ritm"], pair["gto99"])
     if all(m in models for m in paper):
         return paper
@@ -500,7 +500,7 @@ def fig9(ep: Episode, k: int | None = None, keys: Sequence[Key] | None = None) -
 
 @styled
 def fig4(
-    table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, few_clicks: int = stats.FEW_CLICKS
+    table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, few_clicks: int = findings.FEW_CLICKS
 ) -> Figure:  # fmt: skip
     """Six metrics vs clicks, each model under its own paper's robot (ritm* under rritm, gto99*
     under rgto99, any other model under both). A grey band marks clicks 1..``few_clicks``,
@@ -891,18 +891,18 @@ def fig_family_procedure(table: pd.DataFrame | None, metric: str = "iou") -> Fig
 
     Colour: architecture family; line style: training click procedure.
     """
-    if table is None or not set(stats.FAMILY_PROCEDURE) <= set(table["model"].unique()):
+    if table is None or not set(findings.FAMILY_PROCEDURE) <= set(table["model"].unique()):
         _skip("the 2x2 family x procedure experiment needs the models "
-              + ", ".join(stats.FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
+              + ", ".join(findings.FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
         return None
-    sub = table[table["model"].isin(list(stats.FAMILY_PROCEDURE))]
+    sub = table[table["model"].isin(list(findings.FAMILY_PROCEDURE))]
     s = stats.per_image(sub, metric, None).groupby(["model", "robot"]).mean()
     robots = list(sub["robot"].unique())
     fig, axes = plots.new_figure(size=(4.8, 3.0))
     ax = axes[0, 0]
     fam_color = {"ritm": "#006BA4", "gto99": "#C85200"}
     proc_style = {"ritm": "-", "gto99": "--"}
-    for model, (family, proc) in stats.FAMILY_PROCEDURE.items():
+    for model, (family, proc) in findings.FAMILY_PROCEDURE.items():
         y = [s.get((model, r), np.nan) for r in robots]
         ax.plot(range(len(robots)), y, proc_style[proc], marker="o", ms=3,
                 color=fam_color[family], label=f"{family} net, {proc} training clicks")  # fmt: skip

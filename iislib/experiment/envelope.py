@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from iislib.core.robots import ENVELOPE_NAMES, ROBOT_NAMES
-from iislib.experiment import stats
+from iislib.experiment import findings, stats
 
 BEST, WORST = ENVELOPE_NAMES
 WIDTH_CLICKS: tuple[int, ...] = (1, 5, 10, 20)
@@ -35,7 +35,7 @@ FINDING_CLICK = 5
 """The finding compares the oracle and the models at IoU@5 (after 5 clicks)."""
 PAPER_PAIR: tuple[str, str] = ("ritm-compact", "gto99-compact")
 """The two paper models (compact stand-ins) whose gap the envelope is compared with."""
-MIN_IMAGES = stats.MIN_IMAGES
+MIN_IMAGES = findings.MIN_IMAGES
 """Fewer images than this: "these data cannot tell" whatever the interval (as the paper's five)."""
 
 STATEMENT = (
@@ -190,13 +190,13 @@ def oracle_vs_model(
     min_images: int = MIN_IMAGES, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
 ) -> dict:  # fmt: skip
     """The finding "the choice of oracle moves the score more than the choice of model", as a
-    row of the findings table (``stats.FINDINGS_COLUMNS``).
+    row of the findings table (``findings.FINDINGS_COLUMNS``).
 
     Margin (positive when the claim holds): the smaller of the two paper models' envelope
     widths (mean rbest - mean rworst of ``metric`` at click ``k``) minus the largest over
     ``robots`` of the gap |mean pair[1] - mean pair[0]|. Both are means over the same images
     (those where both models have the envelope and every robot), resampled together for the
-    percentile bootstrap interval. Verdict (``stats.verdict``): "reproduced" above 0, "not reproduced" below 0,
+    BCa bootstrap interval (``stats.bootstrap_stat``). Verdict (``findings.verdict``): "reproduced" above 0, "not reproduced" below 0,
     "these data cannot tell" when the interval includes 0, something is missing or there are
     fewer than ``min_images`` images.
     """
@@ -209,7 +209,7 @@ def oracle_vs_model(
            "statement": STATEMENT.format(k=k),
            "quantity": f"smaller envelope width minus the largest model gap, IoU@{k}",
            "measured": "", "margin": np.nan, "low": np.nan, "high": np.nan, "images": 0,
-           "verdict": stats.VERDICTS[2]}  # fmt: skip
+           "verdict": findings.VERDICTS[2]}  # fmt: skip
     cols = [(m, r) for m in pair for r in (*ENVELOPE_NAMES, *robots)]
     t = table[table["click"] == k]
     w = t.pivot_table(index="image", columns=["model", "robot"], values=metric, aggfunc="mean")
@@ -239,8 +239,8 @@ def oracle_vs_model(
         f"{point[1]:.3f} [{lo[1]:.3f}, {hi[1]:.3f}]; largest gap between the models over the "
         f"{len(robots)} robots {point[2]:.3f} [{lo[2]:.3f}, {hi[2]:.3f}]"
     )
-    row["verdict"] = stats.verdict(row["low"], row["high"])
+    row["verdict"] = findings.verdict(row["low"], row["high"])
     if row["images"] < min_images:
-        row["verdict"] = stats.VERDICTS[2]
+        row["verdict"] = findings.VERDICTS[2]
         row["measured"] += f" (only {row['images']} images: too few for a verdict)"
     return row

@@ -35,7 +35,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -571,7 +571,7 @@ def evaluate(
         _check_cache_dir(cache, local=scheduler is None)
     if scheduler is not None:
         # Workers run elsewhere: they must not resolve paths against their own working folder.
-        dataset = _absolute(dataset)
+        dataset = absolute_paths(dataset)
         cache = cache.absolute() if cache is not None else None
 
     done: list[pd.DataFrame] = []
@@ -611,7 +611,7 @@ def evaluate(
             args = [
                 (s, r, dataset, i, seed, settings, max_clicks, cache, 1) for s, r, i, seed in todo
             ]
-            done.extend(_run_dask(scheduler, args, bar, cached=cache is not None))
+            done.extend(run_on_dask(scheduler, args, bar, cached=cache is not None))
         else:
             n_workers = worker_count(n_jobs)
             threads = max(1, (os.cpu_count() or 1) // n_workers)
@@ -636,7 +636,7 @@ def evaluate(
     return table.sort_values(["model", "robot", "image", "seed", "click"], ignore_index=True)
 
 
-def _absolute(dataset: Dataset) -> Dataset:
+def absolute_paths(dataset: Dataset) -> Dataset:
     """``dataset`` with absolute file paths (the same object when they already are)."""
     pairs = getattr(dataset, "_pairs", None)
     if pairs is None or (
@@ -675,8 +675,13 @@ def _client(scheduler: Any) -> tuple[Any, bool]:
     )
 
 
-def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list[pd.DataFrame]:
-    """Run ``run_job(*a)`` for every ``a`` on a Dask cluster; the frames in completion order.
+def run_on_dask(
+    scheduler: Any, args: list[tuple], bar: Any, cached: bool,
+    fn: Callable[..., Any] = run_job, on_result: Callable[[tuple, Any], None] | None = None,
+) -> list[Any]:  # fmt: skip
+    """Run ``fn(*a)`` (default ``run_job``: ``a`` are its arguments) for every ``a`` on a Dask
+    cluster (``scheduler``: as in ``evaluate``); the results in completion order. After each
+    result, ``on_result(a, result)`` (if given), then ``bar.update()``.
 
     A failed job (an exception, or its worker killed more often than the scheduler's
     ``allowed-failures``) does not cancel the others; once all have finished, a RuntimeError
@@ -691,14 +696,18 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
         bar.close()
         raise
     try:
-        futures = {client.submit(run_job, *a, pure=False): a for a in args}
-        frames: list[pd.DataFrame] = []
+        futures = {client.submit(fn, *a, pure=False): a for a in args}
+        results: list[Any] = []
         failed: list[tuple[tuple, BaseException]] = []
         for fut in as_completed(list(futures), loop=client.loop):
             try:
-                frames.append(fut.result())
+                result = fut.result()
             except Exception as e:  # reported below, with every other failure
                 failed.append((futures[fut], e))
+            else:
+                results.append(result)
+                if on_result is not None:
+                    on_result(futures[fut], result)
             bar.update()
             fut.release()
     finally:
@@ -713,7 +722,7 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
             f"{dataset.names[index]}, seed {seed}, robots {','.join(map(robot_label, robots))}: "
             f"{type(err).__name__}: {err}"
         ) from err
-    return frames
+    return results
 
 
 def worker_count(n_jobs: int) -> int:
