@@ -59,7 +59,7 @@ n_boot: int = 1000  # bootstrap resamples
 variance_seeds: list[int] = [0, 1, 2]  # seeds of the seed-variance experiment
 variance_images: int = 20  # images of the seed-variance experiment
 findings_datasets: list[str] = ["berkeley"]  # findings' datasets (full run: +grabcut, davis)
-envelope_images: int = 5  # first N images of the rbest/rworst envelope (0: all; 10+ for a verdict)
+envelope_images: int = 10  # first N images of the rbest/rworst envelope (0: all; 10+ for a verdict)
 
 # %%
 # %matplotlib inline

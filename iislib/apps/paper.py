@@ -574,13 +574,13 @@ def own_protocol_table(cfg: Config) -> pd.DataFrame | None:
     return findings.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
 
 
-ENVELOPE_IMAGES = 5
+ENVELOPE_IMAGES = 10
 """Images of notebook 04's envelope by default (``envelope_images``; 0: the whole dataset).
 rbest and rworst cost N + 7 = 23 predictions per click: ~22 s of wall time per image for the
 three paper models with 2 workers at the fastest measured per-click costs (an AMD EPYC with
-AVX-512, 2026-12-02), so 5 images add ~2 minutes to the 17.7 of ``make figures`` there
-(docs/decisions.md, "The envelope robots"). The finding on the envelope needs 10 images
-(``findings.MIN_IMAGES``) for a verdict: ``-p envelope_images=10`` or more."""
+AVX-512, 2026-12-02), so 10 images add ~4 minutes, paid for by leaving GrabCut's findings to the
+full run (docs/decisions.md, "The envelope robots"). 10 is the least the finding on the envelope
+needs for a verdict (``findings.MIN_IMAGES``)."""
 
 
 def robustness_sweeps(
