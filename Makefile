@@ -39,13 +39,27 @@ $(VENV)/.lab-settings: lab-settings/pyproject.toml lab-settings/overrides.d/iisl
 
 env: $(VENV)/.installed $(VENV)/.lab-settings
 
-# The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks)
-# into build/notebooks/full/, figures into figures/. It first prints the plan (the jobs missing
-# from the cache, per model, with an estimated time), computes them all in one pass on $(JOBS)
-# workers (one progress bar; cached in .cache/results), then runs the notebooks, which only read
-# the cache. `python benchmarks/bench_figures.py` times it per phase from an empty cache.
+# The paper's figures: every notebook executed in full (100 Berkeley images, 7 robots, 20 clicks;
+# the findings of notebook 04 on Berkeley only) into build/notebooks/full/, figures into figures/.
+# It first prints the plan (the jobs missing from the cache, per model, with an estimated time),
+# computes them all in one pass on $(JOBS) workers (one progress bar; cached in .cache/results),
+# then runs the notebooks, which only read the cache. `python benchmarks/bench_figures.py` times
+# it per phase from an empty cache.
+# DATASETS=all (or a comma list of berkeley, grabcut, davis): the full run, notebooks 03 and 04
+# once per dataset on all its images into build/notebooks/full/<dataset>/ (figures/<dataset>/;
+# Berkeley's into figures/), 04's findings on every one of them and pooled.
+# SCHEDULER=tcp://HOST:8786: compute the sweeps on that Dask cluster (README, "On a cluster").
+DATASETS ?=
+SCHEDULER ?=
 figures: env
-	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(NB_PARAMS)
+	$(PY) -m iislib.apps.runner --jobs $(JOBS) $(NB_PARAMS) $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+# The full run: Berkeley, GrabCut and DAVIS through notebooks 03 and 04 (make figures DATASETS=all;
+# 384,300 clicks from an empty cache: `python -m iislib.apps.runner --datasets all --plan` prints
+# its size and estimated time). Resumable: an interrupted run computes only what the cache lacks.
+.PHONY: figures-full
+figures-full: env
+	$(MAKE) figures DATASETS=all
 
 # Quick run of every notebook (2 images, 4 clicks): build/notebooks/smoke/, figures/smoke/.
 .PHONY: notebooks
@@ -60,7 +74,8 @@ test: env
 	  $(PY) -m pytest -q -p no:python --nbval-lax --nbval-current-env --nbval-cell-timeout=600 build/notebooks/smoke/; \
 	else echo "nbval skipped: no smoke notebooks in build/notebooks/smoke (benchmark data missing?)"; fi
 
-# Fetch (or find) Berkeley and GrabCut, check every file against iislib/manifests/, print where.
+# Fetch (or find) Berkeley, GrabCut and DAVIS, check every file against
+# iislib/experiment/manifests/ (SHA256), print where they are.
 data: env
 	$(PY) -m iislib data
 

@@ -55,7 +55,8 @@ def main() -> None:
     print(f"\n{'phase':36s} {'seconds':>9s} {'estimate':>9s}")
     if report.compute is not None:
         c = report.compute
-        est = runner.plan_seconds(report.plan, c.workers)
+        clicks = report.plan.by_model()["clicks"].to_dict()
+        est = runner.estimate_seconds(clicks, c.workers)
         for model, seconds in c.model_wall().items():
             e = est.get(model)
             print(f"{'sweeps: ' + model:36s} {seconds:9.1f} "

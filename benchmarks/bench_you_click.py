@@ -3,7 +3,7 @@
     python benchmarks/bench_you_click.py [--images 3] [--clicks 5] [--models ritm-compact,...]
 
 Plays the person with rritm's clicks on the first N Berkeley images (``$IISLIB_DATA``) through
-``iislib.apps.demo.HumanSession`` (direct settings, the image's own resolution, one torch
+``iislib.experiment.session.HumanSession`` (direct settings, the image's own resolution, one torch
 thread as in a Voilà kernel under ``make demo``'s load), timing each ``click`` plus
 ``overlay_png`` and ``confusion_png``, and prints the median and the maximum per model (each
 model's first click, which warms it up, is left out).
@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
-    from iislib.apps.demo import HumanSession
     from iislib.core.robots import get_robot
     from iislib.experiment.data import load_dataset
+    from iislib.experiment.session import HumanSession
 
     torch.set_num_threads(1)
     ds = load_dataset("berkeley")

@@ -20,6 +20,9 @@
 # - **Models** that need an official checkpoint (`ritm`, `gto99`) show a checkpoint field: give
 #   the path of the weights file. `random_walker` needs nothing.
 # - **Compare with** runs a second model/robot pair on the same image and overlays its curves.
+# - **Envelope** also runs the chosen model under `rworst` and `rbest`, the worst and the best
+#   honest user (greedy one click ahead, N + 7 predictions per click: slower), and shades the band
+#   between their IoU curves: how far the clicking alone moves this model on this image.
 # - **You click** (the mode toggle at the top): you are the robot. Press *Start clicking*, then
 #   click on the image: left click positive (the object), right click or shift+click negative
 #   (or set the toggle). After each click the model predicts and the overlay, the TP/TN/FP/FN map
@@ -29,8 +32,9 @@
 #   the distance from each of your clicks to the click rgto99 and rritm would have placed, and
 #   where your pixel falls in each random robot's sampling map (notebook 06 explains it).
 #
-# The curves show accuracy, precision, recall, Dice, IoU and F-score after each click (the dotted
-# lines mark IoU 0.85 and 0.90, the levels of NoC@85 and NoC@90). The slider chooses the click
+# The curves show accuracy, precision, recall, Dice, IoU, F-score and Boundary IoU (the agreement
+# of the two masks' border bands, which keeps moving after IoU has settled) after each click (the
+# dotted lines mark IoU 0.85 and 0.90, the levels of NoC@85 and NoC@90). The slider chooses the click
 # drawn in the panel: the input with its ground truth outlined in magenta; the prediction (tinted
 # blue, outlined in yellow) over the image with the clicks so far (green positive, red negative,
 # the latest largest); and the map of true positives (white), true negatives (black), false
@@ -77,6 +81,7 @@ if autorun:
 display(app.widget)
 
 # %% [markdown]
-# Everything above is `iislib.apps.demo` (running, figures, files) wired to widgets by
-# `iislib.apps.demo_app`; the same functions write `curves.png`, `panel.png` and `scores.csv` for the
-# command line.
+# Everything above is `iislib.experiment.demo` (the runs), `iislib.drawing.demo_figures` (the
+# pictures) and `iislib.experiment.session` (you click), wired to widgets by `iislib.apps.demo_app`;
+# the same functions write `curves.png`, `panel.png` and `scores.csv` for the command line
+# (`iislib.apps.demo`).

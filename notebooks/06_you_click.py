@@ -51,10 +51,11 @@ import pandas as pd
 from IPython.display import display
 
 from iislib.apps import paper
-from iislib.apps.demo import HumanSession, fig_compare, fig_verdict
 from iislib.apps.demo_app import DemoApp
 from iislib.core.human import ClickRecord, example_record
+from iislib.drawing.demo_figures import fig_compare, fig_verdict
 from iislib.experiment.data import load_dataset
+from iislib.experiment.session import HumanSession
 
 cfg = paper.notebook_config(globals())  # smoke also when the CI variable is set
 rec = ClickRecord.load(record) if record else example_record()

@@ -1,7 +1,8 @@
 """The sweep on a real Dask cluster: same table as local processes, nothing lost to a killed worker.
 
 A ``distributed.LocalCluster`` of 2 worker processes (1 thread each, on 127.0.0.1) runs a small
-sweep (3 synthetic images, 2 robots, 3 clicks of random_walker). Skipped only when
+sweep (3 synthetic images, 2 robots, 3 clicks of random_walker), and the runner's full-run plan
+(``--datasets``) in smoke size on Berkeley, GrabCut and DAVIS. Skipped only when
 ``dask[distributed]`` is not installed (``pip install -e '.[dev]'`` installs it).
 """
 
@@ -161,6 +162,39 @@ def test_cli_scheduler_option(cluster, sweep, tmp_path, capsys):
 def test_bad_scheduler_value_is_refused(sweep):
     with pytest.raises(ValueError, match="scheduler must be an address"):
         evaluate(["random_walker"], ROBOTS, sweep[0], scheduler=8786, **KW)
+
+
+def test_runner_computes_a_multi_dataset_plan_on_the_cluster(cluster, data_root, tmp_path,
+                                                             monkeypatch):  # fmt: skip
+    """The full run's plan (``--datasets``), smoke-sized, computed by ``runner.compute`` on the
+    2-worker cluster: every trajectory lands in the cache, the notebooks' sweeps then read it
+    all, and the table is the one a local run computes."""
+    from iislib import paths
+    from iislib.apps import paper, runner
+
+    monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
+    monkeypatch.delenv("CI", raising=False)
+    params = {"models": "random_walker", "robots": "r02,rgto99"}
+    reqs = runner.figure_plan(smoke=True, parameters=params, only=["03"],
+                              datasets=["berkeley", "grabcut", "davis"])  # fmt: skip
+    assert [r.cfg.dataset_name for r in reqs] == ["berkeley", "grabcut", "davis"]
+    cache = tmp_path / "cache"
+    plan = paper.make_plan(reqs, cache=cache)
+    assert len(plan.jobs) == 3 * paper.SMOKE_IMAGES
+    report = runner.compute(plan, progress=False, scheduler=cluster.scheduler_address)
+    assert report.jobs == len(plan.jobs) and report.busy["random_walker"] > 0
+    assert not paper.make_plan(reqs, cache=cache).jobs
+    local = [evaluate(["random_walker"], ["r02", "rgto99"], req.data,
+                      max_clicks=req.cfg.max_clicks, settings=req.cfg.settings, progress=False)
+             for req in reqs]  # fmt: skip
+    monkeypatch.setattr(paths, "CACHE", cache)
+    calls = []
+    real_job = ex.run_job
+    monkeypatch.setattr(ex, "run_job", lambda *a: calls.append(a) or real_job(*a))
+    for req, want in zip(reqs, local, strict=True):
+        table = req.run(progress=False)  # reads the cluster's cache files, computes nothing
+        pd.testing.assert_frame_equal(table[SCORE_COLUMNS], want[SCORE_COLUMNS], check_exact=True)
+    assert calls == []
 
 
 # ---- addresses where no scheduler answers: a line naming the address, within the timeout ----

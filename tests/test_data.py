@@ -64,6 +64,41 @@ def test_shipped_manifest_matches_the_local_copy(data_root):
     verify_folder(data_root / "berkeley", subset)
 
 
+def test_davis_reads_every_nonzero_label_as_foreground(data_root):
+    import cv2
+
+    ds = load_dataset("davis", root=data_root)
+    assert len(ds) == 345 and ds.names[0] == "000" and ds.names[-1] == "344"
+    # RITM's DavisDataset: cv2.imread (the palette's colours), max over channels, > 0. 195 holds
+    # labels 1, 2 and 160 pixels of DAVIS's void label 255 (colour 224, 224, 192).
+    for name in ("000", "010", "195", "344"):
+        s = ds[name]
+        colours = cv2.imread(str(ds.folder / "masks" / f"{name}.png")).astype(np.int32)
+        np.testing.assert_array_equal(s.gt, colours.max(axis=2) > 0)
+        assert s.ignore is None
+    labels = np.asarray(Image.open(ds.folder / "masks" / "195.png"))
+    assert set(np.unique(labels).tolist()) == {0, 1, 2, 255}
+    assert ds["195"].gt.sum() == np.count_nonzero(labels) and (labels == 255).sum() == 160
+
+
+def test_every_dataset_ships_a_manifest_that_matches_the_shared_checksums(data_root):
+    from iislib.experiment.data import DATASET_NAMES, MANIFESTS, verify_folder
+
+    sums = data_root / "SHA256SUMS"
+    for name in DATASET_NAMES:
+        manifest = read_manifest(MANIFESTS / f"{name}.txt")
+        assert manifest and all(rel.split("/")[0] in ("images", "masks") for rel in manifest)
+        if sums.is_file():  # the data's own list, ./<name>/<path>, agrees file for file
+            prefix = f"./{name}/"
+            theirs = {rel.removeprefix(prefix): digest for rel, digest in
+                      ((line.split()[1], line.split()[0]) for line in sums.read_text().splitlines()
+                       if line.split()[1:] and line.split()[1].startswith(prefix))}  # fmt: skip
+            assert manifest == theirs, name
+    davis = read_manifest(MANIFESTS / "davis.txt")
+    assert len(davis) == 690
+    verify_folder(data_root / "davis", davis)  # every file, 45 MB
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 
@@ -210,6 +245,7 @@ def test_cli_data_prints_where_the_verified_datasets_are(data_root, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("berkeley: 100 images in ") and "verified" in out[0]
     assert out[1].startswith("grabcut: 50 images in ")
+    assert out[2].startswith("davis: 345 images in ") and "every file verified" in out[2]
     assert main(["data", "--data", str(data_root), "--names", "nope"]) == 2
 
 

@@ -250,7 +250,7 @@ def test_files_are_read_as_viewers_show_them(tmp_path_factory, o, h, w, tag_mask
     np.testing.assert_array_equal(read_image(img), upright_image)
 
     # the demo's upload reads the bytes through the same reader
-    from iislib.apps.demo import decode_image_bytes, decode_mask_bytes
+    from iislib.experiment.demo import decode_image_bytes, decode_mask_bytes
 
     np.testing.assert_array_equal(decode_image_bytes(img.read_bytes()), upright_image)
     np.testing.assert_array_equal(decode_mask_bytes(msk.read_bytes()) > 0, upright_mask > 0)
@@ -367,7 +367,7 @@ def test_the_reported_palette_mask(tmp_path):
     np.testing.assert_array_equal(s.ignore, trimap == 128)
     np.testing.assert_array_equal(s.gt, trimap == 255)
     # the demo's upload refuses it with the same words (its page shows DataError messages)
-    from iislib.apps.demo import decode_mask_bytes
+    from iislib.experiment.demo import decode_mask_bytes
 
     with pytest.raises(DataError, match="4 distinct palette indices: 0, 1, 2, 255"):
         decode_mask_bytes(msk.read_bytes(), "mask voc.png")

@@ -15,25 +15,25 @@ from matplotlib.collections import PathCollection
 from PIL import Image
 
 from iislib.apps.cli import main
-from iislib.apps.demo import (
-    OUTPUT_FILES,
+from iislib.apps.demo import OUTPUT_FILES, write_outputs
+from iislib.core.clicks import Click
+from iislib.core.loop import Trajectory
+from iislib.core.metrics import SCORE_NAMES, boundary_iou, scores
+from iislib.core.model import IISModel
+from iislib.drawing.demo_figures import fig_curves, fig_panel
+from iislib.experiment.data import DataError, load_dataset
+from iislib.experiment.demo import (
     DemoError,
     DemoResult,
     as_image,
     check_inputs,
     decode_image_bytes,
-    fig_curves,
-    fig_panel,
+    envelope_line,
     noc_values,
     run_demo,
+    run_envelope,
     summary_line,
-    write_outputs,
 )
-from iislib.core.clicks import Click
-from iislib.core.loop import Trajectory
-from iislib.core.metrics import METRIC_NAMES, scores
-from iislib.core.model import IISModel
-from iislib.experiment.data import DataError, load_dataset
 
 H, W = 96, 128
 
@@ -93,12 +93,13 @@ def test_the_scores_table_has_one_row_per_click_and_matches_the_probability_maps
     frame = result.scores
     assert len(frame) == 20
     assert list(frame["click"]) == list(range(1, 21))
-    assert set(METRIC_NAMES) <= set(frame.columns)
+    assert set(SCORE_NAMES) <= set(frame.columns)
     probs = result.trajectory.probs
     assert probs.shape == (20, H, W)
     for k in (1, 2, 20):
         expected = scores(probs[k - 1] > 0.5, gt).as_dict()
-        for m in METRIC_NAMES:
+        expected["boundary_iou"] = boundary_iou(probs[k - 1] > 0.5, gt)
+        for m in SCORE_NAMES:
             assert frame[m].iloc[k - 1] == pytest.approx(expected[m])
     # the clicks placed are in the table, and carry the ground truth's label
     placed = result.trajectory.clicks
@@ -198,7 +199,7 @@ def test_image_conversions():
 
 def fake_result(iou: list[float], ended_at: int | None = None) -> DemoResult:
     k = len(iou)
-    sc = {m: np.asarray(iou, dtype=float) for m in METRIC_NAMES}
+    sc = {m: np.asarray(iou, dtype=float) for m in SCORE_NAMES}
     traj = Trajectory(clicks=[Click(0, 0, True)], scores=sc, max_clicks=k, ended_at=ended_at)
     return DemoResult(
         image=np.zeros((4, 4, 3), np.uint8), gt=np.eye(4, dtype=bool), ignore=None,
@@ -227,15 +228,39 @@ def test_fig_curves_one_panel_per_metric_one_line_per_run(result, result2):
     fig = fig_curves(result, result2)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == [
-        "accuracy", "precision", "recall", "Dice", "IoU", "F-score"
+        "accuracy", "precision", "recall", "Dice", "IoU", "F-score", "Boundary IoU"
     ]  # fmt: skip
-    for ax, m in zip(axes, METRIC_NAMES, strict=True):
+    for ax, m in zip(axes, SCORE_NAMES, strict=True):
         runs = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 20]
         assert len(runs) == 2
         assert np.allclose(runs[0].get_ydata(), result.trajectory.scores[m])
         assert np.allclose(runs[1].get_ydata(), result2.trajectory.scores[m])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["random_walker / rritm", "random_walker / r02"]
+    # every column's lowest panel is labelled (the Dice panel sits above an empty slot)
+    assert [ax.get_xlabel() for ax in axes] == [""] * 3 + ["number of clicks"] * 4
+
+
+def test_the_envelope_band_in_the_iou_panel(pair):
+    image, gt = pair
+    worst, best = run_envelope(image, gt, "random_walker", clicks=3, name="pair")
+    assert (worst.robot, best.robot) == ("rworst", "rbest")
+    lo, hi = worst.trajectory.scores["iou"], best.trajectory.scores["iou"]
+    assert lo[0] <= hi[0]  # at click 1 the greedy bounds are exact
+    rritm = run_demo(image, gt, "random_walker", "rritm", clicks=3, name="pair")
+    assert lo[0] <= rritm.trajectory.scores["iou"][0] <= hi[0]
+    fig = fig_curves(rritm, envelope=(worst, best))
+    iou_ax = [ax for ax in fig.axes if ax.get_title() == "IoU"][0]
+    (band,) = iou_ax.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(min(lo.min(), hi.min()))
+    assert ys.max() == pytest.approx(max(lo.max(), hi.max()))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["random_walker / rritm", "envelope (rworst to rbest)"]
+    assert not any(ax.collections for ax in fig.axes if ax is not iou_ax)  # IoU only
+    line = envelope_line((worst, best))
+    assert line.startswith("envelope of random_walker on pair (rworst to rbest), IoU after ")
+    assert f"click 1: {lo[0]:.3f} to {hi[0]:.3f}" in line and "click 3:" in line
 
 
 def test_fig_panel_shows_click_k(result, result2):
@@ -303,8 +328,8 @@ def test_cli_demo_writes_outputs_and_one_summary_line(tmp_path, files, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     table = pd.read_csv(out / "scores.csv")
     assert table.shape[0] == 20
-    assert set(METRIC_NAMES) <= set(table.columns)
-    assert ((table[list(METRIC_NAMES)] >= 0) & (table[list(METRIC_NAMES)] <= 1)).all().all()
+    assert set(SCORE_NAMES) <= set(table.columns)
+    assert ((table[list(SCORE_NAMES)] >= 0) & (table[list(SCORE_NAMES)] <= 1)).all().all()
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("random_walker / rritm on img: final IoU ")
     assert "NoC@85" in lines[0] and "NoC@90" in lines[0]
@@ -445,6 +470,22 @@ def test_app_runs_reports_bad_input_and_keeps_working(pair):
     assert app.run() and app.error.value == ""
     assert [r.robot for r in app.results] == ["rritm", "r04"]
     assert app.slider.max == 3
+    assert app.envelope_runs is None and "envelope" not in app.status.value
+
+    # the envelope box: the first model under rworst and rbest, the band in the curves
+    app.compare.value = False
+    app.clicks.value = 2
+    assert app.run()
+    plain = app.curves.value
+    app.envelope.value = True
+    assert app.run() and app.error.value == ""
+    worst, best = app.envelope_runs
+    assert (worst.robot, best.robot, worst.model) == ("rworst", "rbest", "random_walker")
+    assert worst.clicks == best.clicks == 2 and worst.seed == app.seed.value
+    assert "envelope of random_walker on img (rworst to rbest)" in app.status.value
+    assert app.curves.value != plain
+    app.envelope.value = False
+    assert app.run() and app.envelope_runs is None
 
 
 def test_app_reports_unknown_initial_names():
@@ -478,7 +519,7 @@ def _no_computing(monkeypatch) -> None:
     def computed(*args, **kwargs):
         raise AssertionError("the demo computed before refusing")
 
-    monkeypatch.setattr("iislib.apps.demo.run_demo", computed)
+    monkeypatch.setattr("iislib.experiment.demo.run_demo", computed)
 
 
 def _unwritable_folder(tmp_path: Path) -> Path:
@@ -552,7 +593,7 @@ def test_cli_demo_out_of_memory_is_one_line(tmp_path, files, capsys, monkeypatch
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("iislib.apps.demo.run_demo", exhausted)
+    monkeypatch.setattr("iislib.experiment.demo.run_demo", exhausted)
     out = tmp_path / "out"
     rc = main(["demo", str(img), str(msk), "--clicks", "2", "--out", str(out)])
     assert rc == 1
@@ -592,7 +633,7 @@ def _big_pair(tmp_path: Path, w: int, h: int) -> tuple[Path, Path]:
 
 
 def test_cli_demo_pixel_limit_and_max_side(tmp_path, capsys, monkeypatch):
-    from iislib.apps.demo import MAX_PIXELS, load_inputs
+    from iislib.experiment.demo import MAX_PIXELS, load_inputs
 
     assert MAX_PIXELS == 4_000_000
     img, msk = _big_pair(tmp_path, 2001, 2000)  # 4 002 000 pixels

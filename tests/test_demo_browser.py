@@ -273,9 +273,9 @@ def test_you_click_mode_clicks_predicts_and_compares(voila_url, data_root):
     from playwright.sync_api import sync_playwright
     from scipy import ndimage
 
-    from iislib.apps.demo import HumanSession
     from iislib.core.robots import get_robot
     from iislib.experiment.data import load_dataset
+    from iislib.experiment.session import HumanSession
 
     # the clicks, chosen here: rritm's first click (on the object), then a negative click at the
     # centre of the largest false positive that ritm-compact predicts after it, on the first

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import shutil
 import warnings
 
@@ -96,6 +98,10 @@ def test_summary(tiny_dataset):
     assert list(s["robot"]) == ROBOTS
     assert {"NoC@85", "NoC@90", "NoF@90", "mIoU@1", "AUC"} <= set(s.columns)
     assert ((s["NoC@90"] >= 1) & (s["NoC@90"] <= 4)).all()
+    # mBIoU@k: the mean Boundary IoU after k clicks, per robot
+    want = t[t.click == 1].groupby("robot")["boundary_iou"].mean()
+    assert s.set_index("robot")["mBIoU@1"].to_dict() == pytest.approx(want.to_dict())
+    assert "mBIoU@1" not in summary(t.drop(columns="boundary_iou")).columns  # an older table
 
 
 def test_cli_evaluate_writes_table_summary_and_figure(tiny_dataset, tmp_path, capsys):
@@ -162,6 +168,16 @@ def _edit_one_value(data: bytes) -> bytes:
     return header + b"".join(lines[:-1]) + (",".join(fields) + "\n").encode()
 
 
+def _drop_column(data: bytes, column: str, key: str | None = None) -> bytes:
+    """The cache file without ``column``, under a valid header (its own key unless ``key``)."""
+    header, _ = _split(data)
+    frame = pd.read_csv(io.BytesIO(data), skiprows=1, dtype=str).drop(columns=column)
+    body = frame.to_csv(index=False, lineterminator="\n").encode()
+    key = key or header.decode().split("key=")[1].split()[0]
+    sha = hashlib.sha256(body).hexdigest()
+    return f"# iislib-cache v1 rows={len(frame)} key={key} sha256={sha}\n".encode() + body
+
+
 DAMAGE = {  # name: (new bytes from (file bytes, another cache file's bytes), words in the warning)
     "emptied": (lambda d, o: b"", "the file is empty"),
     "random_bytes": (lambda d, o: np.random.default_rng(0).bytes(400), "no verification header"),
@@ -172,6 +188,7 @@ DAMAGE = {  # name: (new bytes from (file bytes, another cache file's bytes), wo
     "one_value_edited": (lambda d, o: _edit_one_value(d), "SHA256"),
     "key_not_its_own": (lambda d, o: o, "not its own"),
     "old_format_no_header": (lambda d, o: b"".join(_split(d)[1]), "older iislib"),
+    "boundary_iou_dropped": (lambda d, o: _drop_column(d, "boundary_iou"), "are not"),
 }
 
 
@@ -211,6 +228,44 @@ def test_damaged_cache_file_is_reported_once_recomputed_and_replaced(
     pd.testing.assert_frame_equal(
         again[SCORE_COLUMNS], clean_table[SCORE_COLUMNS], check_exact=True
     )
+
+
+def test_a_cache_written_before_the_boundary_iou_column_is_recomputed_whole(
+    clean, tmp_path, monkeypatch
+):
+    """Files of the earlier layout (no boundary_iou column, the key without the score columns)
+    are not read: every entry is recomputed, with no warning, and gets the column."""
+    from iislib import __version__
+
+    ds, clean_cache, clean_table = clean
+    cache = tmp_path / "old"
+    spec = ModelSpec("random_walker", "random_walker")
+    for image in ds.names:
+        for robot in ROBOTS:
+            new = _entry(ds, clean_cache, image, robot)
+            old_key = json.dumps([__version__, spec.key(), "direct", str(ds.folder.resolve()),
+                                  ds.name, image, ds.content_key(image), ex.robot_key(robot), 0,
+                                  3])  # fmt: skip
+            digest = hashlib.sha256(old_key.encode()).hexdigest()
+            path = cache / spec.label / robot / f"{image}__s0__{digest[:24]}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_drop_column(new.path.read_bytes(), "boundary_iou", key=digest))
+            assert "boundary_iou" not in pd.read_csv(path, skiprows=1).columns
+    old_files = {p: p.read_bytes() for p in cache.rglob("*.csv")}
+    calls = []
+    real_job = ex.run_job
+    monkeypatch.setattr(ex, "run_job", lambda *a: calls.append(a) or real_job(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        table = evaluate(["random_walker"], ROBOTS, ds, cache_dir=cache, **KW)
+    assert sorted(ds.names[a[3]] for a in calls) == sorted(ds.names)  # every image again
+    assert all(sorted(a[1]) == sorted(ROBOTS) for a in calls)
+    assert table["boundary_iou"].between(0, 1).all()
+    pd.testing.assert_frame_equal(
+        table[SCORE_COLUMNS], clean_table[SCORE_COLUMNS], check_exact=True
+    )
+    assert {p: p.read_bytes() for p in old_files} == old_files  # left as they were
+    assert len(list(cache.rglob("*.csv"))) == 2 * len(old_files)
 
 
 def test_cache_file_carries_rows_key_and_digest(clean):

@@ -8,11 +8,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from iislib.core.loop import make_rng
-from iislib.core.metrics import METRIC_NAMES
+from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES
 from iislib.core.model import IISModel
 from iislib.core.robots import ROBOT_NAMES, border_dt, get_robot, largest_component
 from iislib.drawing import figures, plots
-from iislib.experiment import stats
+from iislib.experiment import findings, stats
 from iislib.experiment.sweep import COLUMNS
 
 
@@ -27,7 +27,7 @@ def random_table(models=("A", "B"), robots=ROBOT_NAMES, images=3, seeds=(0,), cl
                     curve = np.sort(rng.random(clicks))
                     for k in range(clicks):
                         rows.append({"model": m, "robot": r, "image": f"img{i}", "seed": s,
-                                     "click": k + 1, **{x: curve[k] for x in METRIC_NAMES}})  # fmt: skip
+                                     "click": k + 1, **{x: curve[k] for x in SCORE_NAMES}})  # fmt: skip
     df = pd.DataFrame(rows)
     df["dataset"], df["settings"] = "berkeley", "ipol"
     df["row"], df["col"], df["positive"] = 0, 0, 1
@@ -118,9 +118,12 @@ def test_fig7_every_model_robot():
     t = random_table()
     fig = figures.fig7(t)
     axes = visible_axes(fig)
-    # one row per metric, one column per model, every robot in each panel
-    assert len(axes) == 6 * 2 and all(len(ax.get_lines()) == len(ROBOT_NAMES) for ax in axes)
+    # one row per metric (Boundary IoU last), one column per model, every robot in each panel
+    assert len(axes) == 7 * 2 and all(len(ax.get_lines()) == len(ROBOT_NAMES) for ax in axes)
     assert [ax.get_title() for ax in axes[:2]] == ["A", "B"]
+    assert axes[-2].get_ylabel() == "mean Boundary IoU"
+    # a table written before the boundary_iou column still gives the paper's six rows
+    assert len(visible_axes(figures.fig7(t.drop(columns="boundary_iou")))) == 6 * 2
     # each panel states its model's spread over the robots for its metric (row 2: precision)
     want = stats.robot_spread(t, METRIC_NAMES[1]).set_index("model")["spread"]
     for ax, model in zip(axes[2:4], ("A", "B"), strict=True):
@@ -170,7 +173,7 @@ def test_ci_seed_variance_distribution_quirks():
 def test_family_procedure_needs_the_four_models(capsys):
     assert figures.fig_family_procedure(None) is None
     assert "needs the models" in capsys.readouterr().out
-    t = random_table(models=tuple(stats.FAMILY_PROCEDURE), robots=("rritm", "rgto99"))
+    t = random_table(models=tuple(findings.FAMILY_PROCEDURE), robots=("rritm", "rgto99"))
     fig = figures.fig_family_procedure(t)
     assert len(fig.axes[0].get_lines()) == 4
 
@@ -383,9 +386,9 @@ def test_fig4_marks_the_few_clicks_and_says_why():
     bands = [p for ax in visible_axes(fig) for p in ax.patches]
     assert len(bands) == len(METRIC_NAMES)
     box = bands[0].get_window_extent().transformed(visible_axes(fig)[0].transData.inverted())
-    assert (box.x0, box.x1) == pytest.approx((1, stats.FEW_CLICKS))
+    assert (box.x0, box.x1) == pytest.approx((1, findings.FEW_CLICKS))
     cap = fig._suptitle.get_text().replace("\n", " ")
-    assert f"clicks 1-{stats.FEW_CLICKS}" in cap and "'accuracy' is recall" in cap
+    assert f"clicks 1-{findings.FEW_CLICKS}" in cap and "'accuracy' is recall" in cap
     assert "clicks 1-3" in figures.fig4(t[t.click <= 3])._suptitle.get_text().replace("\n", " ")
 
 

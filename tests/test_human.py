@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iislib.apps.demo import DemoError, HumanSession, fig_compare, fig_verdict
 from iislib.core.clicks import Click
 from iislib.core.human import (
     ClickRecord,
@@ -27,7 +26,10 @@ from iislib.core.human import (
 from iislib.core.loop import run
 from iislib.core.model import IISModel
 from iislib.core.robots import ROBOT_NAMES, Robot, get_robot
+from iislib.drawing.demo_figures import confusion_png, fig_compare, fig_verdict, overlay_png
+from iislib.experiment.demo import DemoError
 from iislib.experiment.human import HUMAN, compare_with_robots
+from iislib.experiment.session import HumanSession
 from iislib.models import get_model
 from tests.test_demo import _upload, demo_pair, png_bytes
 
@@ -368,13 +370,15 @@ def test_overlay_and_confusion_pictures(pair):
     image, gt = pair
     s = HumanSession(image, gt, "random_walker")
     s.click(48, 42, True)
-    for png in (s.overlay_png(), s.confusion_png()):
+    views = (overlay_png(s.image, s.pred, s.record.clicks),
+             confusion_png(s.pred, s.gt, s.ignore, s.record.clicks))  # fmt: skip
+    for png in views:
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
     from io import BytesIO
 
     from PIL import Image
 
-    over = np.asarray(Image.open(BytesIO(s.overlay_png())))
+    over = np.asarray(Image.open(BytesIO(views[0])))
     assert over.shape == (H, W, 3)
     assert tuple(over[48, 42]) == (0, 192, 0)  # the positive click's dot
     assert "IoU" in s.status() and "1 click (1+ 0-)" in s.status()

@@ -9,12 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy import ndimage
 
 from iislib.core.metrics import (
     METRIC_NAMES,
+    SCORE_NAMES,
     Confusion,
     auc,
+    boundary_iou,
+    boundary_width,
+    click_scores,
     confusion,
+    mask_boundary,
     miou_at,
     noc,
     nof,
@@ -145,3 +151,133 @@ def test_integer_01_masks_score_as_bool(data, shape):
     gt = data.draw(arrays(np.bool_, shape))
     dtype = data.draw(st.sampled_from([np.uint8, np.int32, np.int64, np.uint16]))
     assert scores(pred.astype(dtype), gt.astype(dtype)) == scores(pred, gt)
+
+
+# ----------------------------------------------------------------------------------------------
+# Boundary IoU
+
+
+def scipy_boundary_iou(pred, gt, ratio=0.02, ignore=None) -> float:
+    """An independent Boundary IoU: scipy's erosion with a zero outside, NumPy counts."""
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    if ignore is not None:
+        pred, gt = pred & ~ignore, gt & ~ignore
+    d = max(1, int(round(ratio * math.sqrt(gt.shape[0] ** 2 + gt.shape[1] ** 2))))
+    sq = np.ones((3, 3), bool)
+
+    def band(m):
+        return m & ~ndimage.binary_erosion(m, structure=sq, iterations=d, border_value=0)
+
+    bp, bg = band(pred), band(gt)
+    union = (bp | bg).sum()
+    return 1.0 if union == 0 else float((bp & bg).sum() / union)
+
+
+def square(shape, r0, r1, c0, c1):
+    m = np.zeros(shape, bool)
+    m[r0:r1, c0:c1] = True
+    return m
+
+
+def test_boundary_width_by_hand():
+    assert boundary_width((10, 10)) == 1  # 0.02 x 14.1 = 0.28 -> 0, at least 1
+    assert boundary_width((60, 80)) == 2  # diagonal 100
+    assert boundary_width((481, 321)) == 12  # Berkeley: 0.02 x 578.3 = 11.6
+    assert boundary_width((224, 224)) == 6  # ipol settings: 0.02 x 316.8 = 6.3
+    assert boundary_width((60, 80), dilation_ratio=0.1) == 10
+    with pytest.raises(ValueError, match="dilation_ratio"):
+        boundary_width((10, 10), float("nan"))
+
+
+def test_boundary_is_the_inner_ring_and_the_image_border_counts():
+    gt = square((10, 10), 2, 6, 2, 6)  # d = 1: the 4x4 square's one-pixel ring, 12 pixels
+    ring = gt & ~square((10, 10), 3, 5, 3, 5)
+    np.testing.assert_array_equal(mask_boundary(gt, 1), ring)
+    # a mask cut by the image border has its boundary there too (the zero pad)
+    left = square((10, 10), 0, 10, 0, 5)
+    b = mask_boundary(left, 1)
+    assert b.sum() == 26  # rows 0 and 9 (5 + 5), columns 0 and 4 of rows 1..8 (8 + 8)
+    assert b[5, 0] and b[0, 2] and b[5, 4] and not b[5, 2]
+    # two iterations: a 2-pixel band (a 20x20 square keeps its 16x16 core)
+    assert mask_boundary(square((60, 80), 20, 40, 30, 50), 2).sum() == 400 - 256
+    with pytest.raises(ValueError, match="at least 1"):
+        mask_boundary(gt, 0)
+
+
+def test_boundary_iou_by_hand():
+    # d = 1, a 4x4 square shifted right by one column: the rings share 6 of their 18 pixels
+    gt, pred = square((10, 10), 2, 6, 2, 6), square((10, 10), 2, 6, 3, 7)
+    assert boundary_iou(pred, gt) == pytest.approx(6 / 18)
+    assert scores(pred, gt).iou == pytest.approx(12 / 20)
+    # d = 2 (60x80), a 20x20 square shifted by 2 columns: IoU 0.82 but Boundary IoU 1/3; the
+    # top and bottom bands (4 rows) share 18 columns each, the side bands nothing
+    gt, pred = square((60, 80), 20, 40, 30, 50), square((60, 80), 20, 40, 32, 52)
+    assert boundary_iou(pred, gt) == pytest.approx(72 / (144 + 144 - 72))
+    assert scores(pred, gt).iou == pytest.approx(360 / 440)
+    # a wider band (ratio 0.1: d = 10) swallows both squares whole: Boundary IoU = IoU
+    assert boundary_iou(pred, gt, dilation_ratio=0.1) == pytest.approx(360 / 440)
+
+
+def test_boundary_iou_zero_over_zero_and_errors():
+    empty = np.zeros((8, 9), bool)
+    some = square((8, 9), 2, 5, 2, 5)
+    assert boundary_iou(empty, empty) == 1.0
+    assert boundary_iou(some, empty) == 0.0 and boundary_iou(empty, some) == 0.0
+    assert boundary_iou(some, some) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        boundary_iou(some, some[:, :-1])
+    with pytest.raises(ValueError, match="threshold"):
+        boundary_iou(some.astype(np.float32), some)
+
+
+def test_boundary_iou_ignore_grabcut_band():
+    """GrabCut's grey band (ignored, gt False there): a prediction that covers part of the band
+    scores 1, while without ``ignore`` the same prediction loses its border band."""
+    gt = square((60, 80), 20, 40, 30, 50)
+    ignore = square((60, 80), 17, 43, 27, 53) & ~gt  # a 3-pixel band around the object
+    pred = square((60, 80), 18, 42, 28, 52)  # the object and two of the three band pixels
+    assert boundary_iou(pred, gt, ignore=ignore) == 1.0
+    assert boundary_iou(pred, gt) < 0.6
+    # everything ignored: both empty there, 1.0
+    assert boundary_iou(pred, gt, ignore=np.ones_like(gt)) == 1.0
+
+
+def test_click_scores_are_the_table_columns():
+    gt, pred = square((10, 10), 2, 6, 2, 6), square((10, 10), 2, 6, 3, 7)
+    s = click_scores(pred, gt)
+    assert tuple(s) == SCORE_NAMES == (*METRIC_NAMES, "boundary_iou")
+    assert s["boundary_iou"] == pytest.approx(1 / 3) and s["iou"] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_boundary_iou_matches_scipy_on_benchmark_masks(data_root, index):
+    from iislib.experiment.data import load_dataset
+
+    gt = load_dataset("berkeley", root=data_root)[index].gt  # 481x321 or 321x481: d = 12
+    for pred in (ndimage.binary_dilation(gt, iterations=4), ndimage.binary_erosion(gt, iterations=9),
+                 np.roll(gt, (7, -5), axis=(0, 1)), ~gt):  # fmt: skip
+        assert boundary_iou(pred, gt) == scipy_boundary_iou(pred, gt)
+
+
+masks = st.tuples(st.integers(1, 40), st.integers(1, 40)).flatmap(
+    lambda shape: st.tuples(*(arrays(np.bool_, shape) for _ in range(3)))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(m=masks, ratio=st.sampled_from([0.0, 0.02, 0.05, 0.2]))
+def test_boundary_iou_properties(m, ratio):
+    pred, gt, ignore = m
+    v = boundary_iou(pred, gt, ratio)
+    assert 0.0 <= v <= 1.0
+    assert v == boundary_iou(gt, pred, ratio)  # symmetric
+    assert boundary_iou(gt, gt, ratio) == 1.0  # identity
+    assert v == scipy_boundary_iou(pred, gt, ratio)
+    # with ignore: the independent version agrees, it stays symmetric, and neither mask's
+    # values in the ignored pixels change the score
+    w = boundary_iou(pred, gt, ratio, ignore=ignore)
+    assert w == scipy_boundary_iou(pred, gt, ratio, ignore)
+    assert w == boundary_iou(gt, pred, ratio, ignore=ignore)
+    assert w == boundary_iou(pred | ignore, gt ^ ignore, ratio, ignore=ignore)
+    if v == 1.0:  # equal boundaries: equal masks (a non-empty mask has a non-empty band)
+        np.testing.assert_array_equal(pred, gt)

@@ -341,3 +341,57 @@ def test_figure_plan_follows_the_notebook_parameters(data_root: Path, monkeypatc
         paper.SMOKE_CLICKS,
         paper.SMOKE_IMAGES,
     )
+
+
+def test_the_full_run_runs_03_and_04_once_per_dataset(data_root: Path, monkeypatch, tmp_path):
+    """``--datasets all``: 03 and 04 on Berkeley, GrabCut and DAVIS (all images, 04's findings
+    on the three), each into its own folder; the others once; the plan holds every dataset's
+    sweeps; the scheduler reaches the sweep pass."""
+    from iislib.apps import runner
+
+    monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
+    monkeypatch.delenv("CI", raising=False)
+    runs = runner.notebook_runs(datasets=runner.resolve_datasets("all"))
+    per = [(r.src.stem[:2], r.folder, r.parameters.get("dataset")) for r in runs]
+    assert per == [("00", "", None), ("01", "", None), ("02", "", None),
+                   *[(nb, ds, ds) for nb in ("03", "04") for ds in ("berkeley", "grabcut", "davis")],
+                   ("05", "", None), ("06", "", None)]  # fmt: skip
+    four = [r for r in runs if r.src.stem.startswith("04")]
+    assert all(r.parameters["findings_datasets"] == ["berkeley", "grabcut", "davis"] for r in four)
+    assert all(r.parameters["n_images"] == 0 for r in four)  # all 345 DAVIS frames
+    # the user's parameters win over the full run's, but the dataset is the run's own
+    (r,) = runner.notebook_runs({"n_images": 5}, only=["03"], datasets=["davis"])
+    assert r.parameters == {"n_images": 5, "findings_datasets": ["davis"], "dataset": "davis"}
+    with pytest.raises(ValueError, match="not both"):
+        runner.notebook_runs({"dataset": "grabcut"}, datasets=["davis"])
+    with pytest.raises(ValueError, match="some of berkeley, grabcut, davis, got 'pascal'"):
+        runner.resolve_datasets("pascal")
+    assert runner.resolve_datasets("davis, berkeley") == ["davis", "berkeley"]
+    assert runner.main(["--plan", "--datasets", "pascal"]) == 2
+
+    reqs = runner.figure_plan(smoke=True, only=["03", "04"], datasets=["berkeley", "davis"])
+    assert {(r.notebook, r.purpose, r.cfg.dataset_name) for r in reqs} >= {
+        ("03", "main", "berkeley"), ("03", "main", "davis"), ("04", "findings davis", "davis"),
+        ("04", "findings berkeley", "berkeley"), ("04", "main", "davis")}  # fmt: skip
+
+    got, computed = [], []
+    monkeypatch.setattr(runner, "execute", lambda src, out, params, **kw: got.append(
+        (src.stem[:2], out.relative_to(tmp_path).as_posix(), params)) or out)  # fmt: skip
+    monkeypatch.setattr(runner, "compute", lambda plan, n_jobs, progress, scheduler: computed.append(
+        scheduler) or runner.ComputeReport(0.0, 0, 1, {}))  # fmt: skip
+    runner.run_all(smoke=True, only=["03", "04"], out_dir=tmp_path, datasets="grabcut,davis",
+                   scheduler="tcp://10.0.0.1:8786")  # fmt: skip
+    assert computed == ["tcp://10.0.0.1:8786"]
+    assert [(nb, out) for nb, out, _ in got] == [("03", "grabcut"), ("03", "davis"),
+                                                 ("04", "grabcut"), ("04", "davis")]  # fmt: skip
+    assert got[0][2] == {"n_images": 0, "dataset": "grabcut", "smoke": True}  # 03 lacks findings_
+    assert got[3][2]["findings_datasets"] == ["grabcut", "davis"]
+
+
+def test_each_dataset_keeps_its_own_figures():
+    cfg = paper.config("davis", "random_walker")
+    assert cfg.figures == paths.FIGURES / "davis"
+    assert paper.config("berkeley", "random_walker").figures == paths.FIGURES
+    assert paper.config("grabcut", "random_walker", smoke=True).figures == (
+        paths.FIGURES / "smoke" / "grabcut"
+    )

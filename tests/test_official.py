@@ -20,7 +20,7 @@ import torch
 from iislib import paths
 from iislib.apps import paper
 from iislib.apps.cli import main
-from iislib.experiment import stats
+from iislib.experiment import findings
 from iislib.experiment.sweep import as_specs, cache_entry, evaluate
 from iislib.models import (
     OFFICIAL_PAIR,
@@ -294,7 +294,7 @@ def test_own_protocol_sweeps_and_noc_table(weights, data_root, monkeypatch):
             for k, iou in enumerate(ious, 1):
                 rows.append({"dataset": "grabcut", "model": model, "settings": settings,
                              "robot": robot, "image": image, "seed": 0, "click": k, "iou": iou})  # fmt: skip
-    t = stats.own_protocol_noc(pd.DataFrame(rows)).set_index("model")
+    t = findings.own_protocol_noc(pd.DataFrame(rows)).set_index("model")
     assert t.loc["ritm-sbd-h18", "NoC@85"] == (2 + 3) / 2
     assert t.loc["ritm-sbd-h18", "NoC@90"] == (3 + 3) / 2
     assert t.loc["ritm-sbd-h18", "published NoC@85"] == 1.76
@@ -305,8 +305,8 @@ def test_own_protocol_sweeps_and_noc_table(weights, data_root, monkeypatch):
 
 
 def test_official_pair_plays_the_paper_models_where_selected(weights):
-    assert stats.paper_models_of(["ritm-sbd-h18", "gto99-synthft"]) == OFFICIAL_PAIR
-    assert stats.paper_models_of(["ritm-sbd-h18", "gto99-compact"]) == stats.PAPER_MODELS
+    assert findings.paper_models_of(["ritm-sbd-h18", "gto99-synthft"]) == OFFICIAL_PAIR
+    assert findings.paper_models_of(["ritm-sbd-h18", "gto99-compact"]) == findings.PAPER_MODELS
     from iislib.drawing.figures import contrast_pair
 
     assert contrast_pair(["random_walker", "gto99-synthft", "ritm-sbd-h18"]) == (
@@ -342,8 +342,9 @@ def test_every_notebook_runs_the_official_pair_under_stock_papermill(
     models=official through papermill itself, writes the figures it promises; 03 also gives the
     own-protocol NoC table beside the published numbers. One image, two clicks (smoke allows
     at most 2 and 4), a random robot and the two deterministic ones; 04's findings on Berkeley
-    only and its seed variance on 2 seeds: the full networks are slow on the CPU (with every
-    robot and 04's defaults these five runs took 7.4 min on a loaded 2-core machine)."""
+    only, its seed variance on 2 seeds and its envelope on 1 image: the full networks are slow
+    on the CPU (with every robot and 04's defaults, before the envelope, these five runs took
+    7.4 min on a loaded 2-core machine)."""
     import papermill as pm
 
     from iislib.drawing.figures import NOTEBOOK_FIGURES
@@ -353,7 +354,8 @@ def test_every_notebook_runs_the_official_pair_under_stock_papermill(
     params = {"smoke": True, "models": "official", "n_images": 1, "max_clicks": 2,
               "robots": "r01,rgto99,rritm"}  # fmt: skip
     if src.stem.startswith("04"):
-        params.update(findings_datasets=["berkeley"], variance_seeds=[0, 1], variance_images=1)
+        params.update(findings_datasets=["berkeley"], variance_seeds=[0, 1], variance_images=1,
+                      envelope_images=1)  # fmt: skip
     out = pm.execute_notebook(
         str(converted[src.stem]), str(tmp_path / "out.ipynb"), parameters=params,
         kernel_name="python3", cwd=str(paths.NOTEBOOKS), progress_bar=False,
@@ -411,18 +413,20 @@ def test_findings_take_the_official_pair_as_the_paper_models():
     """Claims 1, 2, 3, 5 on the official pair: the compact table's paper models relabelled as
     the official names give the same margins with paper_models=OFFICIAL_MODELS (claim 4 keeps
     the compact 2x2), and nothing without it (they are not the default pair)."""
-    from tests.test_stats import findings_spec, findings_table
+    from tests.test_findings import findings_spec, findings_table
 
     t = findings_table(findings_spec(True))
-    ref = stats.findings(t, n_boot=200)
-    pair = t[t.model.isin(list(stats.PAPER_MODELS.values()))].copy()
-    names = {stats.PAPER_MODELS[f]: n for f, n in OFFICIAL_PAIR.items()}
+    ref = findings.findings(t, n_boot=200)
+    pair = t[t.model.isin(list(findings.PAPER_MODELS.values()))].copy()
+    names = {findings.PAPER_MODELS[f]: n for f, n in OFFICIAL_PAIR.items()}
     pair["model"] = pair["model"].map(names)
     both = pd.concat([t, pair], ignore_index=True)
-    got = stats.findings(both, n_boot=200, paper_models=stats.paper_models_of(list(both.model)))
+    got = findings.findings(
+        both, n_boot=200, paper_models=findings.paper_models_of(list(both.model))
+    )
     pd.testing.assert_series_equal(got["margin"], ref["margin"])
     assert (got["verdict"] == "reproduced").all()
-    alone = stats.findings(pair, n_boot=100, paper_models=stats.OFFICIAL_MODELS)
+    alone = findings.findings(pair, n_boot=100, paper_models=findings.OFFICIAL_MODELS)
     assert alone.set_index("claim").loc[[1, 2, 3, 5], "verdict"].eq("reproduced").all()
     assert alone.set_index("claim").loc[4, "verdict"] == "these data cannot tell"
 
@@ -435,11 +439,11 @@ def test_robustness_findings_request_the_official_pair_and_the_2x2(weights, data
     assert sweeps["findings grabcut"].models == (
         "ritm-sbd-h18", "gto99-synthft", "ritm-compact", "gto99-compact",
         "ritm-compact-gto99proc", "gto99-compact-ritmproc")  # fmt: skip
-    assert sweeps["family"].models == tuple(stats.FAMILY_PROCEDURE)
+    assert sweeps["family"].models == tuple(findings.FAMILY_PROCEDURE)
 
 
 def test_the_demo_lists_and_builds_present_files(weights):
-    from iislib.apps.demo import build_model
+    from iislib.experiment.demo import build_model
 
     model = build_model("ritm-cocolvis-h18s")  # no checkpoint field: the weights folder's file
     assert model.name == "ritm-cocolvis-h18s"
@@ -450,30 +454,29 @@ def test_the_plan_prices_each_sweep_by_its_settings(tiny_dataset, tmp_path):
     factor over the ``ipol`` cost; ``ipol`` sweeps keep the compact estimates exactly."""
     from iislib.apps import runner
 
-    assert runner.click_cost("ritm-sbd-h18", "ritm") == pytest.approx(0.46)
-    assert runner.click_cost("gto99-synthft", "gto99") == pytest.approx(2.2)
-    for model in ("random_walker", "ritm-compact", "gto99-compact", "gto99-synthft"):
-        assert runner.click_cost(model, "ipol") == runner.SECONDS_PER_CLICK[model]
-    assert runner.click_cost("mymodel", "ritm") is None
+    assert runner.SECONDS_PER_CLICK["ritm-sbd-h18"] * runner.SETTINGS_FACTOR["ritm"] == (
+        pytest.approx(0.46))  # fmt: skip
+    assert runner.SECONDS_PER_CLICK["gto99-synthft"] * runner.SETTINGS_FACTOR["gto99"] == (
+        pytest.approx(2.2))  # fmt: skip
+    assert set(runner.SETTINGS_FACTOR) == {"ritm", "gto99"}  # ipol (and direct): factor 1
     cfg = paper.config(str(tiny_dataset.folder), "random_walker", "r01,r02", n_images=3,
                        max_clicks=2, settings="ipol")  # fmt: skip
     ipol = paper.request(cfg)
     own = paper.request(dataclasses.replace(cfg, settings="ritm"), robots=["r01"])
     costs = {"random_walker": 0.1}
     plan = paper.make_plan([ipol], cache=tmp_path / "cache")
-    # 3 images x 2 robots x 2 clicks = 12 clicks x 0.1 s / 2 workers: as before, by model alone
-    assert runner.plan_seconds(plan, 2, costs) == pytest.approx({"random_walker": 0.6})
-    assert runner.plan_seconds(plan, 2, costs) == runner.estimate_seconds(
-        plan.by_model()["clicks"].to_dict(), 2, costs)  # fmt: skip
+    # 3 images x 2 robots x 2 clicks = 12 clicks x 0.1 s / 2 workers: as before
+    assert runner.cost_clicks(plan) == {"random_walker": 12}
+    assert runner.estimate_seconds(runner.cost_clicks(plan), 2, costs) == pytest.approx(
+        {"random_walker": 0.6})  # fmt: skip
     both = paper.make_plan([ipol, own], cache=tmp_path / "cache")
-    # + 3 images x 1 robot x 2 clicks = 6 clicks x 0.1 s x (0.46 / 0.077) / 2 workers
-    assert runner.plan_seconds(both, 2, costs) == pytest.approx(
-        {"random_walker": 0.6 + 6 * 0.1 * 0.46 / 0.077 / 2})  # fmt: skip
-    assert runner.plan_seconds(both, 1, {}) == {"random_walker": None}
-    # with 1 worker: 1.2 + 3.58 s = 0.08 min in the table
+    # + 3 images x 1 robot x 2 clicks = 6 clicks, each 0.46 / 0.077 of an ipol click
+    assert [runner.weighted_clicks(j) for j in both.jobs if j.settings.name == "ritm"] == (
+        pytest.approx([2 * 0.46 / 0.077] * 3))  # fmt: skip
+    assert runner.cost_clicks(both) == pytest.approx({"random_walker": 12 + 6 * 0.46 / 0.077})
+    # with 1 worker: 1.2 + 3.58 s = 0.08 min in the plan's table
     text = runner.format_plan(both, 1, costs)
     row = next(line for line in text.splitlines() if line.strip().startswith("random_walker"))
     assert row.split() == ["random_walker", "6", "9", "18", "0.1"]
-    assert runner.plan_seconds(both, 1, costs)["random_walker"] == pytest.approx(
-        1.2 + 6 * 0.1 * 0.46 / 0.077
-    )
+    assert runner.estimate_seconds(runner.cost_clicks(both), 1, costs) == pytest.approx(
+        {"random_walker": 1.2 + 6 * 0.1 * 0.46 / 0.077})  # fmt: skip

@@ -157,3 +157,43 @@ def test_cards_rewritten_from_measured_csv_without_a_sweep(monkeypatch, tmp_path
     assert "under rgto99 **yes** (7.50 against 11.00)" in (tmp_path / "ritm-compact.md").read_text()
     assert cards.main(["gto99-compact", "--from-measured"]) == 2
     assert not (tmp_path / "gto99-compact.md").exists()
+
+
+def test_cards_measure_the_datasets_asked_for(monkeypatch, tmp_path, capsys):
+    """``--datasets berkeley,grabcut,davis`` reaches the sweep; a card lists only the datasets
+    its model was measured on, even when the baseline has more rows."""
+    import pandas as pd
+
+    from iislib.experiment import cards
+
+    asked = []
+
+    def measure(names, data, jobs, max_clicks=20, images=None, datasets=cards.DATASETS):
+        asked.append(datasets)
+        return pd.DataFrame([dict(dataset=d, model=m, robot=r, images=3, **{
+            "NoC@85": 5.0, "NoC@90": 6.0, "NoF@90": 0, "mIoU@1": 0.1, "mIoU@5": 0.5,
+            "mIoU@10": 0.7, "mIoU@20": 0.8}) for d in datasets
+            for m in (*names, "random_walker") for r in ("rgto99", "rritm")])  # fmt: skip
+
+    monkeypatch.setattr(cards, "predict_ms", lambda name, threads: (30.0, 25.0))
+    monkeypatch.setattr(cards, "subset_check", lambda name, data=None: 0.5)
+    monkeypatch.setattr(cards, "measure", measure)
+    monkeypatch.setattr(cards, "CARDS_DIR", tmp_path)
+    assert cards.main(["ritm-compact", "--datasets", "berkeley,grabcut,davis"]) == 0
+    assert asked == [("berkeley", "grabcut", "davis")]
+    assert (
+        "davis: under rgto99 **no** (5.00 against 5.00)"
+        in (tmp_path / "ritm-compact.md").read_text()
+    )
+    # a second model measured without DAVIS: its card leaves out the baseline's DAVIS rows,
+    # which stay for the first model's card
+    assert cards.main(["gto99-compact"]) == 0 and asked[-1] == ("berkeley", "grabcut")
+    text = (tmp_path / "gto99-compact.md").read_text()
+    assert "Images per dataset: berkeley 3, grabcut 3." in text and "| davis |" not in text
+    rows = pd.read_csv(tmp_path / "measured.csv").groupby("model")["dataset"].unique()
+    assert set(rows["random_walker"]) == {"berkeley", "grabcut", "davis"}
+    assert set(rows["gto99-compact"]) == {"berkeley", "grabcut"}
+    assert cards.main(["ritm-compact", "--from-measured"]) == 0
+    assert "| davis |" in (tmp_path / "ritm-compact.md").read_text()
+    assert cards.main(["ritm-compact", "--datasets", "berkeley,pascal"]) == 2
+    assert "--datasets must name some of berkeley, grabcut, davis" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from iislib.experiment.sweep import COLUMNS
 def make_table(rows: list[tuple]) -> pd.DataFrame:
     """A sweep table from (model, robot, image, seed, click, iou); other metrics copy iou."""
     df = pd.DataFrame(rows, columns=["model", "robot", "image", "seed", "click", "iou"])
-    for m in ("accuracy", "precision", "recall", "dice", "fscore"):
+    for m in ("accuracy", "precision", "recall", "dice", "fscore", "boundary_iou"):
         df[m] = df["iou"]
     df["dataset"], df["settings"] = "toy", "direct"
     df["row"], df["col"], df["positive"] = 0, 0, 1
@@ -176,6 +176,68 @@ def test_bootstrap_ci_constant_and_reproducible():
         stats.bootstrap_ci(v, level=1.5)
 
 
+def test_bootstrap_ci_is_scipys_bca_interval():
+    from scipy.stats import bootstrap
+
+    v = np.random.default_rng(7).beta(2, 5, 60)  # skewed, as per-image IoU often is
+    ref = bootstrap((v,), np.mean, n_resamples=999, method="BCa", rng=np.random.default_rng(3))
+    m, lo, hi = stats.bootstrap_ci(v, n_boot=999, seed=3)
+    assert m == pytest.approx(v.mean(), abs=1e-12)
+    assert (lo, hi) == pytest.approx(tuple(ref.confidence_interval), abs=1e-11)
+    ref = bootstrap((v,), np.mean, n_resamples=999, method="percentile",
+                    rng=np.random.default_rng(3))  # fmt: skip
+    got = stats.bootstrap_ci(v, n_boot=999, seed=3, method="percentile")[1:]
+    assert got == pytest.approx(tuple(ref.confidence_interval), abs=1e-11)
+    with pytest.raises(ValueError, match="method must be one of"):
+        stats.bootstrap_ci(v, method="studentized")
+
+
+def test_bootstrap_means_weighs_groups_equally_and_resamples_within_each():
+    # group means 0 (4 images) and 1 (2 images): equal weights give 0.5, not 2/6. Each group is
+    # constant, so resampling within the groups cannot move the mean: a zero-width interval
+    # (a bootstrap of the 6 images pooled into one sample would give a wide one).
+    point, lo, hi = stats.bootstrap_means([np.zeros(4), np.ones(2)], n_boot=200)
+    assert (float(point), float(lo), float(hi)) == (0.5, 0.5, 0.5)
+    # a statistic of the pooled means, vectorised, with rows resampled together (paired)
+    a = np.array([[0.2, 0.5], [0.4, 0.7], [0.3, 0.6]])  # image x model: B - A = 0.3 always
+    b = np.array([[0.6, 0.8], [0.5, 0.7]])  # B - A = 0.2 always
+    diff = lambda m: m[..., 1] - m[..., 0]  # noqa: E731
+    point, lo, hi = stats.bootstrap_means([a, b], diff, n_boot=200)
+    assert point.shape == () and (float(point), float(lo), float(hi)) == pytest.approx((0.25,) * 3)
+    # a one-image group is fixed; the others are resampled
+    point, lo, hi = stats.bootstrap_means([np.array([1.0]), np.array([0.0, 1.0, 0.5, 0.2])],
+                                          n_boot=300)  # fmt: skip
+    assert float(point) == pytest.approx((1.0 + 0.425) / 2) and 0.5 <= lo < point < hi <= 1.0
+    with pytest.raises(ValueError, match="features differ"):
+        stats.bootstrap_means([np.zeros((3, 2)), np.zeros((3, 3))])
+    with pytest.raises(ValueError, match="at least one image"):
+        stats.bootstrap_means([np.zeros(3), np.zeros(0)])
+
+
+def test_bootstrap_interval_ignores_last_bit_differences():
+    # BCa counts the resamples equal to the point estimate; a spread over robots (max - min)
+    # often does not move. The same data summed in another order (last bits) gives the same
+    # interval: the statistic is rounded to stats.DECIMALS before scipy sees it (without it,
+    # the intervals differed on all five tables).
+    spread = lambda m: np.ptp(m[..., 1, :], axis=-1) - np.ptp(m[..., 0, :], axis=-1)  # noqa: E731
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        offsets = [rng.permutation(np.linspace(-0.05, 0.05, 12)) for _ in range(14)]
+        a = rng.uniform(0.2, 0.8, (1, 2, 7)) + np.stack(offsets, 1).reshape(12, 2, 7)
+        ulp = a + np.spacing(a) * rng.integers(-1, 2, a.shape)  # image x model x robot
+        assert stats.bootstrap_means([a], spread, n_boot=300) == stats.bootstrap_means(
+            [ulp], spread, n_boot=300)  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=30), st.sampled_from(["BCa", "percentile"]))
+def test_bootstrap_ci_lies_within_the_values(values, method):
+    v = np.array(values)
+    m, lo, hi = stats.bootstrap_ci(v, n_boot=200, method=method)
+    assert v.min() - 1e-12 <= lo <= hi <= v.max() + 1e-12
+    assert m == pytest.approx(v.mean(), abs=1e-11)
+
+
 def test_bootstrap_curves_shapes():
     a = np.array([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7]])
     mean, lo, hi = stats.bootstrap_curves(a, n_boot=200)
@@ -326,201 +388,3 @@ def test_contrast_image_with_a_positive_click():
     t["positive"] = 0
     with pytest.raises(ValueError, match="positive click"):
         stats.contrast_image(t, "A", "B", "r01", 1, positive=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# the paper's findings
-
-RITM, GTO, RG, GR = (
-    "ritm-compact",
-    "gto99-compact",
-    "ritm-compact-gto99proc",
-    "gto99-compact-ritmproc",
-)
-ROBOTS = ("r01", "r02", "r03", "r04", "r05", "rgto99", "rritm")
-
-
-def findings_table(
-    spec: dict[tuple[str, str], dict[str, float | list[float]]], n_images: int = 12,
-    clicks: int = 6, jitter: float = 0.05, dataset: str = "berkeley",
-) -> pd.DataFrame:  # fmt: skip
-    """A sweep table from (model, robot) -> {metric: value or per-click values}; metrics not
-    given take the IoU (default 0.6). Each (model, robot) adds its own permutation of
-    offsets in [-jitter, jitter] that sum to 0, so the mean over images is the value given."""
-    rng = np.random.default_rng(0)
-    offsets = np.linspace(-1, 1, n_images) * jitter
-    rows = []
-    for (m, r), metrics in spec.items():
-        off = rng.permutation(offsets)
-        for i in range(n_images):
-            for k in range(clicks):
-                row = {"model": m, "robot": r, "image": f"img{i:02d}", "seed": 0, "click": k + 1}
-                for name in ("accuracy", "precision", "recall", "dice", "iou", "fscore"):
-                    v = np.broadcast_to(metrics.get(name, metrics.get("iou", 0.6)), clicks)[k]
-                    row[name] = v + off[i]
-                rows.append(row)
-    df = pd.DataFrame(rows)
-    df["dataset"], df["settings"] = dataset, "ipol"
-    df["row"], df["col"], df["positive"] = 0, 0, 1
-    df["model_seconds"], df["robot_seconds"] = 0.01, 0.001
-    return df[list(COLUMNS)]
-
-
-def findings_spec(holds: bool) -> dict:
-    """Every claim clearly holds (``holds``) or clearly fails; margins worked out by hand:
-    holds 0.05, 0.15, 0.5, 0.45, 0.15; fails -0.1, -0.15, -0.15, -0.375, -0.15."""
-    s = {(m, r): {"iou": 0.6} for m in (RITM, GTO, RG, GR) for r in ROBOTS}
-    sg = 1 if holds else -1
-    # claim 1: gto99 under rgto99 vs ritm under rritm (0.6 on every metric)
-    s[(GTO, "rgto99")].update(precision=0.6 + 0.1 * sg, dice=0.6 + 0.05 * sg,
-                              recall=0.6 - 0.1 * sg, iou=0.8)  # fmt: skip
-    # claims 2 and 5: gto99 - ritm is +0.2 under rgto99 and 0.15 * sg under rritm
-    s[(GTO, "rritm")]["iou"] = 0.6 + 0.15 * sg
-    if holds:  # claim 3: gto99 spread 0.5, ritm 0; claim 4: RG spread 0.4, GR 0
-        s[(GTO, "r01")]["iou"] = 0.3
-        s[(RG, "r01")]["iou"] = 0.2
-    else:  # claim 3: gto99 spread 0.35, ritm 0.5; claim 4: RG 0, GR 0.6
-        s[(RITM, "r01")]["iou"] = 0.1
-        s[(GR, "r01")]["iou"] = 0.0
-    return s
-
-
-def by_claim(f: pd.DataFrame) -> pd.DataFrame:
-    assert list(f.columns) == list(stats.FINDINGS_COLUMNS)
-    return f.set_index("claim")
-
-
-@pytest.mark.parametrize(
-    ("holds", "margins", "expected"),
-    [(True, [0.05, 0.15, 0.5, 0.45, 0.15], "reproduced"),
-     (False, [-0.1, -0.15, -0.15, -0.375, -0.15], "not reproduced")],
-)  # fmt: skip
-def test_findings_clear_cases(holds, margins, expected):
-    f = by_claim(stats.findings(findings_table(findings_spec(holds)), n_boot=300))
-    assert f["margin"].tolist() == pytest.approx(margins)
-    assert (f["verdict"] == expected).all(), f[["measured", "verdict"]]
-    assert ((f["low"] <= f["margin"]) & (f["margin"] <= f["high"])).all()
-    assert (f["images"] == 12).all() and (f["dataset"] == "berkeley").all()
-    # the numbers behind each margin are in the text, each with its interval
-    assert f.loc[1, "measured"].startswith(
-        f"gto99 - ritm: precision {0.1 * (1 if holds else -1):+.3f} ["
-    )
-    assert "under rritm" in f.loc[2, "measured"] and "mean over robots" in f.loc[3, "measured"]
-    assert "procedure effect on the spread" in f.loc[4, "measured"]
-
-
-def test_findings_ambiguous_data_cannot_tell():
-    # every model scores the same under every robot, up to per-image noise
-    t = findings_table({(m, r): {"iou": 0.6} for m in (RITM, GTO, RG, GR) for r in ROBOTS},
-                       jitter=0.1)  # fmt: skip
-    f = by_claim(stats.findings(t, n_boot=300))
-    assert (f["verdict"] == "these data cannot tell").all(), f[["low", "high"]]
-    assert ((f["low"] < 0) & (f["high"] > 0)).all()
-
-
-def test_findings_missing_models_robots_datasets():
-    t = findings_table(findings_spec(True))
-    f = by_claim(stats.findings(t[t["model"] != GR], n_boot=100))
-    assert f.loc[4, "verdict"] == "these data cannot tell" and np.isnan(f.loc[4, "margin"])
-    assert "missing from the table" in f.loc[4, "measured"] and GR in f.loc[4, "measured"]
-    assert (f.drop(index=4)["verdict"] == "reproduced").all()
-    # without rritm only nothing can be said: claims 1, 2, 5 need it, 3 and 4 need all seven
-    f = by_claim(stats.findings(t[t["robot"] != "rritm"], n_boot=100))
-    assert (f["verdict"] == "these data cannot tell").all() and (f["images"] == 0).all()
-    assert f["measured"].str.contains("under rritm").all()
-    f = stats.findings(t, ["berkeley", "grabcut"], n_boot=100)
-    assert len(f) == 10 and f.groupby("dataset").size().to_dict() == {"berkeley": 5, "grabcut": 5}
-    gc = f[f["dataset"] == "grabcut"]
-    assert (gc["verdict"] == "these data cannot tell").all()
-    assert gc["measured"].str.contains("dataset grabcut").all()
-
-
-def test_findings_verdict_per_dataset():
-    t = pd.concat([findings_table(findings_spec(True), dataset="berkeley"),
-                   findings_table(findings_spec(False), dataset="grabcut")])  # fmt: skip
-    f = stats.findings(t, n_boot=100).set_index(["dataset", "claim"])["verdict"]
-    assert (f["berkeley"] == "reproduced").all() and (f["grabcut"] == "not reproduced").all()
-    assert stats.findings(t, ["grabcut"], n_boot=100)["dataset"].unique().tolist() == ["grabcut"]
-
-
-def test_findings_few_clicks_are_the_first_clicks():
-    # Claim 1 holds over clicks 1-5 and reverses over clicks 6-8, more strongly.
-    s = findings_spec(True)
-    s[(GTO, "rgto99")].update(precision=[0.7] * 5 + [0.2] * 3, dice=[0.65] * 5 + [0.2] * 3,
-                              recall=[0.5] * 5 + [0.9] * 3)  # fmt: skip
-    t = findings_table(s, clicks=8)
-    f = by_claim(stats.findings(t, n_boot=100))
-    assert f.loc[1, "verdict"] == "reproduced" and "clicks 1-5" in f.loc[1, "statement"]
-    f = by_claim(stats.findings(t, few_clicks=8, n_boot=100))
-    assert f.loc[1, "verdict"] == "not reproduced" and "clicks 1-8" in f.loc[1, "statement"]
-    # a table shorter than few_clicks uses all its clicks, and says so
-    f = by_claim(stats.findings(t[t["click"] <= 3], n_boot=100))
-    assert "clicks 1-3" in f.loc[1, "statement"] and "clicks 1-3" in f.loc[2, "statement"]
-
-
-def test_findings_too_few_images_cannot_tell():
-    f = by_claim(stats.findings(findings_table(findings_spec(True), n_images=4), n_boot=100))
-    assert (f["verdict"] == "these data cannot tell").all()
-    assert (f["images"] == 4).all() and (f["margin"] > 0).all()
-    assert f["measured"].str.contains("too few for a verdict").all()
-    f = stats.findings(findings_table(findings_spec(True), n_images=4), min_images=4, n_boot=100)
-    assert (f["verdict"] == "reproduced").all()
-
-
-def test_findings_rejects_bad_input():
-    t = findings_table(findings_spec(True), n_images=3)
-    mixed = pd.concat([t, t.assign(settings="direct")])
-    with pytest.raises(ValueError, match="several settings"):
-        stats.findings(mixed)
-    with pytest.raises(ValueError, match="lacks columns"):
-        stats.findings(t.drop(columns="robot"))
-    with pytest.raises(ValueError, match="few_clicks"):
-        stats.findings(t, few_clicks=0)
-    with pytest.raises(ValueError, match="unknown metric"):
-        stats.findings(t, metric="nope")
-
-
-def test_verdict_rule():
-    assert stats.verdict(0.01, 0.2) == "reproduced"
-    assert stats.verdict(-0.2, -0.01) == "not reproduced"
-    assert stats.verdict(-0.1, 0.1) == "these data cannot tell"
-    assert stats.verdict(0.0, 0.1) == "these data cannot tell"  # touching 0 is not excluding it
-    assert stats.verdict(1e-17, 0.1) == "these data cannot tell"  # rounding does not decide
-    assert stats.verdict(np.nan, 0.1) == "these data cannot tell"
-
-
-@settings(max_examples=15, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.3))
-def test_findings_spread_claim_is_antisymmetric_in_the_two_models(seed, shift):
-    # Claim 3 compares the two models' spreads: swapping their labels negates the margin and
-    # its interval (same images resampled), so the verdict flips or stays "cannot tell".
-    rng = np.random.default_rng(seed)
-    spec = {(m, r): {"iou": float(rng.uniform(0.2, 0.8)) + (shift if m == GTO and r == "r01"
-                                                              else 0.0)}
-            for m in (RITM, GTO) for r in ROBOTS}  # fmt: skip
-    t = findings_table(spec, jitter=float(rng.uniform(0, 0.2)))
-    swapped = t.assign(model=t["model"].map({RITM: GTO, GTO: RITM}))
-    a = by_claim(stats.findings(t, n_boot=60)).loc[3]
-    b = by_claim(stats.findings(swapped, n_boot=60)).loc[3]
-    assert b["margin"] == pytest.approx(-a["margin"], abs=1e-12)
-    assert (b["low"], b["high"]) == pytest.approx((-a["high"], -a["low"]), abs=1e-12)
-    flip = {"reproduced": "not reproduced", "not reproduced": "reproduced"}
-    assert b["verdict"] == flip.get(a["verdict"], a["verdict"])
-
-
-def test_paper_vs_compact_reads_the_shipped_config(monkeypatch, tmp_path):
-    from iislib.models import compact
-
-    weights = tmp_path / "w.pt"
-    weights.write_bytes(b"")
-    monkeypatch.setattr(compact, "shipped_weights",
-                        lambda name: weights if name == RITM else tmp_path / "none.pt")  # fmt: skip
-    monkeypatch.setattr(compact, "training_config", lambda name: {
-        "parameters": 1234, "sets": ["horses", "bsds"], "recipe_name": "long",
-        "recipe": {"crop": 160, "batch_size": 16, "steps": 6400}})  # fmt: skip
-    d = stats.paper_vs_compact()
-    assert d.loc[("ritm", "network"), "here"] == "ritm-compact: 1,234 parameters"
-    assert d.loc[("ritm", "training"), "here"].startswith("crops 160x160, batch 16, 6400 steps")
-    assert "Weizmann horses, BSDS500" in d.loc[("ritm", "training data"), "here"]
-    assert d.loc[("gto99", "network"), "here"] == "gto99-compact: no shipped weights"
-    assert d.loc[("ritm", "training data"), "paper"] == "SBD"

@@ -129,14 +129,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``iislib demo IMAGE MASK``: one run (or two), curves.png, panel.png, scores.csv, a summary."""
-    from iislib.apps.demo import (
-        DemoError,
-        check_out_dir,
-        load_inputs,
-        run_demo,
-        summary_line,
-        write_outputs,
-    )
+    from iislib.apps.demo import check_out_dir, write_outputs
+    from iislib.experiment.demo import DemoError, load_inputs, run_demo, summary_line
 
     # Everything is checked and computed before anything is written: bad input leaves no file.
     # --out first: a run of minutes must not end on a folder that cannot be written.
@@ -185,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu",
                    help="where the networks run: cpu (default) or cuda (checked first)")  # fmt: skip
     e.add_argument("--robots", default="all",
-                   help="comma list, 'all' (the paper's seven) or 'random' (r01..r05)")  # fmt: skip
+                   help="comma list (rbest, rworst: the model-aware envelope), 'all' (the paper's "
+                        "seven), 'random' (r01..r05) or 'envelope' (rbest, rworst)")  # fmt: skip
     e.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"{', '.join(SETTINGS)} (default {DEFAULT_SETTINGS})")  # fmt: skip
     e.add_argument("--max-clicks", type=int, default=20)
@@ -211,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("data", help="fetch and verify the benchmark datasets; print where they are")
-    g.add_argument("--names", default="berkeley,grabcut", help="comma list or 'all'")
+    g.add_argument("--names", default="all",
+                   help="comma list of berkeley, grabcut, davis, or 'all' (the default)")  # fmt: skip
     g.add_argument("--data", default=None,
                    help="local data root (default: $IISLIB_DATA, else download into data/)")  # fmt: skip
     g.set_defaults(func=cmd_data)
@@ -247,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--max-side", type=int, default=None,
         help="downscale image and mask to this longer side first (images over 4 megapixels, "
-        "iislib.apps.demo.MAX_PIXELS, are refused otherwise)",
+        "iislib.experiment.demo.MAX_PIXELS, are refused otherwise)",
     )  # fmt: skip
     d.add_argument(
         "--timings", action="store_true",

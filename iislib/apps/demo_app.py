@@ -6,18 +6,20 @@
 
 The user uploads an image and its mask (or picks a sample of a local benchmark: ``$IISLIB_DATA``),
 chooses a model and a robot (optionally a second pair to compare), the number of clicks, and presses
-Run. In the "you click" mode the user is the robot instead: press "Start clicking", then click on
+Run; the "envelope" box also runs the first model under rworst and rbest (the worst and the best
+honest user) and shades the band between their IoU curves. In the "you click" mode the user is the robot instead: press "Start clicking", then click on
 the image (left: positive, right or shift+left: negative, or set the toggle); the model predicts
 after each click, the overlay, the TP/TN/FP/FN map and the IoU follow; undo, reset, save the
 clicks as JSON (a download link) or load saved ones, and "Compare with the robots" runs the
 seven robots for as many clicks (``iislib.experiment.human``). The clickable picture is
-``ClickImage``, a small anywidget: plain ``ipywidgets.Image`` reports no pointer events. The app shows the six curves, the panel at the click chosen with the slider, download links
+``ClickImage``, a small anywidget: plain ``ipywidgets.Image`` reports no pointer events. The app shows the seven score curves (Boundary IoU the seventh), the panel at the click chosen with the slider, download links
 (scores.csv, curves.png, panel.png as data URIs) and, next to the inputs, a message for any input
-it cannot use; a bad input never breaks the app. Uploads over ``iislib.apps.demo.MAX_PIXELS`` (4
+it cannot use; a bad input never breaks the app. Uploads over ``iislib.experiment.demo.MAX_PIXELS`` (4
 megapixels) and decompression bombs are refused from their header, before they are decoded.
 
 Every widget carries a CSS class ``iis-<role>`` (``iis-run``, ``iis-panel``, ...) for browser tests.
-All the work happens in ``iislib.apps.demo``; this module only wires widgets to it.
+All the work happens in ``iislib.experiment.demo`` (runs), ``iislib.experiment.session`` (you
+click) and ``iislib.drawing.demo_figures`` (pictures); this module only wires widgets to them.
 """
 
 from __future__ import annotations
@@ -34,26 +36,16 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from iislib.apps.demo import (
-    MAX_PIXELS,
-    DemoError,
-    DemoResult,
-    HumanSession,
-    build_model,
-    check_inputs,
-    decode_image_bytes,
-    decode_mask_bytes,
+from iislib.core.human import ClickRecord, RecordError
+from iislib.core.model import IISModel
+from iislib.drawing.demo_figures import (
+    confusion_png,
     fig_compare,
     fig_curves,
     fig_panel,
     figure_png,
-    robot_names,
-    run_demo,
-    scores_csv,
-    summary_line,
+    overlay_png,
 )
-from iislib.core.human import ClickRecord, RecordError
-from iislib.core.model import IISModel
 from iislib.experiment.data import (
     DATASET_NAMES,
     DataError,
@@ -62,6 +54,22 @@ from iislib.experiment.data import (
     load_dataset,
     mask_from_array,
 )
+from iislib.experiment.demo import (
+    MAX_PIXELS,
+    DemoError,
+    DemoResult,
+    build_model,
+    check_inputs,
+    decode_image_bytes,
+    decode_mask_bytes,
+    envelope_line,
+    robot_names,
+    run_demo,
+    run_envelope,
+    scores_csv,
+    summary_line,
+)
+from iislib.experiment.session import HumanSession
 from iislib.models import NEEDS_CHECKPOINT, available_models
 
 UPLOAD, DATASET = "upload", "dataset"
@@ -192,6 +200,9 @@ class DemoApp:
         models: the model names offered (default: every registered model).
         robots: the robot names offered (default: every registered robot).
         mode: ``"robot"`` (a robot clicks, Run) or ``"human"`` (you click).
+        envelope: start with the envelope box ticked: Run also runs the chosen model under
+            rworst and rbest and draws the band between their IoU curves (N + 7 predictions
+            per click: slower than a robot's run).
     """
 
     def __init__(
@@ -207,10 +218,12 @@ class DemoApp:
         models: Sequence[str] | None = None,
         robots: Sequence[str] | None = None,
         mode: str = ROBOT_MODE,
+        envelope: bool = False,
     ) -> None:
         self.models = list(models) if models is not None else available_models()
         self.robots = list(robots) if robots is not None else robot_names()
         self.results: list[DemoResult] = []
+        self.envelope_runs: tuple[DemoResult, DemoResult] | None = None  # (rworst, rbest)
         self._model_cache: dict[tuple[str, str], IISModel] = {}
         self._panel_cache: dict[int, bytes] = {}
         self._datasets: dict[str, Dataset] = {}
@@ -242,6 +255,11 @@ class DemoApp:
                                         placeholder="path of the official weights file")  # fmt: skip
         self.robot2 = widgets.Dropdown(options=self.robots, description="robot 2")
         self.clicks = widgets.IntText(value=int(clicks), description="clicks")
+        self.envelope = widgets.Checkbox(
+            value=bool(envelope), description="envelope: rworst to rbest (slower)", indent=False,
+            tooltip="also run the chosen model under the worst and the best honest user and "
+            "draw the band between their IoU curves",
+        )  # fmt: skip
         self.seed = widgets.IntText(value=int(seed), description="seed")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.error = widgets.HTML("")
@@ -293,6 +311,7 @@ class DemoApp:
             (self.checkpoint, "checkpoint"), (self.robot, "robot"), (self.compare, "compare"),
             (self.model2, "model2"), (self.checkpoint2, "checkpoint2"), (self.robot2, "robot2"),
             (self.clicks, "clicks"), (self.seed, "seed"), (self.run_button, "run"),
+            (self.envelope, "envelope"),
             (self.error, "error"), (self.status, "status"), (self.curves, "curves"),
             (self.slider, "slider"), (self.panel, "panel"), (self.downloads, "downloads"),
             (self.mode, "mode"), (self.start_button, "start"), (self.sign, "sign"),
@@ -319,7 +338,7 @@ class DemoApp:
         self.results_box.add_class("iis-results")
         self.robot_controls = widgets.VBox(
             [widgets.HBox([self.compare, self.compare_box]),
-             widgets.HBox([self.clicks, self.run_button])]
+             widgets.HBox([self.clicks, self.envelope, self.run_button])]
         )  # fmt: skip
         self.human_controls = widgets.VBox(
             [
@@ -566,6 +585,11 @@ class DemoApp:
                         name=name,
                     )  # fmt: skip
                 )
+            envelope = None
+            if self.envelope.value:
+                model, ckpt, _ = pairs[0]
+                envelope = run_envelope(image, gt, self._model(model, ckpt), clicks=k,
+                                        seed=self.seed.value, ignore=ignore, name=name)  # fmt: skip
         except Exception as e:  # any failure is reported; the app stays usable
             self.show_error(error_message(e))
             self.status.value = "<i>last successful run kept below</i>" if self.results else ""
@@ -573,9 +597,12 @@ class DemoApp:
         finally:
             self.run_button.disabled = False
         self.results = results
+        self.envelope_runs = envelope
         self._panel_cache.clear()
-        self.status.value = "<br>".join(html.escape(summary_line(r)) for r in results)
-        self.curves.value = figure_png(fig_curves(*results))
+        lines = [summary_line(r) for r in results]
+        lines += [envelope_line(envelope)] if envelope is not None else []
+        self.status.value = "<br>".join(html.escape(line) for line in lines)
+        self.curves.value = figure_png(fig_curves(*results, envelope=envelope))
         k_show = self.results[0].clicks
         self._quiet_slider = True  # one redraw below, not one per intermediate slider value
         try:
@@ -671,8 +698,8 @@ class DemoApp:
         s = self.session
         if s is None:
             return
-        self.click_image.show_png(s.overlay_png(), s.shape)
-        self.confusion.value = s.confusion_png()
+        self.click_image.show_png(overlay_png(s.image, s.pred, s.record.clicks), s.shape)
+        self.confusion.value = confusion_png(s.pred, s.gt, s.ignore, s.record.clicks)
         self.confusion.layout.width = f"{self.click_image.width}px"
         self.human_status.value = html.escape(s.status())
         rec = s.record

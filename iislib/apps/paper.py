@@ -27,12 +27,12 @@ from matplotlib.figure import Figure
 
 from iislib import paths
 from iislib.core.loop import make_rng, run_many
-from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, get_robot
+from iislib.core.robots import ENVELOPE_NAMES, RANDOM_ROBOTS, ROBOT_NAMES, get_robot
 from iislib.drawing.figures import Episode, contrast_pair, own_pairs
 from iislib.drawing.plots import save_figure
-from iislib.experiment import stats
+from iislib.experiment import findings
 from iislib.experiment.data import load_dataset
-from iislib.experiment.stats import FAMILY_PROCEDURE
+from iislib.experiment.findings import FAMILY_PROCEDURE
 from iislib.experiment.sweep import as_specs, cache_entry, evaluate, worker_count
 from iislib.models import (
     OFFICIAL_PAIR,
@@ -113,9 +113,12 @@ def resolve_models(models: str | Sequence[str]) -> list[str]:
 
 
 def resolve_robots(robots: str | Sequence[str]) -> list[str]:
-    """'all' (the paper's seven), 'random' (r01..r05), or names (comma list)."""
+    """'all' (the paper's seven), 'random' (r01..r05), 'envelope' (rbest, rworst), or names
+    (comma list)."""
     if robots == "all":
         return list(ROBOT_NAMES)
+    if robots == "envelope":
+        return list(ENVELOPE_NAMES)
     if robots == "random":
         return [r for r in ROBOT_NAMES if r in RANDOM_ROBOTS]
     names = _names(robots)
@@ -151,8 +154,13 @@ class Config:
 
     @property
     def figures(self) -> Path:
-        """Where figures go: ``paths.FIGURES`` (``figures/smoke`` in smoke mode)."""
-        return paths.FIGURES / "smoke" if self.smoke else paths.FIGURES
+        """Where figures go: ``paths.FIGURES`` (``figures/smoke`` in smoke mode) for the paper's
+        dataset (Berkeley, ``NOTEBOOK_DEFAULTS``), a subfolder named after any other dataset
+        (``figures/davis/``), so that a run on each dataset keeps its own figures."""
+        base = paths.FIGURES / "smoke" if self.smoke else paths.FIGURES
+        if self.dataset_name == NOTEBOOK_DEFAULTS["dataset"]:
+            return base
+        return base / Path(self.dataset_name).name
 
     def __str__(self) -> str:
         return (f"dataset {self.dataset_name} ({len(self.names)} images), models {self.models}, "
@@ -550,20 +558,29 @@ def own_protocol(cfg: Config, notebook: str = "") -> dict[str, SweepRequest]:
         if name in OFFICIAL:
             family = OFFICIAL[name].family
             own = replace(cfg, settings=OWN_SETTINGS[family])
-            out[f"own {name}"] = request(own, models=[name], robots=[stats.OWN_ROBOT[family]],
+            out[f"own {name}"] = request(own, models=[name], robots=[findings.OWN_ROBOT[family]],
                                          notebook=notebook, purpose=f"{name} own protocol")  # fmt: skip
     return out
 
 
 def own_protocol_table(cfg: Config) -> pd.DataFrame | None:
     """Notebook 03's NoC of the official models under each paper's own protocol beside the
-    published numbers (``stats.own_protocol_noc``); None, saying why, without official models."""
+    published numbers (``findings.own_protocol_noc``); None, saying why, without official models."""
     reqs = own_protocol(cfg)
     if not reqs:
         print("No official model selected (models=official, or an official name such as "
               "ritm-sbd-h18): the own-protocol NoC table is skipped.")  # fmt: skip
         return None
-    return stats.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
+    return findings.own_protocol_noc(pd.concat([r.run() for r in reqs.values()], ignore_index=True))
+
+
+ENVELOPE_IMAGES = 10
+"""Images of notebook 04's envelope by default (``envelope_images``; 0: the whole dataset).
+rbest and rworst cost N + 7 = 23 predictions per click: ~22 s of wall time per image for the
+three paper models with 2 workers at the fastest measured per-click costs (an AMD EPYC with
+AVX-512, 2026-12-02), so 10 images add ~4 minutes, paid for by leaving GrabCut's findings to the
+full run (docs/decisions.md, "The envelope robots"). 10 is the least the finding on the envelope
+needs for a verdict (``findings.MIN_IMAGES``)."""
 
 
 def robustness_sweeps(
@@ -571,11 +588,13 @@ def robustness_sweeps(
     variance_seeds: Sequence[int],
     variance_images: int,
     findings_datasets: Sequence[str],
+    envelope_images: int = ENVELOPE_IMAGES,
 ) -> dict[str, SweepRequest | None]:
     """Notebook 04: ``main`` (notebook 03's), ``variance`` (the random robots with
     ``variance_seeds`` on the first ``variance_images`` images), ``family`` (the 2x2; None when
-    skipped) and ``findings DATASET`` per findings dataset (the 2x2 models when they all
-    exist, else the main sweep's models, on that dataset)."""
+    skipped), ``findings DATASET`` per findings dataset (the 2x2 models when they all
+    exist, else the main sweep's models, on that dataset) and ``envelope`` (rbest and rworst,
+    every model, the first ``envelope_images`` images; 0: all of the configuration's)."""
     out: dict[str, SweepRequest | None] = {
         "main": request(cfg, notebook="04", purpose="main"),
         "variance": request(
@@ -587,6 +606,13 @@ def robustness_sweeps(
             purpose="seed variance",
         ),  # fmt: skip
         "family": family_request(cfg, "04"),
+        "envelope": request(
+            cfg,
+            robots=list(ENVELOPE_NAMES),
+            n_images=int(envelope_images) or None,
+            notebook="04",
+            purpose="envelope",
+        ),
     }
     for ds in findings_datasets:
         # what nb.config(ds, ...) gives with the notebook's other parameters
@@ -601,7 +627,8 @@ def robustness_sweeps(
 
 
 def _robustness_from_params(cfg: Config, p: Mapping[str, Any]) -> dict[str, SweepRequest | None]:
-    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"])
+    return robustness_sweeps(cfg, p["variance_seeds"], p["variance_images"], p["findings_datasets"],
+                             p.get("envelope_images", ENVELOPE_IMAGES))  # fmt: skip
 
 
 NOTEBOOK_SWEEPS: dict[str, Callable[[Config, Mapping[str, Any]], Mapping[str, SweepRequest | None]]] = {

@@ -1,14 +1,21 @@
 """The notebook runner behind ``make figures`` and ``make notebooks``.
 
-    python -m iislib.apps.runner              # full run: build/notebooks/full/*.ipynb, figures/
+    python -m iislib.apps.runner              # make figures: build/notebooks/full/*.ipynb, figures/
     python -m iislib.apps.runner --smoke      # tiny run: build/notebooks/smoke/*.ipynb, figures/smoke/
     python -m iislib.apps.runner --only 03 -p n_jobs=2 -p max_clicks=10
+    python -m iislib.apps.runner --datasets all --plan      # the full run's size and estimated time
+    python -m iislib.apps.runner --datasets all --scheduler tcp://HOST:8786   # on a Dask cluster
+
+``--datasets`` (``make figures-full``, or ``make figures DATASETS=...``) runs notebooks 03 and 04
+once per dataset (``PER_DATASET``) on all its images, with the findings of 04 on every one of
+those datasets and pooled; their executed notebooks go to ``<out>/<dataset>/`` and their figures
+to ``figures/<dataset>/`` (Berkeley's to ``figures/``). ``--scheduler`` computes the plan's jobs
+on a Dask cluster instead of local processes (the notebooks then only read the cache).
 
 Before the notebooks, it prints the plan (``figure_plan``: every sweep the notebooks will
 request, from the same ``iislib.apps.paper.*_sweeps`` functions they call; ``make_plan``: the
-jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK`` and
-``SETTINGS_FACTOR``) and computes them all in one pass with one progress bar (``compute``), so
-the notebooks only read the cache.
+jobs missing from the cache per model, with an estimate from ``SECONDS_PER_CLICK``) and computes
+them all in one pass with one progress bar (``compute``), so the notebooks only read the cache.
 A notebook opened on its own prints the same plan for its sweeps before it computes anything
 (``announce``; one line when they are cached).
 Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``build/notebooks/src/`` and
@@ -35,9 +42,17 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from iislib import paths
-from iislib.apps.paper import NOTEBOOK_SWEEPS, Plan, SweepRequest, make_plan, notebook_config
+from iislib.apps.paper import (
+    NOTEBOOK_SWEEPS,
+    Plan,
+    PlannedJob,
+    SweepRequest,
+    make_plan,
+    notebook_config,
+)
 from iislib.atomic import temporary_name, write_with
-from iislib.experiment.sweep import run_job, worker_count
+from iislib.experiment.data import DATASET_NAMES
+from iislib.experiment.sweep import absolute_paths, run_job, run_on_dask, worker_count
 from iislib.runtime import worker_pool
 
 # ----------------------------------------------------------------------------------------------
@@ -72,6 +87,15 @@ AVX-512 of 2026-11-26 at about 1.2x. So the plan's estimate is the order of magn
 ``compute``'s progress bar rescales these costs to the speed the pass shows (``time_left``)."""
 COSTS_MEASURED_ON = "an Intel Xeon with AVX-512, 2026-12-01"
 
+ROBOT_COST_FACTOR: dict[str, float] = {"rbest": 23.0, "rworst": 23.0}
+"""Cost of one click of a robot relative to a click of the seven robots (1 for robots not
+listed). An envelope robot predicts N + 7 = 23 candidates per click, where a click of the seven
+costs about one prediction (a share of the batch of 7), and batching 23 gains little on a CPU:
+``python benchmarks/bench_sweep.py --models ritm-compact,gto99-compact,random_walker --robots
+envelope --images 2 --compare`` (2 jobs) measured ratios of 25.2, 15.5 and 22.2 on
+2026-12-07, on a 2-core machine shared with other jobs (load average 10-16), so 23 = N + 7
+(docs/decisions.md, "The envelope robots")."""
+
 SETTINGS_FACTOR: dict[str, float] = {
     # `python benchmarks/bench_official.py --clicks 2 --settings ritm --names ritm-sbd-h18`
     # (0.46 s) over the same without --settings (0.077 s), and `--settings gto99 --names
@@ -83,7 +107,23 @@ SETTINGS_FACTOR: dict[str, float] = {
 (``SECONDS_PER_CLICK``'s unit): each paper's own protocol runs the network at the image's full
 resolution (Berkeley: 481x321, about 3x the pixels of 224x224; ``ritm`` adds its zoom-in and
 the flipped pass), measured on the paper's model of that protocol. Settings not listed
-(``ipol``; ``direct``, not measured) count at the ``ipol`` cost."""
+(``ipol``; ``direct``, not measured) count at the ``ipol`` cost (docs/decisions.md, "The plan
+prices a click by its settings")."""
+
+
+def weighted_clicks(job: PlannedJob) -> float:
+    """A job's planned clicks in the unit of ``SECONDS_PER_CLICK``: each robot's clicks times
+    its ``ROBOT_COST_FACTOR``, times the ``SETTINGS_FACTOR`` of the job's settings."""
+    robots = sum(ROBOT_COST_FACTOR.get(r, 1.0) for r in job.robots)
+    return job.max_clicks * robots * SETTINGS_FACTOR.get(job.settings.name, 1.0)
+
+
+def cost_clicks(plan: Plan) -> dict[str, float]:
+    """Per model, the weighted clicks (``weighted_clicks``) of its missing jobs."""
+    out: dict[str, float] = {}
+    for job in plan.jobs:
+        out[job.model] = out.get(job.model, 0.0) + weighted_clicks(job)
+    return out
 
 
 def notebook_parameters(src: Path) -> dict[str, Any]:
@@ -107,23 +147,77 @@ def notebook_parameters(src: Path) -> dict[str, Any]:
     return out
 
 
+PER_DATASET: tuple[str, ...] = ("03", "04")
+"""The notebooks a multi-dataset run (``--datasets``) executes once per dataset."""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """One execution of a notebook: ``src`` with ``parameters`` (over its defaults, before the
+    smoke switch), written to the output folder's ``folder`` ("" or a dataset's name)."""
+
+    src: Path
+    parameters: dict[str, Any]
+    folder: str = ""
+
+
+def resolve_datasets(datasets: str | Sequence[str] | None) -> list[str] | None:
+    """``"all"`` (Berkeley, GrabCut, DAVIS: ``DATASET_NAMES``), a comma list or a sequence of
+    dataset names, or None (no multi-dataset run). ValueError for an unknown name."""
+    if datasets is None:
+        return None
+    names = (list(DATASET_NAMES) if datasets == "all" else
+             [d.strip() for d in datasets.split(",") if d.strip()] if isinstance(datasets, str)
+             else list(datasets))  # fmt: skip
+    unknown = [d for d in names if d not in DATASET_NAMES]
+    if unknown or not names:
+        raise ValueError(f"datasets must be 'all' or some of {', '.join(DATASET_NAMES)}, got "
+                         f"{datasets!r}")  # fmt: skip
+    return list(dict.fromkeys(names))
+
+
+def notebook_runs(
+    parameters: Mapping[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+) -> list[NotebookRun]:
+    """The notebooks to execute, in order: each of ``notebook_sources(only)`` once with
+    ``parameters``; with ``datasets``, those of ``PER_DATASET`` once per dataset instead, on all
+    its images (``n_images=0``) and with 04's findings on every one of ``datasets`` (and
+    pooled), unless ``parameters`` says otherwise."""
+    params = dict(parameters or {})
+    if datasets and "dataset" in params:
+        raise ValueError("give the datasets of a multi-dataset run (--datasets) or one dataset "
+                         "(-p dataset=...), not both")  # fmt: skip
+    runs = []
+    for src in notebook_sources(only):
+        if datasets and src.stem[:2] in PER_DATASET:
+            full = {"n_images": 0, "findings_datasets": list(datasets), **params}
+            runs += [NotebookRun(src, {**full, "dataset": ds}, ds) for ds in datasets]
+        else:
+            runs.append(NotebookRun(src, params))
+    return runs
+
+
 def figure_plan(
     smoke: bool = False,
     parameters: Mapping[str, Any] | None = None,
     only: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
 ) -> list[SweepRequest]:
     """Every sweep the notebooks (``only``: those prefixes) request when run with ``parameters``
-    (over each notebook's defaults) and ``smoke``, in notebook order.
+    (over each notebook's defaults) and ``smoke``, in notebook order; ``datasets``: the
+    multi-dataset run of ``notebook_runs``.
 
     Built by the functions the notebooks call (``NOTEBOOK_SWEEPS``) on the configuration each
     notebook builds, so it is what they will ask ``evaluate`` for.
     """
     requests: list[SweepRequest] = []
-    for src in notebook_sources(only):
-        sweeps_of = NOTEBOOK_SWEEPS.get(src.stem[:2])
+    for run in notebook_runs(parameters, only, datasets):
+        sweeps_of = NOTEBOOK_SWEEPS.get(run.src.stem[:2])
         if sweeps_of is None:
             continue
-        p = {**notebook_parameters(src), **dict(parameters or {})}
+        p = {**notebook_parameters(run.src), **run.parameters}
         p["smoke"] = bool(p.get("smoke")) or smoke
         cfg = notebook_config(p)  # what the notebook's own first cell builds
         requests += [r for r in sweeps_of(cfg, p).values() if r is not None]
@@ -139,33 +233,6 @@ def estimate_seconds(
         raise ValueError(f"workers must be >= 1, got {workers}")
     costs = SECONDS_PER_CLICK if costs is None else costs
     return {m: (n * costs[m] / workers if m in costs else None) for m, n in clicks.items()}
-
-
-def click_cost(model: str, settings: str, costs: Mapping[str, float] | None = None) -> float | None:
-    """Worker-seconds of one planned click of ``model`` under ``settings`` (a name): its
-    ``ipol`` cost (``costs``, default ``SECONDS_PER_CLICK``) x ``SETTINGS_FACTOR[settings]``
-    (1 for settings not listed); None for a model without a measured cost."""
-    costs = SECONDS_PER_CLICK if costs is None else costs
-    if model not in costs:
-        return None
-    return costs[model] * SETTINGS_FACTOR.get(settings, 1.0)
-
-
-def plan_seconds(
-    plan: Plan, workers: int, costs: Mapping[str, float] | None = None
-) -> dict[str, float | None]:
-    """Estimated wall seconds per model of ``plan``'s missing jobs with ``workers`` workers:
-    each job's planned clicks x ``click_cost`` of its model under its settings, / ``workers``
-    (``estimate_seconds`` per settings); None for a model without a measured cost."""
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    out: dict[str, float | None] = {}
-    for job in plan.jobs:
-        cost = click_cost(job.model, job.settings.name, costs)  # None: the model's every job
-        out[job.model] = (
-            None if cost is None else (out.get(job.model) or 0.0) + (job.clicks * cost / workers)
-        )
-    return out
 
 
 def time_left(elapsed: float, done: float, total: float) -> float | None:
@@ -193,15 +260,17 @@ def plan_jobs(plan: Plan) -> int:
 def format_plan(plan: Plan, n_jobs: int, costs: Mapping[str, float] | None = None) -> str:
     """The plan as text: each request, then per model the missing jobs, trajectories, clicks
     and estimated minutes with ``n_jobs`` workers."""
-    lines = [f"[notebooks] plan: {len(plan.requests)} sweep(s), {len(plan.entries)} "
+    # a sweep that several notebook runs request (04's findings in a multi-dataset run) once
+    sweeps = list(dict.fromkeys(str(r) for r in plan.requests))
+    lines = [f"[notebooks] plan: {len(sweeps)} sweep(s), {len(plan.entries)} "
              f"trajectories, cache {plan.cache}"]  # fmt: skip
-    lines += [f"  {r}" for r in plan.requests]
+    lines += [f"  {r}" for r in sweeps]
     if not plan.jobs:
         lines.append("  nothing to compute: every trajectory is cached")
         return "\n".join(lines)
     table = plan.by_model()
     workers = _workers(n_jobs)
-    est = plan_seconds(plan, workers, costs)
+    est = estimate_seconds(cost_clicks(plan), workers, costs)
     lines.append(f"  missing, computed by {workers} worker(s):")
     lines.append(f"  {'model':24s} {'jobs':>6s} {'traj.':>7s} {'clicks':>8s} {'est. min':>9s}")
     for model, row in table.iterrows():
@@ -229,7 +298,7 @@ def format_announcement(plan: Plan, n_jobs: int, costs: Mapping[str, float] | No
         return (f"[plan] all {len(plan.entries)} trajectories these sweeps read are cached in "
                 f"{where}: nothing to compute")  # fmt: skip
     workers, cores = _workers(n_jobs), os.cpu_count() or 1
-    est = plan_seconds(plan, workers, costs)
+    est = estimate_seconds(cost_clicks(plan), workers, costs)
     known = sum(e for e in est.values() if e is not None)
     unknown = [m for m, e in est.items() if e is None]
     eta = f"about {known / 60:.0f} min" if known >= 60 else f"about {known:.0f} s"
@@ -282,65 +351,82 @@ class ComputeReport:
         return {m: self.wall * s / total if total else 0.0 for m, s in self.busy.items()}
 
 
-def _timed_job(index: int, *args: Any) -> tuple[int, str, float]:
-    """``experiment.run_job(*args)`` (which writes the cache) returning (``index``, model label,
-    seconds) only: the frames are read back from the cache by the notebooks, not sent through
-    the pipe."""
+def _timed_job(*args: Any) -> tuple[str, float]:
+    """``experiment.run_job(*args)`` (which writes the cache) returning (model label, seconds)
+    only: the frames are read back from the cache by the notebooks, not sent through the pipe
+    (or the cluster)."""
 
     t0 = time.perf_counter()
     run_job(*args)
-    return index, args[0].label, time.perf_counter() - t0
+    return args[0].label, time.perf_counter() - t0
 
 
-def compute(plan: Plan, n_jobs: int = 1, progress: bool = True) -> ComputeReport:
+def _indexed(index: int, *args: Any) -> tuple[int, str, float]:
+    return (index, *_timed_job(*args))
+
+
+def compute(
+    plan: Plan, n_jobs: int = 1, progress: bool = True, scheduler: Any = None
+) -> ComputeReport:
     """Compute every missing job of ``plan`` into its cache in one pass with one progress bar:
     ``n_jobs`` worker processes as in ``experiment.evaluate`` (joblib/loky; 1: this process),
-    each with its share of the cores, the costliest jobs first. The notebooks then only read
-    the cache."""
+    each with its share of the cores, the costliest jobs first; or, with ``scheduler`` (an
+    address such as "tcp://host:8786", a ``distributed.Client`` or a cluster object such as a
+    ``LocalCluster``), on that Dask cluster, one thread per job, the cache and the data on paths
+    every worker sees (``experiment.sweep.run_on_dask``; README, "On a cluster"). The notebooks
+    then only read the cache."""
     workers = _workers(n_jobs)
     threads = max(1, (os.cpu_count() or 1) // workers)
     # Longest first (by the measured costs; unknown ones last): the pass ends on short jobs,
     # so one worker does not finish a long job alone while the other core idles.
+    jobs = sorted(
+        plan.jobs, key=lambda j: -SECONDS_PER_CLICK.get(j.model, 0.0) * weighted_clicks(j)
+    )
     # the bar's 'left' weighs each job by its estimated cost (a model without one: the mean
-    # known cost of the plan's jobs), since the jobs run longest first and a count would mislead
-    per_click = {(j.model, j.settings.name): click_cost(j.model, j.settings.name)
-                 for j in plan.jobs}  # fmt: skip
-    known = [c for c in per_click.values() if c is not None]
+    # known cost of the plan's models), since the jobs run longest first and a count would mislead
+    known = [SECONDS_PER_CLICK[m] for m in {j.model for j in jobs} if m in SECONDS_PER_CLICK]
     default = sum(known) / len(known) if known else 1.0
-
-    def known_cost(j: Any) -> float | None:
-        c = per_click[(j.model, j.settings.name)]
-        return None if c is None else c * j.clicks
-
-    jobs = sorted(plan.jobs, key=lambda j: -(known_cost(j) or 0.0))
-    cost = [c if (c := known_cost(j)) is not None else default * j.clicks for j in jobs]
-    args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
-             plan.cache, threads) for j in jobs]  # fmt: skip
+    cost = [SECONDS_PER_CLICK.get(j.model, default) * weighted_clicks(j) for j in jobs]
+    if scheduler is None:
+        args = [(j.spec, list(j.robots), j.dataset, j.index, j.seed, j.settings, j.max_clicks,
+                 plan.cache, threads) for j in jobs]  # fmt: skip
+    else:  # the workers read the images and write the cache themselves: absolute paths
+        args = [(j.spec, list(j.robots), absolute_paths(j.dataset), j.index, j.seed, j.settings,
+                 j.max_clicks, plan.cache.absolute(), 1) for j in jobs]  # fmt: skip
     busy: dict[str, float] = {m: 0.0 for m in dict.fromkeys(j.model for j in plan.jobs)}
     t0 = time.perf_counter()
     if args:
         bar = tqdm(total=len(args), desc="figure sweeps", unit="job", disable=not progress,
                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} jobs [{elapsed}{postfix}]")  # fmt: skip
-        done, total = 0.0, sum(cost)
-        if workers == 1:
-            results: Iterable[tuple[int, str, float]] = (
-                _timed_job(i, *a) for i, a in enumerate(args)
-            )
-        else:
-            from joblib import Parallel, delayed
+        done, total = [0.0], sum(cost)
 
-            with worker_pool(workers):  # workers that exit with this process
-                results = Parallel(return_as="generator_unordered")(
-                    delayed(_timed_job)(i, *a) for i, a in enumerate(args)
-                )
-        for i, model, seconds in results:
+        def record(i: int, model: str, seconds: float) -> None:
             busy[model] += seconds
-            done += cost[i]
-            left = time_left(time.perf_counter() - t0, done, total)
+            done[0] += cost[i]
+            left = time_left(time.perf_counter() - t0, done[0], total)
             eta = ("" if left is None else f", ~{left:.0f} s left" if left < 90
                    else f", ~{left / 60:.1f} min left")  # fmt: skip
             bar.set_postfix_str(f"{model}{eta}", refresh=False)
-            bar.update()
+
+        if scheduler is not None:
+            index = {id(a): i for i, a in enumerate(args)}
+            run_on_dask(scheduler, args, bar, cached=True, fn=_timed_job,
+                        on_result=lambda a, r: record(index[id(a)], *r))  # fmt: skip
+        else:
+            if workers == 1:
+                results: Iterable[tuple[int, str, float]] = (
+                    _indexed(i, *a) for i, a in enumerate(args)
+                )
+            else:
+                from joblib import Parallel, delayed
+
+                with worker_pool(workers):  # workers that exit with this process
+                    results = Parallel(return_as="generator_unordered")(
+                        delayed(_indexed)(i, *a) for i, a in enumerate(args)
+                    )
+            for i, model, seconds in results:
+                record(i, model, seconds)
+                bar.update()
         bar.close()
     return ComputeReport(time.perf_counter() - t0, len(args), workers, busy)
 
@@ -445,7 +531,8 @@ def execute(
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src")
+    # one converted copy per output folder: the runs of a multi-dataset run convert at once
+    ipynb = to_ipynb(src, paths.BUILD / "notebooks" / "src" / out_dir.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / ipynb.name
     # papermill writes its output as it goes: into a temporary file, renamed when complete (an
@@ -495,6 +582,8 @@ def run_all(
     precompute: bool = True,
     progress: bool = True,
     notebook_jobs: int | None = None,
+    datasets: str | Sequence[str] | None = None,
+    scheduler: Any = None,
 ) -> RunReport:
     """Print the plan, compute every missing sweep of the notebooks in one pass (``precompute``;
     ``compute``), then execute every notebook, whose sweeps then only read the cache.
@@ -503,25 +592,29 @@ def run_all(
     ``FULL_CELL_TIMEOUT`` in a full run), so that a kernel that stops answering is noticed (and
     retried once by ``execute``) instead of waiting forever. ``notebook_jobs``: notebooks
     executed at once (default: the notebooks' ``n_jobs``, the sweep's worker count).
+    ``datasets``: the multi-dataset run (``notebook_runs``; ``"all"``: Berkeley, GrabCut and
+    DAVIS), 03 and 04 once per dataset into ``out_dir/<dataset>/``. ``scheduler``: compute the
+    sweeps on a Dask cluster (``compute``).
     """
     if timeout is None:
         timeout = SMOKE_CELL_TIMEOUT if smoke else FULL_CELL_TIMEOUT
     params = dict(parameters or {})
     if smoke:
         params["smoke"] = True
+    datasets = resolve_datasets(datasets)
     data = os.environ.get("IISLIB_DATA")
     if data and not Path(data).is_absolute():
         # the kernels run in notebooks/: they must find the data (and its cache keys) here
         os.environ["IISLIB_DATA"] = str(Path(data).absolute())
     out_dir = out_dir or paths.BUILD / "notebooks" / ("smoke" if smoke else "full")
-    sources = notebook_sources(only)
+    runs = notebook_runs(params, only, datasets)
     # each notebook gets the parameters its parameters cell declares (papermill warns about the
     # others); a name that no notebook declares is a typo, refused before any work
-    declared = {src: set(notebook_parameters(src)) for src in sources}
+    declared = {run.src: set(notebook_parameters(run.src)) for run in runs}
     unknown = sorted(set(params) - set().union(*declared.values()))
     if unknown:
         raise ValueError(f"no notebook has the parameter(s) {', '.join(unknown)}")
-    requests = figure_plan(smoke, params, only)  # every parameter checked before the lock
+    requests = figure_plan(smoke, params, only, datasets)  # every parameter checked before the lock
     # One run at a time computes into the cache (the sweep pass, or the notebooks themselves
     # without it); a second run waits, then plans what is still missing.
     with ExitStack() as locked:
@@ -531,47 +624,53 @@ def run_all(
         print(format_plan(plan, n_jobs), flush=True)
         report = RunReport(plan, None, [])
         if precompute and plan.jobs:
-            report.compute = done = compute(plan, n_jobs, progress)
+            if scheduler is not None:
+                print(f"[notebooks] computing the sweeps on the Dask cluster {scheduler}",
+                      flush=True)  # fmt: skip
+            report.compute = done = compute(plan, n_jobs, progress, scheduler)
             split = ", ".join(f"{m} {s:.1f} s" for m, s in done.model_wall().items())
-            clicks = plan.by_model()["clicks"]
+            clicks = cost_clicks(plan)  # weighted: an envelope click counts ROBOT_COST_FACTOR
             costs = ", ".join(f"{m} {s / clicks[m]:.4f}" for m, s in done.busy.items())
-            print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s with "
-                  f"{done.workers} worker(s) ({split}); worker-seconds per planned click on "
-                  f"this machine (runner.SECONDS_PER_CLICK's unit): {costs}", flush=True)  # fmt: skip
+            where = ("on the Dask cluster" if scheduler is not None
+                     else f"with {done.workers} worker(s)")  # fmt: skip
+            print(f"[notebooks] sweeps: {done.jobs} jobs in {done.wall:.1f} s {where} ({split}); "
+                  f"worker-seconds per planned click (runner.SECONDS_PER_CLICK's unit): {costs}",
+                  flush=True)  # fmt: skip
         if precompute:
             locked.close()  # released: the notebooks only read the cache now
-        _run_notebooks(report, sources, declared, params, out_dir, log_output, timeout,
+        _run_notebooks(report, runs, declared, out_dir, log_output, timeout,
                        n_jobs if precompute else 1, notebook_jobs)  # fmt: skip
     return report
 
 
-def _run_notebooks(report: RunReport, sources: list[Path], declared: Mapping[Path, set[str]],
-                   params: Mapping[str, Any], out_dir: Path, log_output: bool, timeout: int,
-                   default: int, notebook_jobs: int | None) -> None:  # fmt: skip
-    """Execute ``sources`` into ``report.notebooks``, ``notebook_jobs`` at once (default
-    ``default``), each with the parameters it declares; the first failure in notebook order is
-    raised after all have run."""
+def _run_notebooks(report: RunReport, runs: list[NotebookRun], declared: Mapping[Path, set[str]],
+                   out_dir: Path, log_output: bool, timeout: int, default: int,
+                   notebook_jobs: int | None) -> None:  # fmt: skip
+    """Execute ``runs`` into ``report.notebooks``, ``notebook_jobs`` at once (default
+    ``default``), each with the parameters its notebook declares, into ``out_dir`` (a run's
+    ``folder`` below it); the first failure in notebook order is raised after all have run."""
     # without the sweep pass, notebooks compute their sweeps themselves: one at a time, or two
     # would compute the sweeps they share twice
-    kernels = max(1, min(default if notebook_jobs is None else notebook_jobs, len(sources)))
+    kernels = max(1, min(default if notebook_jobs is None else notebook_jobs, len(runs)))
 
-    def one(src: Path) -> tuple[Path, float]:
+    def one(run: NotebookRun) -> tuple[Path, float]:
         t0 = time.perf_counter()
-        print(f"[notebooks] {src.name} ...", flush=True)
-        mine = {k: v for k, v in params.items() if k in declared[src]}
-        out = execute(src, out_dir, mine, log_output=log_output, timeout=timeout)
+        name = f"{run.src.name}" + (f" on {run.folder}" if run.folder else "")
+        print(f"[notebooks] {name} ...", flush=True)
+        mine = {k: v for k, v in run.parameters.items() if k in declared[run.src]}
+        out = execute(run.src, out_dir / run.folder, mine, log_output=log_output, timeout=timeout)
         dt = time.perf_counter() - t0
-        print(f"[notebooks] {src.name}: {dt:.1f} s -> {out}", flush=True)
+        print(f"[notebooks] {name}: {dt:.1f} s -> {out}", flush=True)
         return out, dt
 
     if kernels == 1:
-        report.notebooks = [one(src) for src in sources]
+        report.notebooks = [one(run) for run in runs]
         return
     # The notebooks only read the cache now and each kernel keeps about one core busy, so
     # ``kernels`` of them run at once (one per sweep worker); every one runs to its end and the
     # first failure, in notebook order, is raised after all.
     with ThreadPoolExecutor(max_workers=kernels) as pool:
-        futures = [pool.submit(one, src) for src in sources]
+        futures = [pool.submit(one, run) for run in runs]
         wait(futures)
     for f in futures:
         if f.exception() is not None:
@@ -604,21 +703,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--plan", action="store_true", help="print the plan and exit")
     p.add_argument("--notebook-jobs", type=int, default=None,
                    help="notebooks executed at once (default: --jobs after the sweep pass)")  # fmt: skip
+    p.add_argument("--datasets", default=None, metavar="NAMES",
+                   help="the full run: 03 and 04 on each of these datasets (all images) and the "
+                        f"findings pooled over them; 'all' = {','.join(DATASET_NAMES)}")  # fmt: skip
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="compute the sweeps on a Dask cluster, e.g. tcp://host:8786 (cache and "
+                        "data on paths every worker sees; README, On a cluster)")  # fmt: skip
     args = p.parse_args(argv)
     params = dict(args.param)
     if args.jobs is not None:
         params["n_jobs"] = args.jobs
-    if args.plan:
-        if args.smoke:
-            params["smoke"] = True
-        plan = make_plan(figure_plan(args.smoke, params, args.only))
-        print(format_plan(plan, plan_jobs(plan)))
-        return 0
+    try:
+        datasets = resolve_datasets(args.datasets)
+        if args.plan:
+            if args.smoke:
+                params["smoke"] = True
+            plan = make_plan(figure_plan(args.smoke, params, args.only, datasets))
+            print(format_plan(plan, plan_jobs(plan)))
+            return 0
+    except ValueError as e:
+        print(f"[notebooks] error: {e}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
         done = run_all(args.smoke, params, args.only, args.out, args.log_output,
-                       precompute=not args.no_precompute,
-                       notebook_jobs=args.notebook_jobs)  # fmt: skip
+                       precompute=not args.no_precompute, notebook_jobs=args.notebook_jobs,
+                       datasets=datasets, scheduler=args.scheduler)  # fmt: skip
     except Exception as e:  # papermill's error names the notebook cell that failed
         print(f"[notebooks] FAILED: {e}", file=sys.stderr)
         return 1

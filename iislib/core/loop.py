@@ -8,19 +8,28 @@
         score(y > t, gt)
 
 After END the last scores are carried forward, so every curve has ``max_clicks`` points.
+
+A model-aware robot (``robot.needs_model``: ``rbest``, ``rworst``) gets one more argument,
+``lookahead``: a ``Lookahead`` that predicts, in one batch, what the model would output after
+each candidate click in the trajectory's current state (its clicks, previous map and model
+state), and returns their IoU. The robot's chosen click then takes that prediction as its step,
+so a model-aware click costs one batch of candidates and nothing more. The model-free robots
+never see the model.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from iislib.core.clicks import Click
-from iislib.core.metrics import METRIC_NAMES, scores
+from iislib.core.metrics import SCORE_NAMES, click_scores, scores
 from iislib.core.model import IISModel
 from iislib.core.robots import Robot, robot_name
 
@@ -73,7 +82,8 @@ class Trajectory:
 
     Attributes:
         clicks: the clicks placed, oldest first (fewer than ``max_clicks`` after END).
-        scores: metric name -> float64 (max_clicks,); entry k-1 scores the prediction after click k.
+        scores: score name (``metrics.SCORE_NAMES``: the six metrics and boundary_iou) -> float64
+            (max_clicks,); entry k-1 scores the prediction after click k.
         ended_at: number of clicks placed before END, or None if the robot never ended.
         probs: float32 (max_clicks, H, W) probability maps when requested, else None.
         model_seconds, robot_seconds: float64 (max_clicks,) wall time per step (0 after END).
@@ -91,6 +101,75 @@ class Trajectory:
     def iou(self) -> np.ndarray:
         """float64 (max_clicks,) IoU after each click."""
         return self.scores["iou"]
+
+
+class Lookahead:
+    """What a model-aware robot may ask at one step of one trajectory: the IoU the model would
+    reach after each candidate click, all predicted in one ``predict_batch`` call.
+
+    Each candidate is predicted exactly as the loop would predict it as the trajectory's next
+    click: the trajectory's clicks plus the candidate, the same previous probability map
+    (RITM's "previous mask" input, the random walker's prior) and a copy of the trajectory's
+    model state (``copy.deepcopy``; e.g. the zoom-in box), so that no candidate changes the
+    trajectory. ``take(click)`` hands the loop the prediction and the state of the candidate
+    chosen; the other states are closed.
+
+    Args:
+        model, image, gt, ignore, threshold: as in ``run_many``.
+        clicks: the trajectory's clicks so far; prev: its last probability map (None before
+            the first click); state: its model state (None for a model that keeps none).
+    """
+
+    def __init__(self, model: IISModel, image: np.ndarray, gt: np.ndarray,
+                 clicks: Sequence[Click], prev: np.ndarray | None, state: Any,
+                 threshold: float, ignore: np.ndarray | None) -> None:  # fmt: skip
+        self.model, self.image, self.gt, self.ignore = model, image, gt, ignore
+        self.clicks, self.prev, self.state, self.threshold = list(clicks), prev, state, threshold
+        self.seconds = 0.0  # model time spent on candidates
+        self.calls = 0
+        self._outcomes: dict[Click, tuple[np.ndarray, Any, dict[str, float]]] = {}
+
+    def __call__(self, candidates: Sequence[Click]) -> np.ndarray:
+        """float64 (len(candidates),) IoU after each candidate (thresholded at ``threshold``)."""
+        cands = list(candidates)
+        if not cands:
+            return np.zeros(0)
+        self.close()  # a second call replaces the first one's outcomes
+        n = len(cands)
+        kw: dict = {}
+        if self.state is not None:
+            kw["states"] = [copy.deepcopy(self.state) for _ in range(n)]
+        t0 = time.perf_counter()
+        probs = self.model.predict_batch(
+            [self.image] * n, [[*self.clicks, c] for c in cands], [self.prev] * n, **kw
+        )
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        states = kw.get("states", [None] * n)
+        iou = np.zeros(n)
+        for j, (c, prob, st) in enumerate(zip(cands, probs, states, strict=True)):
+            sc = scores(prob > self.threshold, self.gt, self.ignore).as_dict()
+            iou[j] = sc["iou"]
+            if c in self._outcomes:  # a duplicate candidate: keep its first outcome
+                if st is not None:
+                    self.model.finish(st)
+                continue
+            self._outcomes[c] = (prob, st, sc)
+        return iou
+
+    def take(self, click: Click | None) -> tuple[np.ndarray, Any, dict[str, float]] | None:
+        """(probability map, model state, scores) of ``click`` when it was a candidate, else
+        None; every other candidate's state is closed."""
+        outcome = self._outcomes.pop(click, None)
+        self.close()
+        return outcome
+
+    def close(self) -> None:
+        """Close the states of the candidates not taken."""
+        for _, st, _ in self._outcomes.values():
+            if st is not None:
+                self.model.finish(st)
+        self._outcomes.clear()
 
 
 def run(
@@ -167,7 +246,7 @@ def run_many(
         raise ValueError(f"image is {image.shape[:2]} but gt is {gt.shape}")
 
     n = len(robots)
-    out = [{m: np.zeros(max_clicks) for m in METRIC_NAMES} for _ in range(n)]
+    out = [{m: np.zeros(max_clicks) for m in SCORE_NAMES} for _ in range(n)]
     model_s = np.zeros((n, max_clicks))
     robot_s = np.zeros((n, max_clicks))
     probs = [
@@ -176,30 +255,62 @@ def run_many(
     clicks: list[list[Click]] = [[] for _ in range(n)]
     prev: list[np.ndarray | None] = [None] * n
     pred = [np.zeros(gt.shape, dtype=bool) for _ in range(n)]
-    empty = scores(pred[0], gt, ignore).as_dict()
+    empty = click_scores(pred[0], gt, ignore)
     last = [empty] * n
     ended_at: list[int | None] = [None] * n
     states = [model.start(image) for _ in range(n)]  # one per trajectory, closed below
+
+    def record(i: int, k: int, prob: np.ndarray) -> None:
+        """Trajectory ``i``'s prediction ``prob`` after click ``k + 1``, with every score."""
+        prev[i], pred[i] = prob, prob > threshold
+        last[i] = click_scores(pred[i], gt, ignore)
+        for m in SCORE_NAMES:
+            out[i][m][k] = last[i][m]
+        if probs[i] is not None:
+            probs[i][k] = prob
+
     try:
         for k in range(max_clicks):
             active = []
             for i, (robot, rng) in enumerate(robots):
                 if ended_at[i] is not None:
                     continue
+                look = None
                 t0 = time.perf_counter()
-                click = robot(pred[i], gt, clicks[i], rng, ignore=ignore)
+                if getattr(robot, "needs_model", False):
+                    look = Lookahead(model, image, gt, clicks[i], prev[i], states[i], threshold,
+                                     ignore)  # fmt: skip
+                    click = robot(pred[i], gt, clicks[i], rng, ignore=ignore, lookahead=look)
+                else:
+                    click = robot(pred[i], gt, clicks[i], rng, ignore=ignore)
                 robot_s[i, k] = time.perf_counter() - t0
+                outcome = None
+                if look is not None:
+                    robot_s[i, k] -= look.seconds
+                    model_s[i, k] = look.seconds
+                    outcome = look.take(click)  # None at END: every candidate closed
                 if click is None:
                     ended_at[i] = k
-                    for m in METRIC_NAMES:
+                    for m in SCORE_NAMES:
                         out[i][m][k:] = last[i][m]
                     if probs[i] is not None and k > 0:
                         probs[i][k:] = probs[i][k - 1]
                     continue
                 clicks[i].append(click)
-                active.append(i)
+                if outcome is None:
+                    active.append(i)
+                    continue
+                # The robot chose one of its candidates: their prediction is this step's (scored
+                # again in full: the lookahead computes the six scores only, not boundary_iou).
+                prob, state, _ = outcome
+                if state is not None:
+                    model.finish(states[i])
+                    states[i] = state
+                record(i, k, prob)
             if not active:
-                break
+                if all(e is not None for e in ended_at):
+                    break
+                continue
             t0 = time.perf_counter()
             # A model that keeps no state (most do) is called without one: its predict and
             # predict_batch need not know the argument.
@@ -221,13 +332,7 @@ def run_many(
             dt = (time.perf_counter() - t0) / len(active)
             for i, prob in zip(active, new, strict=True):
                 model_s[i, k] = dt
-                prev[i] = prob
-                pred[i] = prob > threshold
-                last[i] = scores(pred[i], gt, ignore).as_dict()
-                for m in METRIC_NAMES:
-                    out[i][m][k] = last[i][m]
-                if probs[i] is not None:
-                    probs[i][k] = prob
+                record(i, k, prob)
     finally:
         for state in states:
             model.finish(state)

@@ -9,17 +9,29 @@ The paper author's code differs (``docs/decisions.md``, "Metric quirks of the pa
 that is recall, and its Dice equals its F-score. ``reference_scores`` reproduces those numbers so a
 notebook can show them beside ours.
 
+``boundary_iou`` (Cheng et al., CVPR 2021) scores the band along each mask's border, where IoU
+barely moves once the object is roughly covered; ``click_scores`` gives every per-click column of
+a results table (``SCORE_NAMES``: the six scores, then ``boundary_iou``).
+
 Summaries over a batch of IoU curves (``ious`` of shape (n_images, max_clicks), click k at column
 k-1): ``noc`` (RITM's rule), ``nof``, ``miou_at`` and ``auc``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "dice", "iou", "fscore")
+"""The paper's six scores (``Scores``), all from the confusion counts."""
+BOUNDARY_IOU = "boundary_iou"
+SCORE_NAMES: tuple[str, ...] = (*METRIC_NAMES, BOUNDARY_IOU)
+"""Every per-click score column of a results table (``click_scores``): the six, then Boundary IoU."""
+BOUNDARY_RATIO = 0.02
+"""Boundary IoU's default band width, as a fraction of the image diagonal (Cheng et al.)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,89 @@ def scores(
         Scores. accuracy is real pixel accuracy (TP+TN)/N, not the reference code's recall.
     """
     return scores_from_confusion(confusion(pred, gt, ignore), beta=beta)
+
+
+def boundary_width(shape: tuple[int, ...], dilation_ratio: float = BOUNDARY_RATIO) -> int:
+    """Band width d in pixels for an (H, W) image: ``max(1, round(ratio x diagonal))``.
+
+    Python's ``round`` (half to even), as Cheng et al.'s code; 481x321 gives d = 12, 224x224 d = 6.
+    """
+    if not dilation_ratio >= 0:
+        raise ValueError(f"dilation_ratio must be >= 0, got {dilation_ratio!r}")
+    h, w = shape[:2]
+    return max(1, round(dilation_ratio * math.hypot(h, w)))
+
+
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def mask_boundary(mask: np.ndarray, width: int) -> np.ndarray:
+    """bool (H, W): the pixels of ``mask`` that its erosion removes (its inner border band).
+
+    The mask is padded with one zero pixel, then eroded ``width`` times with a 3x3 square, so a
+    mask cut by the image border has a boundary along it: the band holds the mask's pixels whose
+    chessboard distance to a background pixel (or to the outside of the image) is <= ``width``.
+    """
+    if int(width) < 1:
+        raise ValueError(f"the band width must be at least 1 pixel, got {width!r}")
+    return _boundary_u8(_as_u8(as_binary(mask))[0], int(width)).view(bool)
+
+
+def _as_u8(*masks: np.ndarray) -> list[np.ndarray]:
+    """Contiguous uint8 0/1 views of bool masks (what cv2 takes, without a copy when it can)."""
+    return [np.ascontiguousarray(m, dtype=bool).view(np.uint8) for m in masks]
+
+
+def _boundary_u8(m: np.ndarray, width: int) -> np.ndarray:
+    # cv2's default border (the largest value) never erodes: the zero pad is the only outside.
+    # All in cv2 on uint8: NumPy's pad and bool operators took 5x longer (0.7-0.9 ms against
+    # 0.07-0.18 ms per 481x321 mask, back to back on a loaded 2-core machine).
+    padded = cv2.copyMakeBorder(m, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    eroded = cv2.erode(padded, _KERNEL, iterations=width)
+    return np.ascontiguousarray(cv2.subtract(padded, eroded)[1:-1, 1:-1])
+
+
+def boundary_iou(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    dilation_ratio: float = BOUNDARY_RATIO,
+    ignore: np.ndarray | None = None,
+) -> float:
+    """Boundary IoU (Cheng et al., CVPR 2021) of bool (H, W) ``pred`` against ``gt``.
+
+    |B(gt) & B(pred)| / |B(gt) | B(pred)|, where B(mask) = ``mask_boundary(mask, d)`` and
+    d = ``boundary_width((H, W), dilation_ratio)``. 1.0 when both boundaries are empty (the 0/0
+    rule), in [0, 1] otherwise.
+
+    ``ignore`` (bool (H, W) or None) leaves pixels out as the other scores do: ignored pixels
+    count as background in both masks before the boundaries are drawn, so they are never part
+    of a boundary (never counted) and neither mask's values there can change the score; the
+    score stays symmetric (``docs/decisions.md``, "Boundary IoU"). Masks follow ``as_binary``'s
+    rule (bool, or integers 0/1).
+    """
+    pred = as_binary(pred, "pred")
+    gt = as_binary(gt, "gt")
+    if pred.shape != gt.shape or pred.ndim != 2:
+        raise ValueError(f"pred has shape {pred.shape} but gt has shape {gt.shape}; both (H, W)")
+    d = boundary_width(gt.shape, dilation_ratio)
+    if ignore is not None:
+        ignore = as_binary(ignore, "ignore")
+        if ignore.shape != gt.shape:
+            raise ValueError(f"ignore has shape {ignore.shape} but gt has shape {gt.shape}")
+        pred, gt = pred & ~ignore, gt & ~ignore
+    p, g = _as_u8(pred, gt)
+    bp, bg = _boundary_u8(p, d), _boundary_u8(g, d)
+    union = cv2.countNonZero(cv2.bitwise_or(bp, bg))
+    return 1.0 if union == 0 else cv2.countNonZero(cv2.bitwise_and(bp, bg)) / union
+
+
+def click_scores(
+    pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None
+) -> dict[str, float]:
+    """{name: value} for every ``SCORE_NAMES`` column: ``scores`` and ``boundary_iou``."""
+    out = scores(pred, gt, ignore).as_dict()
+    out[BOUNDARY_IOU] = boundary_iou(pred, gt, ignore=ignore)
+    return out
 
 
 def reference_scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:

@@ -34,6 +34,21 @@ rritm    separate DTs of FN and FP with clicked pixels excluded; positive iff ma
 rgto99 and rritm decide every maximum and comparison on exact squared distances (``exact_sq``),
 so their clicks are bit-stable across CPUs, threads and calls.
 
+Two model-aware robots bound the seven (``ENVELOPE_NAMES``, ``EnvelopeRobot``), kept apart from
+them (not in ``ROBOTS``, ``ROBOT_NAMES`` or ``RANDOM_ROBOTS``):
+
+======== ==================================================================================
+rbest    of the honest candidates (the seven robots' clicks now, and 16 draws from r04's
+         map, all in FN ∪ FP, labelled by the ground truth), the one whose prediction has the
+         highest IoU; the model predicts them all in one batch
+rworst   the same candidates, the lowest IoU
+======== ==================================================================================
+
+They are greedy, one step ahead: exact bounds of every deterministic robot at the first click,
+an approximation of the envelope afterwards (a worse click now can lead to a better state
+later). They set ``needs_model``: the loop (``iislib.core.loop``) passes them a ``lookahead``;
+the seven never see the model (docs/decisions.md, "The envelope robots").
+
 ``get_robot(name, **kwargs)`` returns a registered robot: the ones above are ready instances
 (``ROBOTS``); a name may instead be registered as a ``"module:factory"`` string, imported only
 when asked for and built with ``kwargs`` (``"replay"``: ``iislib.core.human.ReplayRobot``,
@@ -151,7 +166,11 @@ def _sample_proportional(weights: np.ndarray, rng: np.random.Generator) -> int:
     """Flat index drawn with probability proportional to non-negative ``weights``."""
     flat = weights.ravel()
     cdf = np.cumsum(flat)
-    u = rng.random() * cdf[-1]
+    return _index_at(flat, cdf, rng.random() * cdf[-1])
+
+
+def _index_at(flat: np.ndarray, cdf: np.ndarray, u: float) -> int:
+    """The flat index whose share of the cumulative sum ``cdf`` of ``flat`` holds ``u``."""
     idx = int(np.searchsorted(cdf, u, side="right"))
     # Guard against u landing exactly on the total through rounding.
     idx = min(idx, flat.size - 1)
@@ -179,6 +198,10 @@ class Robot:
         random: whether the clicks depend on ``rng`` (False: a function of the masks and clicks).
         revision: raised when a change moves the robot's clicks, so that results cached with
             the earlier behaviour are not read as this one's (``experiment.sweep.robot_key``).
+        needs_model: True for a model-aware robot (``rbest``, ``rworst``): the loop then passes
+            a ``lookahead`` keyword, a callable that maps candidate clicks to the IoU the model
+            would reach after each (``iislib.core.loop.Lookahead``). The seven robots are
+            model-free (False) and never receive it.
 
     A subclass defines ``__call__`` and ``sampling_map``. The attributes may be class attributes
     or passed to ``__init__``.
@@ -188,6 +211,7 @@ class Robot:
     label: str = ""
     random: bool = False
     revision: int = 0
+    needs_model: bool = False
 
     def __init__(
         self, name: str | None = None, label: str | None = None, random: bool | None = None
@@ -558,6 +582,110 @@ rgto99, rritm = RGTO99(), RRITM()
 
 
 # ----------------------------------------------------------------------------------------------
+# model-aware robots: the best and the worst honest user (kept apart from the seven)
+
+DEFAULT_CANDIDATES = 16
+"""Random candidates an envelope robot draws per step, beside the seven robots' clicks."""
+
+
+def r04_draws(false: np.ndarray, n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """``n`` pixels (row, col) of ``false`` (bool (H, W), non-empty), drawn independently with
+    probability proportional to r04's weights (the exact distance to the region's border).
+
+    One cumulative sum for all draws; each draw is the one ``_sample_proportional`` makes with
+    the same uniform number.
+    """
+    dt, top, left = border_dt_box(false)
+    flat = exact_dt(dt).ravel()
+    cdf = np.cumsum(flat)
+    out = []
+    for u in rng.random(n) * cdf[-1]:
+        r, c = divmod(_index_at(flat, cdf, u), dt.shape[1])
+        out.append((top + r, left + c))
+    return out
+
+
+class EnvelopeRobot(Robot):
+    """``rbest`` / ``rworst``: the honest click that the model turns into the highest (lowest)
+    IoU, one step ahead.
+
+    At each step the candidates are, in this fixed order: the click each of the seven robots
+    (``ROBOT_NAMES``) would place in the current state, then ``n_candidates`` pixels drawn from
+    r04's distance map. The random ones (r01-r05's clicks, the draws) come from this robot's
+    own generator, so a trajectory does not depend on which other robots run beside it.
+    Every candidate keeps Assumption 1: it lies in the false region FN ∪ FP (outside
+    ``ignore``) and its label is the ground truth there; a click outside it (r01's, which
+    ignores the prediction) is left out, and a pixel proposed twice is kept once, at its first
+    place. The model predicts every candidate in one batch (``lookahead``, passed by the loop);
+    ``rbest`` keeps the candidate with the highest IoU, ``rworst`` the lowest, the first in
+    candidate order on a tie. END (None) when no error pixel is left.
+
+    Greedy, one step ahead: at the first click this bounds each deterministic robot exactly
+    (rgto99's and rritm's clicks are candidates), and every robot's first click as far as the
+    candidates cover its distribution; later the envelope is an approximation, since a worse
+    click now can lead to a better state later and the search looks one click ahead only.
+
+    ``sampling_map`` is r04's map: where the random candidates come from (the choice itself
+    depends on the model, which a map of the masks cannot show).
+    """
+
+    random = True
+    revision = 1
+    needs_model = True
+
+    def __init__(self, best: bool, n_candidates: int = DEFAULT_CANDIDATES) -> None:
+        if isinstance(n_candidates, bool) or not isinstance(n_candidates, int | np.integer):
+            raise ValueError(f"n_candidates must be a whole number >= 0, got {n_candidates!r}")
+        if n_candidates < 0:
+            raise ValueError(f"n_candidates must be >= 0, got {n_candidates}")
+        self.best = bool(best)
+        self.n_candidates = int(n_candidates)
+        name = "rbest" if best else "rworst"
+        label = "best of the candidates (model-aware)" if best else "worst of the candidates"
+        super().__init__(name, label, True)
+
+    def cache_token(self) -> str:
+        """What besides name and revision changes the clicks: the number of random candidates."""
+        return f"n{self.n_candidates}"
+
+    def candidates(
+        self,
+        pred: np.ndarray,
+        gt: np.ndarray,
+        clicks: Sequence[Click],
+        rng: np.random.Generator,
+        ignore: np.ndarray | None = None,
+    ) -> list[Click]:
+        """The honest candidates of this step, in the fixed order (empty at END)."""
+        gt_, fn, fp = _prepare(pred, gt, ignore)
+        false = fn | fp
+        if not false.any():
+            return []
+        proposed = [ROBOTS[name](pred, gt, clicks, rng, ignore=ignore) for name in ROBOT_NAMES]
+        points = [(c.row, c.col) for c in proposed if c is not None]
+        points += r04_draws(false, self.n_candidates, rng)
+        return [_click_at(gt_, r, c) for r, c in dict.fromkeys(points) if false[r, c]]
+
+    def __call__(self, pred, gt, clicks, rng, ignore=None, lookahead=None):
+        if lookahead is None:
+            raise TypeError(
+                f"robot {self.name!r} needs the model: the loop passes lookahead= (a callable "
+                "mapping candidate clicks to IoU); run it through iislib.core.loop.run or run_many"
+            )
+        cands = self.candidates(pred, gt, clicks, rng, ignore=ignore)
+        if not cands:
+            return None
+        iou = np.asarray(lookahead(cands), dtype=np.float64)
+        if iou.shape != (len(cands),):
+            raise ValueError(f"lookahead gave {iou.shape} scores for {len(cands)} candidates")
+        # argmax/argmin return the first extreme: ties go to the earlier candidate.
+        return cands[int(np.argmax(iou) if self.best else np.argmin(iou))]
+
+    def sampling_map(self, pred, gt, clicks=(), ignore=None):
+        return ROBOTS["r04"].sampling_map(pred, gt, clicks, ignore)
+
+
+# ----------------------------------------------------------------------------------------------
 # registry
 
 ROBOT_NAMES: tuple[str, ...] = ("r01", "r02", "r03", "r04", "r05", "rgto99", "rritm")
@@ -569,6 +697,16 @@ ROBOTS: dict[str, Robot] = {r.name: r for r in (r01, r02, r03, r04, r05, rgto99,
 _FACTORIES: dict[str, str] = {"replay": "iislib.core.human:ReplayRobot"}
 """name -> "module:factory": robots built with keyword arguments, imported when asked for."""
 
+ENVELOPE_NAMES: tuple[str, ...] = ("rbest", "rworst")
+"""The model-aware robots (``EnvelopeRobot``): the best and the worst honest user."""
+
+ENVELOPE_ROBOTS: dict[str, Robot] = {
+    "rbest": EnvelopeRobot(best=True),
+    "rworst": EnvelopeRobot(best=False),
+}
+"""The envelope robots with ``DEFAULT_CANDIDATES``; ``get_robot("rbest", n_candidates=N)`` for
+another N. Kept out of ``ROBOTS``: they run only where the loop can hand them the model."""
+
 RANDOM_ROBOTS: frozenset[str] = frozenset(name for name, r in ROBOTS.items() if r.random)
 """Robots of ``ROBOTS`` whose clicks depend on the generator (the others are deterministic)."""
 
@@ -578,14 +716,23 @@ def get_robot(name: str, /, **kwargs) -> Robot:
 
     A ready robot (``ROBOTS``) takes no ``kwargs``; a factory-registered one (``"replay"``) is
     imported now and built with them, e.g. ``get_robot("replay", clicks=[...])``, and keeps
-    the name its factory gives it.
+    the name its factory gives it. ``rbest`` and ``rworst`` (``ENVELOPE_ROBOTS``) take
+    ``n_candidates``.
     """
+    if name in ENVELOPE_ROBOTS:
+        if not kwargs:
+            return ENVELOPE_ROBOTS[name]
+        if set(kwargs) != {"n_candidates"}:
+            raise TypeError(
+                f"robot {name!r} takes only n_candidates, got {', '.join(sorted(kwargs))}"
+            )
+        return EnvelopeRobot(best=name == "rbest", **kwargs)
     if name in ROBOTS:
         if kwargs:
             raise TypeError(f"robot {name!r} takes no arguments, got {', '.join(sorted(kwargs))}")
         return ROBOTS[name]
     if name not in _FACTORIES:
-        known = ", ".join([*ROBOTS, *_FACTORIES])
+        known = ", ".join([*ROBOTS, *ENVELOPE_ROBOTS, *_FACTORIES])
         raise ValueError(f"unknown robot {name!r}; known robots: {known}")
     module, attr = _FACTORIES[name].split(":")
     try:

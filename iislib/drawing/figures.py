@@ -6,7 +6,7 @@ Figures built from a sweep table (``iislib.experiment.sweep.evaluate``):
 ``fig4``                    six metrics vs clicks, each model under its own paper's robot
 ``fig6a``                   IoU vs clicks, every model under both deterministic robots (swap)
 ``fig6b``                   IoU vs clicks under the five random robots, bootstrap bands
-``fig7``                    every metric x every robot x every model
+``fig7``                    every metric (Boundary IoU included) x every robot x every model
 ``fig_iou_distribution``    per-image IoU at click k, one box per model x robot
 ``fig_metric_quirks``       our pixel accuracy beside the reference code's "accuracy" (= recall)
 ``fig_ci``                  mean IoU at click k with bootstrap intervals over images
@@ -16,6 +16,7 @@ Figures built from a sweep table (``iislib.experiment.sweep.evaluate``):
 ``fig_image_rank_tau``      robot x robot Kendall tau of per-image scores, per model
 ``fig_seed_variance``       one curve per seed for each random robot
 ``fig_family_procedure``    the 2x2 family x training-procedure experiment (None: not registered)
+``fig_envelope``            per model, the band from rworst to rbest with the seven robots inside
 =========================== ====================================================================
 
 Figures built from an ``Episode`` (one image, a few trajectories with their probability maps):
@@ -47,10 +48,10 @@ from matplotlib.ticker import MaxNLocator
 
 from iislib.core.clicks import Click
 from iislib.core.loop import Trajectory, make_rng
-from iislib.core.metrics import METRIC_NAMES
+from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES
 from iislib.core.robots import RANDOM_ROBOTS, ROBOT_NAMES, ROBOTS, Robot, get_robot
 from iislib.drawing import plots
-from iislib.experiment import stats
+from iislib.experiment import envelope, findings, stats
 from iislib.experiment.sweep import summary
 
 Key = tuple[str, str]
@@ -67,7 +68,7 @@ NOTEBOOK_FIGURES: dict[str, tuple[str, ...]] = {
     "02_qualitative": ("fig5", "fig8", "fig9"),
     "03_quantitative": ("fig4", "fig6a", "iou_distribution", "metric_quirks"),
     "04_robustness": ("fig6b", "fig7", "robustness_ci", "robustness_image_rank_tau",
-                      "robustness_seed_variance"),
+                      "robustness_seed_variance", "envelope"),
     "06_you_click": ("you_click", "you_click_verdict"),
 }  # fmt: skip
 """Figure files (stem; .png and .pdf) each notebook always writes. With two or more models 04
@@ -374,7 +375,7 @@ def contrast_pair(models: Sequence[str]) -> tuple[str, str] | None:
     ritm-sbd-h18 and gto99-synthft, else the compact one, ritm-compact and gto99-compact) when
     both are there, else the first two models, None with fewer."""
     models = list(dict.fromkeys(models))
-    pair = stats.paper_models_of(models)
+    pair = findings.paper_models_of(models)
     paper = (pair["ritm"], pair["gto99"])
     if all(m in models for m in paper):
         return paper
@@ -499,7 +500,7 @@ def fig9(ep: Episode, k: int | None = None, keys: Sequence[Key] | None = None) -
 
 @styled
 def fig4(
-    table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, few_clicks: int = stats.FEW_CLICKS
+    table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES, few_clicks: int = findings.FEW_CLICKS
 ) -> Figure:  # fmt: skip
     """Six metrics vs clicks, each model under its own paper's robot (ritm* under rritm, gto99*
     under rgto99, any other model under both). A grey band marks clicks 1..``few_clicks``,
@@ -583,12 +584,63 @@ def fig6b(
 
 
 @styled
-def fig7(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> Figure:
+def fig_envelope(table: pd.DataFrame, metric: str = "iou") -> Figure | None:
+    """The oracle envelope: one panel per model (shared y), the band from the mean under rworst
+    to the mean under rbest (the worst and the best honest user, greedy one step ahead), with
+    the seven robots' mean curves inside it, all over the images where the model has both
+    envelope robots (``experiment.envelope.envelope_curves``). Titles give the band's width at
+    click 5 (or the last click). None, saying why, when no model has the envelope."""
+    curves = envelope.envelope_curves(table, metric)
+    if curves.empty:
+        _skip("no model has both rbest and rworst in the table")
+        return None
+    models = list(dict.fromkeys(curves["model"]))
+    others = [r for r in dict.fromkeys(curves["robot"]) if r not in envelope.ENVELOPE_NAMES]
+    colors = plots.robot_colors(others)
+    k = min(envelope.FINDING_CLICK, int(curves["click"].max()))
+    fig, axes = plots.new_figure(1, len(models), size=(min(6.9, 2.4 * len(models) + 0.6), 3.0),
+                                 sharey=True)  # fmt: skip
+    for ax, model in zip(axes[0], models, strict=True):
+        c = curves[curves["model"] == model].pivot(index="click", columns="robot", values="mean")
+        x = c.index.to_numpy()
+        lo, hi = c[envelope.WORST].to_numpy(), c[envelope.BEST].to_numpy()
+        ax.fill_between(x, lo, hi, color="0.85", lw=0, label="rworst .. rbest")
+        ax.plot(x, hi, color="0.2", lw=1.2, label=envelope.BEST)
+        ax.plot(x, lo, color="0.2", lw=1.2, ls="--", label=envelope.WORST)
+        for robot in others:
+            ax.plot(x, c[robot].to_numpy(), color=colors[robot], lw=0.9, alpha=0.9, label=robot)
+        n = int(curves.loc[curves["model"] == model, "images"].iloc[0])
+        ax.set_title(f"{model}\nwidth@{k} {hi[x == k][0] - lo[x == k][0]:.2f}, "
+                     f"{_plural(n, 'image')}")  # fmt: skip
+        ax.set_xlabel("number of clicks")
+        ax.set_xlim(1, x.max())
+        if ax is axes[0, 0]:
+            ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
+    handles = [
+        Line2D([], [], color="0.2", lw=1.2, label=envelope.BEST),
+        Line2D([], [], color="0.2", lw=1.2, ls="--", label=envelope.WORST),
+    ]
+    handles += [Line2D([], [], color=colors[r], label=r) for r in others]
+    fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=len(handles))
+    _integer_clicks(fig, nbins=5)
+    sub = table[table["model"].isin(models)]
+    return finish(fig, _caption(sub, (
+        "Grey band: from the mean under rworst to the mean under rbest, the worst and the best "
+        "honest user among the seven robots' clicks and 16 r04 draws per step, chosen by the "
+        "model's own IoU one click ahead (greedy: exact at click 1, an approximation after). "
+        "Every curve is a mean over the images where the model has the envelope")))  # fmt: skip
+
+
+@styled
+def fig7(table: pd.DataFrame, metrics: Sequence[str] | None = None) -> Figure:
     """Every metric x every robot x every model: one row per metric, one column per model (shared
     y along a row), colour per robot. Each panel gives that model's spread over the robots
     (``stats.robot_spread``: max - min of the mean over clicks), so the width of each model's fan
     of curves, the paper's robustness, is read per metric, not guessed from 7 x models
-    overlapping curves."""
+    overlapping curves. ``metrics`` defaults to every ``SCORE_NAMES`` column of the table: the
+    paper's six, then Boundary IoU (a table written before that column has the six rows)."""
+    if metrics is None:
+        metrics = [m for m in SCORE_NAMES if m in table.columns]
     models = _models(table)
     robots = list(table["robot"].unique())
     fig, axes = plots.new_figure(len(metrics), len(models), sharex=True, sharey="row",
@@ -839,18 +891,18 @@ def fig_family_procedure(table: pd.DataFrame | None, metric: str = "iou") -> Fig
 
     Colour: architecture family; line style: training click procedure.
     """
-    if table is None or not set(stats.FAMILY_PROCEDURE) <= set(table["model"].unique()):
+    if table is None or not set(findings.FAMILY_PROCEDURE) <= set(table["model"].unique()):
         _skip("the 2x2 family x procedure experiment needs the models "
-              + ", ".join(stats.FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
+              + ", ".join(findings.FAMILY_PROCEDURE) + " (registered, with weights)")  # fmt: skip
         return None
-    sub = table[table["model"].isin(list(stats.FAMILY_PROCEDURE))]
+    sub = table[table["model"].isin(list(findings.FAMILY_PROCEDURE))]
     s = stats.per_image(sub, metric, None).groupby(["model", "robot"]).mean()
     robots = list(sub["robot"].unique())
     fig, axes = plots.new_figure(size=(4.8, 3.0))
     ax = axes[0, 0]
     fam_color = {"ritm": "#006BA4", "gto99": "#C85200"}
     proc_style = {"ritm": "-", "gto99": "--"}
-    for model, (family, proc) in stats.FAMILY_PROCEDURE.items():
+    for model, (family, proc) in findings.FAMILY_PROCEDURE.items():
         y = [s.get((model, r), np.nan) for r in robots]
         ax.plot(range(len(robots)), y, proc_style[proc], marker="o", ms=3,
                 color=fam_color[family], label=f"{family} net, {proc} training clicks")  # fmt: skip

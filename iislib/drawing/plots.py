@@ -30,6 +30,7 @@ METRIC_LABELS = {
     "dice": "Dice",
     "iou": "IoU",
     "fscore": "F-score",
+    "boundary_iou": "Boundary IoU",
 }
 LINESTYLES = ("-", "--", ":", "-.")
 POSITIVE = "#00c000"

@@ -1,6 +1,7 @@
 """Model cards: measure a model as the paper measures models, and write its card.
 
     python -m iislib.experiment.cards ritm-compact gto99-compact --jobs 2
+    python -m iislib.experiment.cards --datasets berkeley,grabcut,davis --jobs 2   # all four, DAVIS too
     python -m iislib.experiment.cards official --images 20      # the paper's own pair
     python -m iislib.experiment.cards mymodel                   # an installed entry point
 
@@ -10,7 +11,7 @@ to ``results/cards/`` (``--out``), with what identifies it: its weights file and
 declared ``cache_version``.
 
 For each model: NoC@85, NoC@90, NoF@90 and mIoU at 1, 5, 10, 20 clicks on Berkeley and GrabCut
-under each of the seven robots with the ``ipol`` settings, beside the training-free
+(``--datasets``: any of Berkeley, GrabCut and DAVIS) under each of the seven robots with the ``ipol`` settings, beside the training-free
 ``random_walker`` measured the same way, plus the training facts stored with the weights and
 the published numbers of the official models (which used other weights and protocols).
 """
@@ -31,7 +32,7 @@ from iislib.atomic import write_text
 from iislib.core.clicks import Click
 from iislib.core.metrics import miou_at
 from iislib.core.robots import ROBOT_NAMES
-from iislib.experiment.data import load_dataset
+from iislib.experiment.data import DATASET_NAMES, load_dataset
 from iislib.experiment.sweep import evaluate, summary
 from iislib.models import OFFICIAL_PAIR, cache_version, get_model, resolve_names
 from iislib.models import official as _official
@@ -40,6 +41,7 @@ from iislib.models.compact import COMPACT_NAMES, shipped_weights
 CARDS_DIR = paths.PACKAGE / "models" / "cards"
 BASELINE = "random_walker"
 DATASETS = ("berkeley", "grabcut")
+"""The datasets measured by default (``--datasets``: any of ``DATASET_NAMES``)."""
 
 PUBLISHED = """\
 From the official READMEs: other weights, other training data, and each
@@ -79,13 +81,14 @@ def wall_time(cfg: dict) -> str:
 
 
 def measure(names: list[str], data: str | None, jobs: int, max_clicks: int = 20,
-            images: int | None = None) -> pd.DataFrame:  # fmt: skip
+            images: int | None = None,
+            datasets: tuple[str, ...] = DATASETS) -> pd.DataFrame:  # fmt: skip
     """Summary rows (dataset, model, robot, NoC..., mIoU...) for ``names`` and the baseline.
 
-    ``images``: only the first N images of each dataset (None: all).
+    ``images``: only the first N images of each dataset (None: all); ``datasets``: which.
     """
     rows = []
-    for ds_name in DATASETS:
+    for ds_name in datasets:
         ds = load_dataset(ds_name, root=data).subset(images)
         table = evaluate([*names, BASELINE], ROBOT_NAMES, ds, max_clicks=max_clicks,
                          settings="ipol", n_jobs=jobs, cache_dir=paths.CACHE)  # fmt: skip
@@ -185,6 +188,8 @@ def card(name: str, results: pd.DataFrame) -> str:
 
     cfg = torch.load(shipped_weights(name), map_location="cpu", weights_only=True)["config"]
     rec = cfg["recipe"]
+    # the datasets this model was measured on (the baseline may have been measured on more)
+    results = results[results["dataset"].isin(results.loc[results.model == name, "dataset"])]
     cols = ["dataset", "robot", "model", "NoC@85", "NoC@90", "NoF@90",
             "mIoU@1", "mIoU@5", "mIoU@10", "mIoU@20"]  # fmt: skip
     mine = results[results.model.isin([name, BASELINE])][cols]
@@ -275,14 +280,14 @@ Machine: {platform.machine()} ({cpu_name()}, {os.cpu_count()} cores), Python {pl
 """
 
 
-def _other_cards(names: list[str], args: argparse.Namespace) -> int:
+def _other_cards(names: list[str], args: argparse.Namespace, datasets: tuple[str, ...]) -> int:
     """Measure and write the cards of models that are not shipped compact ones."""
     try:
         resolve_names(names)  # a missing official file or a broken package: one line, no work
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    results = measure(names, args.data, args.jobs, images=args.images)
+    results = measure(names, args.data, args.jobs, images=args.images, datasets=datasets)
     out = Path(args.out) if args.out else OTHER_CARDS_DIR
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "measured.csv", results.to_csv(index=False, float_format="%.4f"))
@@ -305,10 +310,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--images", type=int, default=None, help="first N images of each dataset")
+    p.add_argument("--datasets", default=",".join(DATASETS),
+                   help=f"comma list of {', '.join(DATASET_NAMES)}, or 'all' (default "
+                        f"{','.join(DATASETS)})")  # fmt: skip
     p.add_argument("--from-measured", action="store_true",
                    help="rewrite the cards from measured.csv (after a change to their text): "
                         "no sweep, only the prediction times are measured again")  # fmt: skip
     args = p.parse_args(argv)
+    datasets = DATASET_NAMES if args.datasets == "all" else tuple(
+        d.strip() for d in args.datasets.split(",") if d.strip())  # fmt: skip
+    unknown = [d for d in datasets if d not in DATASET_NAMES]
+    if unknown or not datasets:
+        print(f"error: --datasets must name some of {', '.join(DATASET_NAMES)}, got "
+              f"{args.datasets!r}", file=sys.stderr)  # fmt: skip
+        return 2
     wanted = [m for n in args.names for m in (OFFICIAL_PAIR.values() if n == "official" else [n])]
     others = [n for n in dict.fromkeys(wanted) if n not in COMPACT_NAMES]
     if others:
@@ -316,20 +331,25 @@ def main(argv: list[str] | None = None) -> int:
             print("error: measure the shipped compact models and the others in separate runs "
                   "(their cards go to different folders)", file=sys.stderr)  # fmt: skip
             return 2
-        return _other_cards(others, args)
+        return _other_cards(others, args, datasets)
     names = [n for n in args.names if shipped_weights(n).is_file()]
     if not names:
         print("error: none of these models has shipped weights", file=sys.stderr)
         return 2
     measured = CARDS_DIR / "measured.csv"
     if not args.from_measured:
-        results = measure(names, args.data, args.jobs, images=args.images)
+        results = measure(names, args.data, args.jobs, images=args.images, datasets=datasets)
         CARDS_DIR.mkdir(parents=True, exist_ok=True)
         if measured.is_file():
             # keep the other models' rows; a remeasured model's older rows go, whatever their
-            # image count: they may come from weights that have since been replaced
+            # image count: they may come from weights that have since been replaced. The
+            # baseline has no weights: its rows on datasets not measured now stay, as the
+            # other models' cards compare with them.
             old = pd.read_csv(measured)
-            results = pd.concat([old[~old["model"].isin(results["model"].unique())], results])
+            again = old["model"].isin(results["model"].unique()) & (
+                (old["model"] != BASELINE) | old["dataset"].isin(results["dataset"].unique())
+            )
+            results = pd.concat([old[~again], results])
         write_text(measured, results.to_csv(index=False, float_format="%.4f"))
         checks_file = CARDS_DIR / "checks.json"
         checks = json.loads(checks_file.read_text()) if checks_file.is_file() else {}

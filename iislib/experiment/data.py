@@ -9,8 +9,8 @@ Where the data comes from, in order:
    (``iislib.paths.DATA``; ``$IISLIB_HOME/data`` for an installed package), every extracted
    file checked against the SHA256 manifest shipped in ``iislib/experiment/manifests/``.
 
-``python -m iislib data`` (``make data``) fetches and verifies Berkeley and GrabCut and prints where
-they are.
+``python -m iislib data`` (``make data``) fetches and verifies Berkeley, GrabCut and DAVIS and prints
+where they are.
 
 Mask rules (``MaskRule``; a dataset's own by default, or ``mask_rule=`` / ``object=``):
 
@@ -360,7 +360,7 @@ def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> 
     side = largest_side_within(width, height, max_pixels)
     raise DataError(
         f"{what}: {width}x{height} is {width * height / 1e6:.3g} megapixels, over the limit of "
-        f"{max_pixels / 1e6:g} megapixels (iislib.apps.demo.MAX_PIXELS: larger images are slow and "
+        f"{max_pixels / 1e6:g} megapixels (iislib.experiment.demo.MAX_PIXELS: larger images are slow and "
         f"may run out of memory); downscale it to a longer side of at most {side} "
         f"pixels (iislib demo --max-side {side})"
     )
@@ -905,7 +905,8 @@ def download(
     Args:
         name: dataset name (folder name inside the zip, case-insensitive).
         url: zip address (default: the official one in ``URLS``).
-        manifest: {relative path: sha256} (default: the shipped one; DAVIS has none: warned).
+        manifest: {relative path: sha256} (default: the shipped one, ``MANIFESTS/<name>.txt``;
+            a name without one is warned about, its files not checked).
         cache: where to keep it (default ``iislib.paths.DATA``, the checkout's ``data/``).
     """
     import pooch
@@ -943,11 +944,11 @@ class Fetched:
     name: str
     folder: Path
     images: int
-    verified: bool  # False: no manifest ships for it (DAVIS), files not checked
+    verified: bool  # False: no manifest ships for it, files not checked
 
 
 def fetch(
-    names: tuple[str, ...] = ("berkeley", "grabcut"),
+    names: tuple[str, ...] = DATASET_NAMES,
     root: str | Path | None = None,
     cache: str | Path | None = None,
 ) -> list[Fetched]:

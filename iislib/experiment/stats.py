@@ -1,18 +1,22 @@
 """Statistics over a sweep table: does the verdict of a benchmark survive a change of robot?
 
 Every function takes the tidy table of ``iislib.experiment.sweep.evaluate`` (one row per model x robot x
-image x seed x click) or plain arrays, and returns numbers or small DataFrames:
+image x seed x click) or plain arrays, and returns numbers or small DataFrames. The paper's claims,
+checked with these statistics, are in ``iislib.experiment.findings``.
 
 =========================== ========================================================================
 ``per_image``               one value per (model, robot, image): a metric at click k, seeds averaged
 ``win_rate(s)``             fraction of images where model A beats, ties or loses to model B
-``kendall_tau``             Kendall's tau-b of two score vectors (NaN where undefined)
+``kendall_tau``             Kendall's tau-b of two score vectors (``scipy.stats.kendalltau``)
 ``model_rank_tau``          robot x robot: tau between the model rankings (means over images)
 ``per_image_rank_tau``      robot x robot: mean over images of the tau between per-image rankings
 ``image_rank_tau``          robot x robot: tau between the per-image scores of one model (which
                             images are hard), defined with a single model
 ``sign_flips``              robot x robot: fraction of images where sign(A - B) flips
-``bootstrap_ci``            percentile bootstrap over images (``bootstrap_stat``: any statistic)
+``bootstrap_ci``            BCa bootstrap interval over images (``scipy.stats.bootstrap``);
+                            ``bootstrap_means``: any statistic of means, over one or several
+                            datasets (equal weights, images resampled within each); ``bootstrap_stat``:
+                            any statistic
 ``seed_variance``           spread over seeds of a random robot's benchmark number
 ``robot_cost``              milliseconds per robot call
 ``first_divergence``        first click at which two click sequences differ
@@ -20,8 +24,6 @@ image x seed x click) or plain arrays, and returns numbers or small DataFrames:
 ``robot_spread``            per model: mean, range and std over robots of its benchmark number
 ``factor_effects``          2x2 family x procedure: main effects on the spread, bootstrap CIs
 ``contrast_image``          the image where two models differ most under one robot at click k
-``findings``                the paper's five claims: measured margin, interval, verdict
-``paper_vs_compact``        what differs between the paper's models and the compact ones
 =========================== ========================================================================
 
 ``k`` is a 1-based click index; ``k=None`` means the mean over all clicks (the per-image area
@@ -31,25 +33,20 @@ per-image value is its expected score under that robot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from iislib.core.clicks import Click
-from iislib.core.metrics import METRIC_NAMES, reference_scores, scores
-from iislib.core.robots import ROBOT_NAMES
-from iislib.models import compact
-from iislib.models.compact import DESIGN
-from iislib.models.official import OFFICIAL, OFFICIAL_PAIR
-
-FAMILY_PROCEDURE: dict[str, tuple[str, str]] = DESIGN
-"""The 2x2 experiment: model name -> (architecture family, training click procedure)."""
+from iislib.core.metrics import METRIC_NAMES, SCORE_NAMES, reference_scores, scores
 
 
 def _check_metric(table: pd.DataFrame, metric: str) -> None:
     if metric not in table.columns:
-        raise ValueError(f"unknown metric {metric!r}; the table has {', '.join(METRIC_NAMES)}")
+        have = [m for m in SCORE_NAMES if m in table.columns]
+        raise ValueError(f"unknown metric {metric!r}; the table has {', '.join(have)}")
 
 
 def per_image(table: pd.DataFrame, metric: str = "iou", k: int | None = None) -> pd.Series:
@@ -66,10 +63,9 @@ def per_image(table: pd.DataFrame, metric: str = "iou", k: int | None = None) ->
     return table.groupby(["model", "robot", "image"])[metric].mean()
 
 
-def _wide(
-    table: pd.DataFrame, metric: str, k: int | None, model: str | None = None
-) -> pd.DataFrame:
-    """image x (model, robot) or, for one ``model``, image x robot."""
+def wide(table: pd.DataFrame, metric: str, k: int | None, model: str | None = None) -> pd.DataFrame:
+    """``per_image`` as a wide frame: image x (model, robot) or, for one ``model``, image x
+    robot (NaN where a pair lacks an image)."""
     s = per_image(table, metric, k)
     if model is not None:
         if model not in s.index.get_level_values("model"):
@@ -133,7 +129,7 @@ def sign_flips(
     A flip is ``sign(d_r) * sign(d_s) < 0`` for the per-image differences d = A - B; an image where
     either difference is exactly 0 is not a flip. The diagonal is 0.
     """
-    w = _wide(table, metric, k)
+    w = wide(table, metric, k)
     robots = [r for r in table["robot"].unique() if (model_a, r) in w and (model_b, r) in w]
     d = pd.DataFrame({r: w[(model_a, r)] - w[(model_b, r)] for r in robots})
     sign = np.sign(d.to_numpy())
@@ -151,32 +147,24 @@ def sign_flips(
 
 
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b of two paired score vectors (ties handled as in scipy's default).
+    """Kendall's tau-b of two paired score vectors: ``scipy.stats.kendalltau`` (variant b).
 
     tau_b = (C - D) / sqrt((n0 - tx) (n0 - ty)) with C, D the concordant and discordant pairs,
     n0 = n(n-1)/2 and tx, ty the pairs tied in x or in y. NaN when fewer than two items or when
-    either vector is constant (the ranking is undefined). Items where either value is NaN are
-    dropped.
+    either vector is constant (the ranking is undefined; scipy is not called, so no warning).
+    Items where either value is NaN are dropped.
     """
+    from scipy.stats import kendalltau
+
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
     ok = ~(np.isnan(x) | np.isnan(y))
     x, y = x[ok], y[ok]
-    n = x.size
-    if n < 2:
+    if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    i, j = np.triu_indices(n, k=1)
-    sx = np.sign(x[i] - x[j])
-    sy = np.sign(y[i] - y[j])
-    n0 = i.size
-    tx = int(np.count_nonzero(sx == 0))
-    ty = int(np.count_nonzero(sy == 0))
-    if tx == n0 or ty == n0:
-        return float("nan")
-    s = float(np.sum(sx * sy))  # concordant - discordant (pairs tied in x or y give 0)
-    return s / float(np.sqrt((n0 - tx) * (n0 - ty)))
+    return float(kendalltau(x, y, variant="b").statistic)
 
 
 def _robot_matrix(robots: Sequence[str], cell: Callable[[str, str], float]) -> pd.DataFrame:
@@ -202,7 +190,7 @@ def per_image_rank_tau(
     An image where either ranking is undefined (all models tie) is left out. NaN with fewer than
     two models. With two models the value is (agreements - flips) / (images without ties).
     """
-    w = _wide(table, metric, k)
+    w = wide(table, metric, k)
     robots = list(table["robot"].unique())
     models = list(table["model"].unique())
 
@@ -225,45 +213,157 @@ def image_rank_tau(
 
     High: the robots agree on which images are easy and which are hard for this model.
     """
-    w = _wide(table, metric, k, model=model)
+    w = wide(table, metric, k, model=model)
     robots = [r for r in table["robot"].unique() if r in w]
     return _robot_matrix(robots, lambda r, q: kendall_tau(w[r].to_numpy(), w[q].to_numpy()))
 
 
 # ----------------------------------------------------------------------------------------------
-# uncertainty
+# uncertainty: scipy.stats.bootstrap (BCa by default) over images
+
+BOOTSTRAP_METHODS: tuple[str, ...] = ("BCa", "percentile", "basic")
+"""``scipy.stats.bootstrap``'s interval methods. BCa (bias-corrected and accelerated) is the
+default everywhere: its coverage is closer to the nominal level than the percentile interval's
+at 50-100 images (docs/decisions.md, "Bootstrap intervals")."""
+_BATCH_FLOATS = 4_000_000
+"""Floats gathered per batch of resamples (32 MB), so that DAVIS-sized arrays stay small."""
+DECIMALS = 12
+"""Bootstrap statistics are rounded to this many decimals. BCa's bias correction counts the
+resamples whose statistic is below or equal to the point estimate, and a resample can equal it
+exactly (a max or min over robots that does not move, or a structured table): a last-bit
+difference in how a sum was ordered (pandas, the order of the models) then moved an interval
+end by up to 0.004 on a 12-image table. Rounded, the same data gives the same interval."""
+
+
+def _interval(
+    sizes: Sequence[int], stat: Callable[..., np.ndarray], n_out: int, n_boot: int,
+    level: float, seed: int, method: str, per_resample: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(low, high), each (n_out,): the bootstrap interval of each output of ``stat``.
+
+    ``stat(*idx)`` takes one index array per group, each shaped (..., n_g) (leading axes:
+    resamples), and returns (..., n_out). Each group's indices are resampled within the group
+    by ``scipy.stats.bootstrap`` (several groups: resampled independently, i.e. stratified);
+    groups of one item stay fixed and ``stat`` gets them as ``[0]``. ``per_resample``: floats
+    ``stat`` gathers per resample (sets scipy's batch size).
+    """
+    from scipy.stats import DegenerateDataWarning, bootstrap
+
+    if method not in BOOTSTRAP_METHODS:
+        raise ValueError(f"method must be one of {BOOTSTRAP_METHODS}, got {method!r}")
+    free = [g for g, n in enumerate(sizes) if n >= 2]
+    if not free:  # nothing to resample: every group is one fixed item
+        point = np.asarray(stat(*[np.zeros(1, dtype=np.intp)] * len(sizes)), np.float64)
+        return point.reshape(n_out), point.reshape(n_out)
+
+    def full(*idx: np.ndarray) -> np.ndarray:
+        lead = idx[0].shape[:-1]
+        it = iter(idx)
+        args = [next(it) if g in free else np.zeros((*lead, 1), dtype=np.intp)
+                for g in range(len(sizes))]  # fmt: skip
+        return np.round(np.asarray(stat(*args), np.float64), DECIMALS).reshape((*lead, n_out))
+
+    data = tuple(np.arange(sizes[g]) for g in free)
+    batch = max(1, _BATCH_FLOATS // max(1, per_resample))
+    low, high = np.empty(n_out), np.empty(n_out)
+    for c in range(n_out):
+        with warnings.catch_warnings():
+            # BCa is undefined on a degenerate resample distribution (e.g. equal values):
+            # the percentile interval of the same resamples is used there (below)
+            warnings.simplefilter("ignore", DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = bootstrap(data, lambda *i, axis=-1, c=c: full(*i)[..., c], n_resamples=n_boot,
+                            batch=batch, vectorized=True, paired=False, confidence_level=level,
+                            method=method, rng=np.random.default_rng(seed))  # fmt: skip
+        lo, hi = res.confidence_interval
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            alpha = (1 - level) / 2
+            lo, hi = np.quantile(res.bootstrap_distribution, [alpha, 1 - alpha])
+        low[c], high[c] = lo, hi
+    return low, high
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def bootstrap_means(
+    groups: Sequence[np.ndarray], stat: Callable[[np.ndarray], np.ndarray] | None = None,
+    n_boot: int = 2000, level: float = 0.95, seed: int = 0, method: str = "BCa",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """A statistic of means over images, with a bootstrap interval that resamples the images.
+
+    The mean is taken over each group's images (axis 0), then over the groups with **equal
+    weights**: with groups = datasets, each dataset weighs 1/len(groups), whatever its number
+    of images. The interval comes from ``scipy.stats.bootstrap`` (``method``; BCa by default):
+    the images are resampled within each group, independently from group to group (a
+    stratified bootstrap), and the values of one image stay together (paired across models,
+    robots, metrics).
+
+    Args:
+        groups: float arrays (n_g, *features), the same features in each (e.g. image x model x
+            robot); n_g >= 1.
+        stat: maps the means (..., *features) to the statistic (..., *out), vectorised over the
+            leading axes (default: the means themselves).
+        n_boot: bootstrap resamples; level: coverage in (0, 1); seed: the resampling seed.
+    Returns:
+        (point, low, high): float64 arrays shaped like the statistic (0-d for a scalar). A
+        statistic whose resamples all agree (e.g. equal values, or one image) has a zero-width
+        interval.
+    """
+    arrays = [np.asarray(g, dtype=np.float64) for g in groups]
+    if not arrays or any(a.ndim == 0 or a.shape[0] == 0 for a in arrays):
+        shapes = [a.shape for a in arrays]
+        raise ValueError(f"every group needs at least one image on axis 0, got shapes {shapes}")
+    if len({a.shape[1:] for a in arrays}) > 1:
+        raise ValueError(f"the groups' features differ: {[a.shape[1:] for a in arrays]}")
+    _check_level(level)
+    stat = stat if stat is not None else (lambda m: m)
+
+    def of(*idx: np.ndarray) -> np.ndarray:
+        means = sum(a[i].mean(axis=i.ndim - 1) for a, i in zip(arrays, idx, strict=True))
+        return np.asarray(stat(means / len(arrays)), np.float64)
+
+    point = np.asarray(np.round(of(*[np.arange(len(a)) for a in arrays]), DECIMALS))
+    per_resample = sum(a.size for a in arrays)
+    low, high = _interval([len(a) for a in arrays], of, point.size, n_boot, level, seed, method,
+                          per_resample)  # fmt: skip
+    return point, low.reshape(point.shape), high.reshape(point.shape)
 
 
 def bootstrap_ci(
-    values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of ``values`` and its percentile bootstrap confidence interval (resampling items).
+    values: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    method: str = "BCa",
+) -> tuple[float, float, float]:  # fmt: skip
+    """Mean of ``values`` and its bootstrap confidence interval (resampling items; BCa).
 
     Args:
         values: float (n,), one value per image.
         n_boot: bootstrap resamples.
         level: coverage of the interval, in (0, 1).
         seed: seed of the resampling generator (results are reproducible).
+        method: ``scipy.stats.bootstrap``'s method (``BOOTSTRAP_METHODS``).
     Returns:
-        (mean, low, high); NaN for empty input. One value gives a zero-width interval.
+        (mean, low, high); NaN for empty input. One value, or equal values, give a zero-width
+        interval.
     """
     v = np.asarray(values, dtype=np.float64).ravel()
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check_level(level)
     if v.size == 0:
         return (float("nan"),) * 3
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return (float(v.mean()), float(lo), float(hi))
+    point, lo, hi = bootstrap_means([v], None, n_boot, level, seed, method)
+    return (float(point), float(lo), float(hi))
 
 
 def bootstrap_stat(
     values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray | float], n_boot: int = 2000,
-    level: float = 0.95, seed: int = 0,
+    level: float = 0.95, seed: int = 0, method: str = "BCa",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Any statistic of per-image values with a percentile bootstrap interval over images.
+    """Any statistic of per-image values with a bootstrap interval over images (BCa).
+
+    For a statistic of means, ``bootstrap_means`` is faster (vectorised); this one calls
+    ``stat`` once per resample.
 
     Args:
         values: array whose axis 0 is the image (e.g. image x model x robot); the images are
@@ -277,21 +377,23 @@ def bootstrap_stat(
     a = np.asarray(values, dtype=np.float64)
     if a.ndim == 0 or a.shape[0] == 0:
         raise ValueError(f"values need at least one image on axis 0, got shape {a.shape}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    point = np.asarray(stat(a), dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
-    boot = np.stack([np.asarray(stat(a[i]), dtype=np.float64) for i in idx])
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
-    return point, lo, hi
+    _check_level(level)
+    point = np.asarray(np.round(np.asarray(stat(a), dtype=np.float64), DECIMALS))
+
+    def of(idx: np.ndarray) -> np.ndarray:
+        rows = idx.reshape(-1, idx.shape[-1])
+        out = [np.asarray(stat(a[i]), dtype=np.float64) for i in rows]
+        return np.stack(out).reshape((*idx.shape[:-1], *point.shape))
+
+    low, high = _interval([len(a)], of, point.size, n_boot, level, seed, method, a.size)
+    return point, low.reshape(point.shape), high.reshape(point.shape)
 
 
 def bootstrap_curves(
-    curves: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean curve over images and a pointwise bootstrap band (images resampled together).
+    curves: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+    method: str = "BCa",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Mean curve over images and a pointwise bootstrap band (images resampled together; BCa).
 
     Args:
         curves: float (n_images, n_clicks).
@@ -301,22 +403,19 @@ def bootstrap_curves(
     a = np.asarray(curves, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] == 0:
         raise ValueError(f"expected curves of shape (n_images, n_clicks), got {a.shape}")
-    rng = np.random.default_rng(seed)
-    means = a[rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha], axis=0)
-    return a.mean(axis=0), lo, hi
+    return bootstrap_means([a], None, n_boot, level, seed, method)
 
 
 def bootstrap_table(
     table: pd.DataFrame, metric: str = "iou", k: int | None = None, n_boot: int = 2000,
-    level: float = 0.95, seed: int = 0,
+    level: float = 0.95, seed: int = 0, method: str = "BCa",
 ) -> pd.DataFrame:  # fmt: skip
-    """Per (model, robot): mean over images of ``metric`` at ``k`` with its bootstrap interval."""
+    """Per (model, robot): mean over images of ``metric`` at ``k`` with its bootstrap interval
+    (``bootstrap_ci``)."""
     s = per_image(table, metric, k)
     rows = []
     for (model, robot), block in s.groupby(level=["model", "robot"], sort=False):
-        m, lo, hi = bootstrap_ci(block.to_numpy(), n_boot, level, seed)
+        m, lo, hi = bootstrap_ci(block.to_numpy(), n_boot, level, seed, method)
         rows.append({"model": model, "robot": robot, "mean": m, "low": lo, "high": hi,
                      "images": block.size})  # fmt: skip
     return pd.DataFrame(rows, columns=["model", "robot", "mean", "low", "high", "images"])
@@ -324,16 +423,16 @@ def bootstrap_table(
 
 def bootstrap_difference(
     table: pd.DataFrame, model_a: str, model_b: str, metric: str = "iou", k: int | None = None,
-    n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    n_boot: int = 2000, level: float = 0.95, seed: int = 0, method: str = "BCa",
 ) -> pd.DataFrame:  # fmt: skip
     """Per robot: mean over images of A - B (paired) with its bootstrap interval."""
-    w = _wide(table, metric, k)
+    w = wide(table, metric, k)
     rows = []
     for robot in table["robot"].unique():
         if (model_a, robot) not in w or (model_b, robot) not in w:
             continue
         d = (w[(model_a, robot)] - w[(model_b, robot)]).dropna().to_numpy()
-        m, lo, hi = bootstrap_ci(d, n_boot, level, seed)
+        m, lo, hi = bootstrap_ci(d, n_boot, level, seed, method)
         rows.append({"robot": robot, "mean": m, "low": lo, "high": hi, "images": d.size})
     return pd.DataFrame(rows, columns=["robot", "mean", "low", "high", "images"])
 
@@ -485,16 +584,44 @@ def robot_spread(
     return out.reset_index()
 
 
-def _spread_and_mean(x: np.ndarray) -> np.ndarray:
-    """x: (..., image, model, robot) -> (..., model, 2): the range over robots and the mean over
-    robots of each model's mean over images."""
-    per_robot = x.mean(axis=-3)
-    return np.stack([per_robot.max(-1) - per_robot.min(-1), per_robot.mean(-1)], -1)
+def spread_and_mean(means: np.ndarray) -> np.ndarray:
+    """means: (..., model, robot), each model's mean over images under each robot ->
+    (..., model, 2): the range (max - min) over robots and the mean over robots."""
+    m = np.asarray(means, dtype=np.float64)
+    return np.stack([m.max(-1) - m.min(-1), m.mean(-1)], -1)
+
+
+FACTORS: tuple[str, str] = ("family", "procedure")
+
+
+def design_contrasts(design: dict[str, tuple[str, str]]) -> np.ndarray:
+    """(model, factor) weights of a full 2x2 ``design`` (model -> (family, procedure), levels
+    "ritm" and "gto99"): +1/2 for the "ritm" level, -1/2 for "gto99", models in ``design``'s
+    order. ValueError for anything but a full 2x2."""
+    models = list(design)
+    levels = [{design[m][i] for m in models} for i in range(len(FACTORS))]
+    if (
+        len(models) != 4
+        or any(v != {"ritm", "gto99"} for v in levels)
+        or len({design[m] for m in models}) != 4
+    ):
+        raise ValueError(f"design must be a full 2x2 over ritm/gto99, got {design}")
+    return np.array([[0.5 if design[m][i] == "ritm" else -0.5 for i in range(len(FACTORS))]
+                     for m in models])  # fmt: skip
+
+
+def effects_of_means(means: np.ndarray, contrasts: np.ndarray) -> np.ndarray:
+    """means: (..., model, robot) in the design's model order -> (..., quantity, factor): the
+    main effect of each factor (``contrasts``, from ``design_contrasts``) on the spread over
+    robots (quantity 0) and on the mean over robots (quantity 1)."""
+    q = np.moveaxis(spread_and_mean(means), -1, -2)  # (..., quantity, model)
+    return q @ contrasts
 
 
 def factor_effects(
     table: pd.DataFrame, design: dict[str, tuple[str, str]], metric: str = "iou",
     k: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    method: str = "BCa",
 ) -> pd.DataFrame:  # fmt: skip
     """Main effects of architecture family and training procedure on the robot spread.
 
@@ -502,37 +629,28 @@ def factor_effects(
     "gto99", procedures likewise). For the spread over robots (max - min of the mean over
     images) and for the mean over robots, the effect of a factor is the mean over the two models
     with level "ritm" minus the mean over the two with level "gto99"; the interval resamples
-    images (the same images for every model and robot). A negative family effect on the spread
-    means the ritm architecture is less robot-dependent; a negative procedure effect means
-    training with RITM's clicks makes a model less robot-dependent.
+    images (the same images for every model and robot; ``bootstrap_means``). A negative family
+    effect on the spread means the ritm architecture is less robot-dependent; a negative
+    procedure effect means training with RITM's clicks makes a model less robot-dependent.
 
     Returns rows (quantity in {spread, mean}, factor in {family, procedure}) with columns
     effect, low, high, images.
     """
+    contrasts = design_contrasts(design)
     models = list(design)
-    levels = {f: {design[m][i] for m in models} for i, f in enumerate(("family", "procedure"))}
-    if len(models) != 4 or any(v != {"ritm", "gto99"} for v in levels.values()):
-        raise ValueError(f"design must be a full 2x2 over ritm/gto99, got {design}")
-    w = _wide(table, metric, k)
+    w = wide(table, metric, k)
     robots = sorted(table["robot"].unique())
     missing = [m for m in models if not all((m, r) in w for r in robots)]
     if missing:
         raise ValueError(f"the table lacks models {missing} under some of the robots {robots}")
     w = w[[(m, r) for m in models for r in robots]].dropna()
     a = w.to_numpy().reshape(len(w), len(models), len(robots))  # image x model x robot
-    sign = {f: np.array([1.0 if design[m][i] == "ritm" else -1.0 for m in models]) / 2
-            for i, f in enumerate(("family", "procedure"))}  # fmt: skip
-
-    def effects(x: np.ndarray) -> np.ndarray:
-        """x: (..., image, model, robot) -> (..., quantity, factor)."""
-        q = np.moveaxis(_spread_and_mean(x), -1, -2)  # (..., quantity, model)
-        return np.stack([q @ sign["family"], q @ sign["procedure"]], -1)
-
-    point, lo, hi = bootstrap_stat(a, effects, n_boot, level, seed)
+    point, lo, hi = bootstrap_means([a], lambda m: effects_of_means(m, contrasts), n_boot, level,
+                                    seed, method)  # fmt: skip
     rows = [{"quantity": q, "factor": f, "effect": point[i, j], "low": lo[i, j],
              "high": hi[i, j], "images": len(a)}
             for i, q in enumerate(("spread", "mean"))
-            for j, f in enumerate(("family", "procedure"))]  # fmt: skip
+            for j, f in enumerate(FACTORS)]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -555,393 +673,3 @@ def factor_verdict(effects: pd.DataFrame) -> str:
             parts.append(f"{name} changes the spread by {e:+.3f}, an interval [{lo:.3f}, {hi:.3f}] "
                          "that includes 0")  # fmt: skip
     return "; ".join(parts) + "."
-
-
-# ----------------------------------------------------------------------------------------------
-# the paper's findings, each checked on a sweep table
-
-VERDICTS: tuple[str, str, str] = ("reproduced", "not reproduced", "these data cannot tell")
-PAPER_MODELS: dict[str, str] = {"ritm": "ritm-compact", "gto99": "gto99-compact"}
-"""The compact stand-ins of the paper's two models: family -> model label in the table."""
-OFFICIAL_MODELS: dict[str, str] = dict(OFFICIAL_PAIR)
-"""The paper's own two models (official weights): family -> model label in the table."""
-
-
-def paper_models_of(models: Sequence[str]) -> dict[str, str]:
-    """The pair that plays the paper's models among ``models``: the official pair when both
-    are there, else the compact stand-ins (``PAPER_MODELS``)."""
-    return OFFICIAL_MODELS if set(OFFICIAL_MODELS.values()) <= set(models) else PAPER_MODELS
-
-
-OWN_ROBOT: dict[str, str] = {"ritm": "rritm", "gto99": "rgto99"}
-"""Each paper's own robot, which mimics the click procedure its model was trained with."""
-FEW_CLICKS = 5
-"""Claim 1 is about "few clicks": each metric is averaged over clicks 1..FEW_CLICKS."""
-MIN_IMAGES = 10
-"""With fewer images a finding gets "these data cannot tell" whatever its interval: a
-bootstrap over a handful of images gives intervals too narrow to trust."""
-
-CLAIMS: dict[int, tuple[str, str]] = {
-    1: ("The winner depends on the metric: under each paper's own robot (gto99 under rgto99, "
-        "ritm under rritm), gto99 leads on precision and Dice while ritm leads on accuracy and "
-        "recall, for few clicks (here: each metric averaged over clicks 1-{few}). The paper's "
-        "'accuracy' is its code's TP/(TP+FN), i.e. recall, so the verdict uses precision, Dice "
-        "and recall.", "Figure 4"),
-    2: ("Under the sophisticated robots, rgto99 and rritm, gto99 surpasses ritm in IoU (averaged "
-        "over clicks 1-{last}), under each of the two.", "Figure 6a"),
-    3: ("ritm is more robust to the clicking procedure: the spread (max - min) over the seven "
-        "robots of its mean IoU (averaged over clicks 1-{last}) is smaller than gto99's. Read "
-        "it with the mean over robots: a model that is poor under every robot has a small "
-        "spread too.", "Figures 6b and 7"),
-    4: ("The training procedure shapes robustness: in the 2x2 family x procedure experiment, "
-        "training with RITM's click procedure narrows the spread over the seven robots (IoU "
-        "averaged over clicks 1-{last}; the procedure effect, ritm procedure minus gto99 "
-        "procedure, is negative).", "the 2x2 experiment"),
-    5: ("Training with a robot does not guarantee the best score under that robot: under at "
-        "least one of rritm and rgto99, the paper model trained with that robot's procedure "
-        "(ritm for rritm, gto99 for rgto99) has a lower IoU (averaged over clicks 1-{last}) "
-        "than the other paper model.", "Figure 6a"),
-}  # fmt: skip
-"""Claim id -> (statement, where the paper shows it). ``{few}`` and ``{last}`` are filled in
-with the clicks actually used (``{last}``: the table's last click)."""
-
-FINDINGS_COLUMNS: tuple[str, ...] = (
-    "claim", "dataset", "figure", "statement", "quantity", "measured", "margin", "low", "high",
-    "images", "verdict",
-)  # fmt: skip
-
-
-def verdict(low: float, high: float, tol: float = 1e-12) -> str:
-    """The verdict on a margin that is positive when a claim holds, from its interval.
-
-    "reproduced" when the whole interval is above 0, "not reproduced" when it is below 0,
-    "these data cannot tell" when it includes 0 or is NaN. Ends within ``tol`` of 0 count as
-    0 (rounding must not decide a verdict).
-    """
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return VERDICTS[2]
-    if low > tol:
-        return VERDICTS[0]
-    if high < -tol:
-        return VERDICTS[1]
-    return VERDICTS[2]
-
-
-def _label(metric: str) -> str:
-    return {"iou": "IoU", "dice": "Dice"}.get(metric, metric)
-
-
-def _fmt(ci: Sequence[float]) -> str:
-    mean, low, high = ci
-    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
-
-
-def _columns(
-    t: pd.DataFrame, metric: str, cols: Sequence[tuple[str, str]], last: int
-) -> tuple[pd.DataFrame | None, list[str]]:
-    """image x ``cols`` ((model, robot)) of ``metric`` averaged over clicks 1..``last``, or
-    (None, the missing pairs). Rows with a missing value are dropped."""
-    w = _wide(t[t["click"] <= last], metric, None)
-    missing = [f"{m} under {r}" for m, r in cols if (m, r) not in w]
-    if missing:
-        return None, missing
-    return w[list(cols)].dropna(), []
-
-
-def _finding(claim: int, quantity: str, missing: Sequence[str] = ()) -> dict:
-    """A findings row without numbers yet ("these data cannot tell" if ``missing``)."""
-    row = {"claim": claim, "quantity": quantity, "measured": "", "margin": np.nan,
-           "low": np.nan, "high": np.nan, "images": 0}  # fmt: skip
-    if missing:
-        row["measured"] = "missing from the table: " + ", ".join(dict.fromkeys(missing))
-    return row
-
-
-def _margin(row: dict, a: np.ndarray, stat: Callable[[np.ndarray], float], boot: dict) -> None:
-    """Fill ``row``'s margin ``stat(a)`` (positive when the claim holds) and its interval."""
-    point, lo, hi = bootstrap_stat(a, stat, **boot)
-    row.update(margin=float(point), low=float(lo), high=float(hi), images=len(a))
-
-
-def _parts(row: dict, parts: dict[str, tuple[np.ndarray, float]], need: str, boot: dict) -> str:
-    """Fill ``row`` from a claim made of parts; return the parts as text.
-
-    ``parts``: name -> (per-image values (images,), sign); sign * value is positive when the
-    part holds. ``need`` "all": the claim holds when every part does, so margin, low and high
-    are the smallest of the parts' signed means and interval ends (reproduced when every
-    part's interval is above 0, not reproduced when one is below 0); "any": the largest (a
-    claim that one counterexample proves). The text gives each part unsigned: mean [interval].
-    """
-    cis = {name: bootstrap_ci(v, **boot) for name, (v, _) in parts.items()}
-    signed = np.array([sorted(sign * c for c in cis[name][1:])
-                       for name, (_, sign) in parts.items()])  # fmt: skip
-    means = np.array([sign * cis[name][0] for name, (_, sign) in parts.items()])
-    pick = np.min if need == "all" else np.max
-    row.update(margin=float(pick(means)), low=float(pick(signed[:, 0])),
-               high=float(pick(signed[:, 1])),
-               images=len(next(iter(parts.values()))[0]))  # fmt: skip
-    return "; ".join(f"{name} {_fmt(ci)}" for name, ci in cis.items())
-
-
-def _claim_metrics(t: pd.DataFrame, few: int, boot: dict, pm: Mapping[str, str]) -> dict:
-    """Claim 1: gto99 - ritm under their own robots, per metric, over clicks 1..few."""
-    g, r = pm["gto99"], pm["ritm"]
-    cols = [(g, OWN_ROBOT["gto99"]), (r, OWN_ROBOT["ritm"])]
-    quantity = "smallest of: precision gto99 - ritm, Dice gto99 - ritm, recall ritm - gto99"
-    diffs = {}
-    for metric in ("precision", "dice", "recall", "accuracy"):
-        w, missing = _columns(t, metric, cols, few)
-        if w is None:
-            return _finding(1, quantity, missing)
-        diffs[metric] = w[cols[0]] - w[cols[1]]
-    d = pd.DataFrame(diffs).dropna()  # image x metric: gto99 - ritm
-    row = _finding(1, quantity)
-    # gto99 leads on precision and Dice, ritm on recall
-    parts = {"precision": (d["precision"].to_numpy(), 1.0), "Dice": (d["dice"].to_numpy(), 1.0),
-             "recall": (d["recall"].to_numpy(), -1.0)}  # fmt: skip
-    text = _parts(row, parts, "all", boot)
-    acc = _fmt(bootstrap_ci(d["accuracy"].to_numpy(), **boot))
-    row["measured"] = (f"gto99 - ritm: {text} (pixel accuracy {acc} is not the paper's "
-                       "'accuracy' and does not enter the verdict)")  # fmt: skip
-    return row
-
-
-def _claim_gto99_wins(t: pd.DataFrame, last: int, metric: str, boot: dict,
-                      pm: Mapping[str, str]) -> dict:  # fmt: skip
-    """Claim 2: gto99 - ritm under rgto99 and under rritm, both positive."""
-    g, r = pm["gto99"], pm["ritm"]
-    robots = (OWN_ROBOT["gto99"], OWN_ROBOT["ritm"])
-    quantity = f"smaller of: {_label(metric)} gto99 - ritm under rgto99, under rritm"
-    w, missing = _columns(t, metric, [(m, rb) for rb in robots for m in (g, r)], last)
-    if w is None:
-        return _finding(2, quantity, missing)
-    row = _finding(2, quantity)
-    parts = {f"under {rb}": ((w[(g, rb)] - w[(r, rb)]).to_numpy(), 1.0) for rb in robots}
-    row["measured"] = f"{_label(metric)} gto99 - ritm: " + _parts(row, parts, "all", boot)
-    return row
-
-
-def _claim_own_robot(t: pd.DataFrame, last: int, metric: str, boot: dict,
-                     pm: Mapping[str, str]) -> dict:  # fmt: skip
-    """Claim 5: under rritm gto99 - ritm, under rgto99 ritm - gto99; at least one positive."""
-    g, r = pm["gto99"], pm["ritm"]
-    # (robot, the model trained with its procedure, the other model)
-    cases = ((OWN_ROBOT["ritm"], r, g), (OWN_ROBOT["gto99"], g, r))
-    quantity = f"larger of: {_label(metric)} gto99 - ritm under rritm, ritm - gto99 under rgto99"
-    w, missing = _columns(t, metric, [(m, rb) for rb, own, other in cases for m in (own, other)],
-                          last)  # fmt: skip
-    if w is None:
-        return _finding(5, quantity, missing)
-    row = _finding(5, quantity)
-    parts = {f"under {rb}, {other} - {own} (trained with its procedure)":
-             ((w[(other, rb)] - w[(own, rb)]).to_numpy(), 1.0) for rb, own, other in cases}  # fmt: skip
-    row["measured"] = f"{_label(metric)}: " + _parts(row, parts, "any", boot)
-    return row
-
-
-def _claim_spread(t: pd.DataFrame, last: int, metric: str, robots: Sequence[str],
-                  boot: dict, pm: Mapping[str, str]) -> dict:  # fmt: skip
-    """Claim 3: range over robots of each paper model's mean, gto99's minus ritm's."""
-    models = (pm["ritm"], pm["gto99"])
-    row = _finding(3, f"spread over the {len(robots)} robots of the mean {_label(metric)}, "
-                      "gto99 - ritm")  # fmt: skip
-    w, missing = _columns(t, metric, [(m, rb) for m in models for rb in robots], last)
-    if w is None:
-        return _finding(3, row["quantity"], missing)
-    a = w.to_numpy().reshape(len(w), len(models), len(robots))  # image x model x robot
-    _margin(row, a, lambda x: float(np.diff(_spread_and_mean(x)[:, 0])[0]), boot)
-    q = _spread_and_mean(a)  # model x (spread, mean)
-    std = a.mean(axis=0).std(axis=1)
-    dm = bootstrap_ci(a[:, 0].mean(axis=1) - a[:, 1].mean(axis=1), **boot)
-    row["measured"] = (
-        "; ".join(f"{m}: spread {q[i, 0]:.3f}, std {std[i]:.3f}, mean {q[i, 1]:.3f}"
-                  for i, m in enumerate(models))
-        + f"; spread gto99 - ritm {_fmt((row['margin'], row['low'], row['high']))}; mean over "
-        f"robots ritm - gto99 {_fmt(dm)}"
-    )  # fmt: skip
-    return row
-
-
-def _claim_procedure(t: pd.DataFrame, last: int, metric: str, robots: Sequence[str],
-                     design: dict[str, tuple[str, str]], boot: dict) -> dict:  # fmt: skip
-    """Claim 4: minus the procedure effect on the spread (``factor_effects``)."""
-    row = _finding(4, "minus the procedure effect on the spread over robots (ritm procedure - "
-                      "gto99 procedure)")  # fmt: skip
-    cols = [(m, rb) for m in design for rb in robots]
-    w, missing = _columns(t, metric, cols, last)
-    if w is None:
-        return _finding(4, row["quantity"], missing)
-    sub = t[t["model"].isin(list(design)) & t["robot"].isin(list(robots)) & (t["click"] <= last)]
-    e = factor_effects(sub, design, metric, None, **boot).set_index(["quantity", "factor"])
-    eff, lo, hi = e.loc[("spread", "procedure"), ["effect", "low", "high"]]
-    row.update(margin=-float(eff), low=-float(hi), high=-float(lo), images=int(len(w)))
-    fam = e.loc[("spread", "family")]
-    mean = e.loc[("mean", "procedure")]
-    row["measured"] = (
-        f"procedure effect on the spread {_fmt((eff, lo, hi))}; family effect on the spread "
-        f"{_fmt(fam[['effect', 'low', 'high']])}; procedure effect on the mean over robots "
-        f"{_fmt(mean[['effect', 'low', 'high']])}"
-    )
-    return row
-
-
-def findings(
-    table: pd.DataFrame, datasets: Sequence[str] | None = None, *, metric: str = "iou",
-    few_clicks: int = FEW_CLICKS, robots: Sequence[str] | None = None,
-    design: dict[str, tuple[str, str]] | None = None, min_images: int = MIN_IMAGES,
-    n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-    paper_models: Mapping[str, str] | None = None,
-) -> pd.DataFrame:  # fmt: skip
-    """The paper's five findings checked on a sweep table: one row per (claim, dataset).
-
-    The paper's models are ``paper_models`` (family -> label; default ``PAPER_MODELS``: ritm ->
-    ritm-compact, gto99 -> gto99-compact; ``OFFICIAL_MODELS`` for the paper's own weights,
-    ``paper_models_of(models)`` picks), their own robots rritm and rgto99. Each claim is reduced to a **margin** that is positive
-    when the claim holds, with a percentile bootstrap interval over images (the images are
-    resampled together, so every comparison stays paired); ``verdict`` turns the interval
-    into "reproduced" (above 0), "not reproduced" (below 0) or "these data cannot tell" (it
-    includes 0, a model, robot or dataset is missing, or fewer than ``min_images`` images).
-
-    1. Figure 4, clicks 1..``few_clicks``, each model under its own robot: the smallest of
-       precision gto99 - ritm, Dice gto99 - ritm and recall ritm - gto99 (the paper's
-       "accuracy" is recall; our pixel accuracy is reported beside it, outside the verdict).
-    2. Figure 6a: the smaller of ``metric`` gto99 - ritm under rgto99 and under rritm.
-    3. Figures 6b and 7: gto99's spread minus ritm's, the spread being max - min over
-       ``robots`` of the mean ``metric`` (as in ``robot_spread``); the means are reported.
-    4. The 2x2: minus the procedure effect on the spread (``factor_effects``; ``design``
-       defaults to ``iislib.models.compact.DESIGN``; all four models are needed).
-    5. The larger of gto99 - ritm under rritm and ritm - gto99 under rgto99: positive when the
-       model trained with a robot's procedure is beaten under that robot at least once.
-
-    Claims 2-5 average ``metric`` over every click of the table (1..its last click). Seeds are
-    averaged per image; images missing for one of the compared (model, robot) pairs are left
-    out of that claim.
-
-    Args:
-        table: a sweep table (``iislib.experiment.sweep.COLUMNS``), one settings name per dataset.
-        datasets: the datasets to check (default: every one in the table); one that the table
-            lacks gives five "these data cannot tell" rows.
-        robots: the robots of claims 3 and 4 (default: the paper's seven, ``ROBOT_NAMES``).
-    Returns:
-        ``FINDINGS_COLUMNS``: claim (1-5), dataset, figure, statement, quantity (what the
-        margin is), measured (the numbers behind it as text: means and 95% intervals), margin,
-        low, high (floats; NaN when not measured), images, verdict.
-    """
-    needed = {"dataset", "settings", "model", "robot", "image", "seed", "click", *METRIC_NAMES}
-    if not needed <= set(table.columns):
-        raise ValueError(f"not a sweep table: it lacks columns {sorted(needed - set(table))}")
-    _check_metric(table, metric)
-    if few_clicks < 1:
-        raise ValueError(f"few_clicks must be at least 1, got {few_clicks}")
-    robots = list(robots) if robots is not None else list(ROBOT_NAMES)
-    design = dict(design) if design is not None else dict(FAMILY_PROCEDURE)
-    pm = dict(paper_models) if paper_models is not None else PAPER_MODELS
-    datasets = list(datasets) if datasets is not None else list(dict.fromkeys(table["dataset"]))
-    boot = {"n_boot": n_boot, "level": level, "seed": seed}
-    rows = []
-    for ds in datasets:
-        t = table[table["dataset"] == ds]
-        if t.empty:
-            found = [_finding(c, "", [f"dataset {ds}"]) for c in CLAIMS]
-            last = few = 0
-        else:
-            settings_ = sorted(t["settings"].unique())
-            if len(settings_) > 1:
-                raise ValueError(f"dataset {ds} was run with several settings {settings_}; "
-                                 "check one settings name at a time")  # fmt: skip
-            last = int(t["click"].max())
-            few = min(few_clicks, last)
-            found = [
-                _claim_metrics(t, few, boot, pm),
-                _claim_gto99_wins(t, last, metric, boot, pm),
-                _claim_spread(t, last, metric, robots, boot, pm),
-                _claim_procedure(t, last, metric, robots, design, boot),
-                _claim_own_robot(t, last, metric, boot, pm),
-            ]
-        for row in found:
-            statement, figure = CLAIMS[row["claim"]]
-            row["verdict"] = verdict(row["low"], row["high"])
-            if 0 < row["images"] < min_images:
-                row["verdict"] = VERDICTS[2]
-                row["measured"] += f" (only {row['images']} images: too few for a verdict)"
-            row.update(dataset=ds, figure=figure,
-                       statement=statement.format(few=few or "k", last=last or "K"))  # fmt: skip
-            rows.append(row)
-    return pd.DataFrame(rows, columns=list(FINDINGS_COLUMNS))
-
-
-PAPER_SETUP: dict[str, dict[str, str]] = {
-    "ritm": {
-        "network": "HRNet-18 + OCR, IT-M (sbd_h18_itermask.pth, a 38.8 MB file)",
-        "training data": "SBD",
-        "training": "crops 320x480, batch 28, 220 epochs",
-    },
-    "gto99": {
-        "network": "ResNet-50 GN+WS with guided filter (InterSegSynthFT.pth, a 144 MB file)",
-        "training data": "synthetic pre-training, then SBD",
-        "training": "not published (the training code was not released)",
-    },
-}
-"""The paper's two models as the reference implementations describe them (one reading of the
-public code; see the project's reference notes)."""
-
-
-_SET_NAMES = {"horses": "Weizmann horses", "bsds": "BSDS500"}
-
-
-def paper_vs_compact(models: dict[str, str] | None = None) -> pd.DataFrame:
-    """What differs between the paper's models and the compact stand-ins this table measures.
-
-    Rows (family, aspect) for network, training data and training; columns ``paper``
-    (``PAPER_SETUP``) and ``here`` (read from the shipped weights' training config, so it
-    follows a retraining; "no shipped weights" when absent). ``models``: family -> compact
-    model (default ``PAPER_MODELS``).
-    """
-
-    rows = []
-    for family, name in (models or PAPER_MODELS).items():
-        if compact.shipped_weights(name).is_file():
-            c = compact.training_config(name)
-            r = c.get("recipe", {})
-            here = {
-                "network": f"{name}: {c.get('parameters', 0):,} parameters",
-                "training data": ", ".join(_SET_NAMES.get(x, x) for x in c.get("sets", []))
-                + " (never a benchmark image)",
-                "training": f"crops {r.get('crop')}x{r.get('crop')}, batch {r.get('batch_size')}, "
-                            f"{r.get('steps')} steps (recipe {c.get('recipe_name', '?')})",
-            }  # fmt: skip
-        else:
-            here = dict.fromkeys(PAPER_SETUP[family], f"{name}: no shipped weights")
-        for aspect, paper in PAPER_SETUP[family].items():
-            rows.append({"family": family, "aspect": aspect, "paper": paper,
-                         "here": here[aspect]})  # fmt: skip
-    return pd.DataFrame(rows).set_index(["family", "aspect"])
-
-
-def own_protocol_noc(table: pd.DataFrame) -> pd.DataFrame:
-    """NoC of the official models in ``table`` beside the numbers their README publishes.
-
-    ``table``: sweeps of official models (``iislib.models.official``), each under its paper's
-    own protocol (settings ``ritm`` with rritm, ``gto99`` with rgto99; ``paper.own_protocol``
-    requests them). One row per (dataset, model, robot): images, clicks, settings, NoC@85 and
-    NoC@90 measured (RITM's rule: a failure counts max_clicks) and published (NaN where the
-    README gives none), and the difference. Models that are not official are left out.
-    """
-    from iislib.core.metrics import noc
-
-    cols = ["dataset", "model", "settings", "robot", "images", "clicks", "NoC@85",
-            "published NoC@85", "NoC@90", "published NoC@90"]  # fmt: skip
-    rows = []
-    t = table[table["model"].isin(list(OFFICIAL))]
-    for (ds, model, settings, robot), g in t.groupby(["dataset", "model", "settings", "robot"]):
-        curves = g.pivot_table(index=["image", "seed"], columns="click", values="iou").to_numpy()
-        row = {"dataset": ds, "model": model, "settings": settings, "robot": robot,
-               "images": len(curves), "clicks": curves.shape[1]}  # fmt: skip
-        for k, thr in (("NoC@85", 0.85), ("NoC@90", 0.90)):
-            row[k] = float(noc(curves, thr).mean())
-            row[f"published {k}"] = OFFICIAL[model].published.get((ds, k), np.nan)
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=cols)
-    for k in ("NoC@85", "NoC@90"):
-        out[f"{k} - published"] = out[k] - out[f"published {k}"]
-    return out

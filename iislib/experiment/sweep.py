@@ -9,7 +9,9 @@ finished (model, robot, image, seed) is written to the cache at once (write, the
 interrupted sweep resumes with nothing lost and a rerun computes only what is missing. Cache keys
 hold everything that changes a result: model name, arguments and weights, settings, dataset
 folder, image name and content (the SHA256 of the image and mask files and the mask rule:
-``Dataset.content_key``), robot, seed, max_clicks and the library version.
+``Dataset.content_key``), robot, seed, max_clicks, the library version and the score columns
+(``SCORE_NAMES``: a cache written before a column existed, such as ``boundary_iou``, is not read;
+every entry is recomputed).
 
 A cache file is never trusted blindly: its first line, ``# iislib-cache v1 rows=N key=K
 sha256=D``, holds the number of rows it must have, the SHA256 of its key and the SHA256 of the
@@ -33,7 +35,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +47,8 @@ from tqdm.auto import tqdm
 from iislib import __version__
 from iislib.atomic import write_bytes
 from iislib.core.loop import Trajectory, make_rng, run_many
-from iislib.core.metrics import METRIC_NAMES, auc, miou_at, noc, nof
-from iislib.core.robots import ROBOTS as _REGISTERED
-from iislib.core.robots import Robot, get_robot
+from iislib.core.metrics import BOUNDARY_IOU, SCORE_NAMES, auc, miou_at, noc, nof
+from iislib.core.robots import ENVELOPE_ROBOTS, ROBOTS, Robot, get_robot
 from iislib.experiment.cluster import NEEDS_DISTRIBUTED, check_scheduler, connect_timeout
 from iislib.experiment.data import Dataset, file_digest, load_dataset
 from iislib.models import (
@@ -66,9 +67,11 @@ from iislib.models.compact import COMPACT_NAMES, shipped_weights
 from iislib.models.settings import DEFAULT_SETTINGS, Settings, get_settings
 from iislib.runtime import keep_freed_memory, set_threads, worker_pool
 
+_REGISTERED = {**ROBOTS, **ENVELOPE_ROBOTS}
+
 COLUMNS: tuple[str, ...] = (
     "dataset", "settings", "model", "robot", "image", "seed", "click",
-    "row", "col", "positive", *METRIC_NAMES, "model_seconds", "robot_seconds",
+    "row", "col", "positive", *SCORE_NAMES, "model_seconds", "robot_seconds",
 )  # fmt: skip
 
 
@@ -214,22 +217,24 @@ def robot_key(robot: RobotLike) -> str:
     """What identifies a robot's behaviour in the cache key: a registered name is itself, with
     ``@revision`` once its ``revision`` is raised (so a name and its registry instance share
     results, and results of an earlier behaviour are not read); any other ``Robot`` is its name
-    plus its ``cache_token()`` (a replay robot: the digest of its clicks). ValueError for a robot
+    plus its ``cache_token()`` (a replay robot: the digest of its clicks; an envelope robot, registered
+    or not: its number of candidates, after its revision). ValueError for a robot
     that has neither."""
     if isinstance(robot, str):
         robot = _REGISTERED.get(robot, robot)  # a name outside the registry is its own key
         if isinstance(robot, str):
             return robot
-    if _REGISTERED.get(robot.name) is robot:
-        return robot.name + (f"@{robot.revision}" if robot.revision else "")
+    base = robot.name + (f"@{robot.revision}" if robot.revision else "")
     token = getattr(robot, "cache_token", None)
+    if _REGISTERED.get(robot.name) is robot and token is None:
+        return base
     if token is None:
         raise ValueError(
             f"robot {robot.name!r} is not the registered robot of that name and has no "
             "cache_token(): results could not be told apart in the cache (give it one, or pass "
             "cache_dir=None)"
         )
-    return f"{robot.name}:{token()}"
+    return f"{base}:{token()}"  # rbest/rworst: "rbest@1:n16" (their number of candidates)
 
 
 _UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
@@ -257,10 +262,14 @@ def cache_entry(cache: Path, spec: ModelSpec, settings: Settings, dataset: Datas
 
     The key holds the image's content, not only its name (``dataset.content_key``: the digests
     of its image and mask files and the mask rule), so a file replaced in place is recomputed
-    and identical files share their results whatever their mtime."""
+    and identical files share their results whatever their mtime. It ends with the score
+    columns (``SCORE_NAMES``), so that a file written before a column was added
+    (``boundary_iou``) has another key: it is never read, and its entry counts as missing
+    everywhere (``evaluate``, the plan of ``make figures``) and is recomputed whole."""
     key = json.dumps(
         [__version__, spec.key(), settings.name, str(dataset.folder.resolve()), dataset.name,
-         image, dataset.content_key(image), robot_key(robot), int(seed), int(max_clicks)]
+         image, dataset.content_key(image), robot_key(robot), int(seed), int(max_clicks),
+         list(SCORE_NAMES)]
     )  # fmt: skip
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = (cache / path_component(spec.label) / path_component(robot_label(robot))
@@ -278,7 +287,7 @@ def trajectory_frame(traj: Trajectory, **ids: Any) -> pd.DataFrame:
         rows[i], cols[i], pos[i] = c.row, c.col, int(c.positive)
     frame = pd.DataFrame(
         {"click": np.arange(1, k + 1), "row": rows, "col": cols, "positive": pos,
-         **{m: traj.scores[m] for m in METRIC_NAMES},
+         **{m: traj.scores[m] for m in SCORE_NAMES},
          "model_seconds": traj.model_seconds, "robot_seconds": traj.robot_seconds}
     )  # fmt: skip
     for name, value in reversed(list(ids.items())):
@@ -562,7 +571,7 @@ def evaluate(
         _check_cache_dir(cache, local=scheduler is None)
     if scheduler is not None:
         # Workers run elsewhere: they must not resolve paths against their own working folder.
-        dataset = _absolute(dataset)
+        dataset = absolute_paths(dataset)
         cache = cache.absolute() if cache is not None else None
 
     done: list[pd.DataFrame] = []
@@ -602,7 +611,7 @@ def evaluate(
             args = [
                 (s, r, dataset, i, seed, settings, max_clicks, cache, 1) for s, r, i, seed in todo
             ]
-            done.extend(_run_dask(scheduler, args, bar, cached=cache is not None))
+            done.extend(run_on_dask(scheduler, args, bar, cached=cache is not None))
         else:
             n_workers = worker_count(n_jobs)
             threads = max(1, (os.cpu_count() or 1) // n_workers)
@@ -627,7 +636,7 @@ def evaluate(
     return table.sort_values(["model", "robot", "image", "seed", "click"], ignore_index=True)
 
 
-def _absolute(dataset: Dataset) -> Dataset:
+def absolute_paths(dataset: Dataset) -> Dataset:
     """``dataset`` with absolute file paths (the same object when they already are)."""
     pairs = getattr(dataset, "_pairs", None)
     if pairs is None or (
@@ -666,8 +675,13 @@ def _client(scheduler: Any) -> tuple[Any, bool]:
     )
 
 
-def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list[pd.DataFrame]:
-    """Run ``run_job(*a)`` for every ``a`` on a Dask cluster; the frames in completion order.
+def run_on_dask(
+    scheduler: Any, args: list[tuple], bar: Any, cached: bool,
+    fn: Callable[..., Any] = run_job, on_result: Callable[[tuple, Any], None] | None = None,
+) -> list[Any]:  # fmt: skip
+    """Run ``fn(*a)`` (default ``run_job``: ``a`` are its arguments) for every ``a`` on a Dask
+    cluster (``scheduler``: as in ``evaluate``); the results in completion order. After each
+    result, ``on_result(a, result)`` (if given), then ``bar.update()``.
 
     A failed job (an exception, or its worker killed more often than the scheduler's
     ``allowed-failures``) does not cancel the others; once all have finished, a RuntimeError
@@ -682,14 +696,18 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
         bar.close()
         raise
     try:
-        futures = {client.submit(run_job, *a, pure=False): a for a in args}
-        frames: list[pd.DataFrame] = []
+        futures = {client.submit(fn, *a, pure=False): a for a in args}
+        results: list[Any] = []
         failed: list[tuple[tuple, BaseException]] = []
         for fut in as_completed(list(futures), loop=client.loop):
             try:
-                frames.append(fut.result())
+                result = fut.result()
             except Exception as e:  # reported below, with every other failure
                 failed.append((futures[fut], e))
+            else:
+                results.append(result)
+                if on_result is not None:
+                    on_result(futures[fut], result)
             bar.update()
             fut.release()
     finally:
@@ -704,7 +722,7 @@ def _run_dask(scheduler: Any, args: list[tuple], bar: Any, cached: bool) -> list
             f"{dataset.names[index]}, seed {seed}, robots {','.join(map(robot_label, robots))}: "
             f"{type(err).__name__}: {err}{_worker_hint(spec, err)}"
         ) from err
-    return frames
+    return results
 
 
 def _worker_hint(spec: ModelSpec, err: BaseException) -> str:
@@ -737,10 +755,12 @@ def iou_curves(table: pd.DataFrame, metric: str = "iou") -> pd.DataFrame:
 
 
 def summary(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20)) -> pd.DataFrame:
-    """NoC@85/90, NoF@90 (never reached), mIoU@k and AUC per model and robot (seeds pooled)."""
+    """NoC@85/90, NoF@90 (never reached), mIoU@k and AUC per model and robot (seeds pooled),
+    then mBIoU@k, the mean Boundary IoU after k clicks, when the table has ``boundary_iou``."""
 
     rows = []
     curves = iou_curves(table)
+    bcurves = iou_curves(table, BOUNDARY_IOU) if BOUNDARY_IOU in table.columns else None
     for (model, robot), block in curves.groupby(level=["model", "robot"]):
         a = block.to_numpy()
         row = {"model": model, "robot": robot, "images": a.shape[0],
@@ -750,5 +770,10 @@ def summary(table: pd.DataFrame, ks: Sequence[int] = (1, 5, 10, 20)) -> pd.DataF
             if k <= a.shape[1]:
                 row[f"mIoU@{k}"] = miou_at(a, k)
         row["AUC"] = auc(a)
+        if bcurves is not None:
+            b = bcurves.loc[block.index].to_numpy()
+            for k in ks:
+                if k <= b.shape[1]:
+                    row[f"mBIoU@{k}"] = miou_at(b, k)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -114,7 +114,7 @@ DEFAULT_SETTINGS = "ipol"
 """The settings ``evaluate``, the command line and the notebooks use unless told otherwise."""
 
 DEMO_SETTINGS = "direct"
-"""The one-image demo's settings (``iislib.apps.demo``, ``iislib demo``, the "you click" mode):
+"""The one-image demo's settings (``iislib.experiment.demo``, ``iislib demo``, the "you click" mode):
 the user's own image at its own resolution, so that the panel, the clicks and a saved click
 record are in the image's pixels; ``ipol`` would crop and resize it first."""
 
