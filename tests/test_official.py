@@ -373,6 +373,25 @@ def test_every_notebook_runs_the_official_pair_under_stock_papermill(
         assert "published NoC@90" in text and "3.22" in text and "2.93" in text
 
 
+def test_the_interval_figure_draws_a_one_image_table():
+    """Notebook 04 on one image (as the official smoke run above asks): each interval has zero
+    width, its ends rounded to stats.DECIMALS and the mean not, which gave matplotlib a
+    negative error bar of ~1e-13 and stopped the notebook."""
+    from iislib.drawing.figures import fig_ci
+    from iislib.experiment import stats
+
+    rows = [{"dataset": "d", "model": m, "settings": "ipol", "robot": r, "image": "x", "seed": 0,
+             "click": k, "iou": iou} for m, r, iou in (("a", "r01", 0.272795348712),
+                                                       ("a", "rritm", 0.1086690001234),
+                                                       ("b", "r01", 0.4456091234567),
+                                                       ("b", "rritm", 0.1333571111111))
+            for k in (1, 2)]  # fmt: skip
+    table = pd.DataFrame(rows)
+    ci = stats.bootstrap_table(table, "iou", 2, 100, 0.95)
+    assert (ci["low"] == ci["high"]).all() and (ci["low"] != ci["mean"]).any()
+    fig_ci(table, 2, n_boot=100)
+
+
 def test_the_runner_passes_models_and_device(weights, data_root, monkeypatch):
     from iislib.apps import runner
 

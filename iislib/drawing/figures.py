@@ -744,8 +744,10 @@ def fig_ci(
     for mi, model in enumerate(models):
         c = ci[ci["model"] == model].set_index("robot").reindex(robots)
         x = np.arange(len(robots)) + (mi - (len(models) - 1) / 2) * 0.15
-        ax.errorbar(x, c["mean"], yerr=[c["mean"] - c["low"], c["high"] - c["mean"]],
-                    fmt=markers[mi % 5], ms=4, capsize=2, label=model)  # fmt: skip
+        # clipped at 0: the interval ends are rounded (stats.DECIMALS) and the mean is not, so a
+        # zero-width interval (one image) would give matplotlib a negative error of ~1e-13
+        err = np.clip([c["mean"] - c["low"], c["high"] - c["mean"]], 0.0, None)
+        ax.errorbar(x, c["mean"], yerr=err, fmt=markers[mi % 5], ms=4, capsize=2, label=model)
     ax.set_xticks(range(len(robots)), robots)
     what = f"at click {k}" if k is not None else "mean over clicks"
     ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)} {what}")
