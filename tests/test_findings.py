@@ -334,3 +334,39 @@ def test_another_claim_can_be_registered(monkeypatch):
     assert (six["verdict"] == "reproduced").all() and "clicks 1-6" in six.loc["pooled", "statement"]
     with pytest.raises(ValueError, match=r"unknown claim\(s\) \[7\]"):
         fd.findings(t, claims=[7])
+
+
+# ---- `iislib findings`: the claims from the notebooks' cached sweeps, with the chosen bootstrap ----
+def test_cli_findings_reads_the_notebook_sweeps_and_uses_the_chosen_bootstrap(
+    data_root, tmp_path, monkeypatch, capsys
+):
+    from iislib import paths
+    from iislib.apps import paper
+    from iislib.apps.cli import main
+
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    args = ["findings", "--datasets", "berkeley,grabcut", "--n-images", "3", "--max-clicks",
+            "2", "--jobs", "1", "--n-boot", "200", "--quiet"]  # fmt: skip
+    out = tmp_path / "percentile.csv"
+    assert main([*args, "--method", "percentile", "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert list(got["dataset"].unique()) == ["berkeley", "grabcut", fd.POOLED]
+    assert set(got["claim"]) == set(fd.CLAIMS)
+    # 3 images are fewer than a verdict needs, whatever the margins
+    assert set(got["verdict"]) == {fd.VERDICTS[2]}
+    # the same sweeps as notebook 04 (the cache now answers them all) and the same call
+    cfg = paper.config(dataset="berkeley", n_images=3, max_clicks=2, n_jobs=1)
+    reqs = paper.findings_requests(cfg, ["berkeley", "grabcut"])
+    assert not paper.make_plan(list(reqs.values())).jobs
+    table = pd.concat([r.run(progress=False) for r in reqs.values()], ignore_index=True)
+    want = fd.findings(table, ["berkeley", "grabcut"], n_boot=200, method="percentile")
+    np.testing.assert_allclose(got[["margin", "low", "high"]], want[["margin", "low", "high"]],
+                               atol=1e-5)  # fmt: skip
+    bca = tmp_path / "bca.csv"
+    assert main([*args, "--out", str(bca)]) == 0
+    assert not np.allclose(pd.read_csv(bca)[["low", "high"]].fillna(0),
+                           got[["low", "high"]].fillna(0))  # fmt: skip
+    capsys.readouterr()
+    assert main(["findings", "--datasets", "berkeley,coco", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "--datasets must name some of" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

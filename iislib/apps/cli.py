@@ -4,11 +4,13 @@
     iislib weights [--download]                     # the official weights files: where, present?
     iislib evaluate --dataset berkeley --models ready --robots all --jobs 2
     iislib demo IMAGE MASK --model random_walker --robot rritm --clicks 20 --out DIR
+    iislib findings --datasets all [--method percentile]   # the paper's claims, with verdicts
 
 ``evaluate`` writes ``results/<dataset>_<settings>.csv`` (the tidy table), ``..._summary.csv`` and
 ``figures/iou_vs_clicks_<dataset>_<settings>.{png,pdf}``; ``demo`` writes ``DIR/curves.png``,
 ``DIR/panel.png`` and ``DIR/scores.csv`` (all or none; ``--timings`` adds ``DIR/timings.csv``)
-and prints a one-line summary per run. A user's mistake (bad file, bad option, an output folder
+and prints a one-line summary per run. ``findings`` checks the paper's five claims on the
+notebooks' cached sweeps (what is missing is computed) and writes ``results/findings.csv``. A user's mistake (bad file, bad option, an output folder
 that cannot be written, an image over the demo's pixel limit) is one line on stderr, no traceback.
 """
 
@@ -125,6 +127,50 @@ def cmd_weights(args: argparse.Namespace) -> int:
         + (f": {', '.join(ready)}" if ready else "")
     )
     return 0  # a failed download is reported above; the listing itself succeeded
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    """``iislib findings``: the paper's claims per dataset and pooled, as notebook 04 checks them
+    (the same sweeps, so a full run's cache answers at once), with the bootstrap's ``--method``."""
+    import os
+
+    import pandas as pd
+
+    from iislib.apps import paper
+    from iislib.atomic import write_text
+    from iislib.experiment import findings
+    from iislib.experiment.data import DATASET_NAMES
+
+    datasets = list(DATASET_NAMES) if args.datasets == "all" else [
+        d.strip() for d in args.datasets.split(",") if d.strip()]  # fmt: skip
+    unknown = [d for d in datasets if d not in DATASET_NAMES]
+    if unknown or not datasets:
+        raise ValueError(f"--datasets must name some of {', '.join(DATASET_NAMES)} (or 'all'), "
+                         f"got {args.datasets!r}")  # fmt: skip
+    if args.n_boot < 100:
+        raise ValueError(f"--n-boot must be at least 100 resamples, got {args.n_boot}")
+    if args.data is not None:  # the sweeps' workers read the data root from the environment
+        os.environ["IISLIB_DATA"] = str(Path(args.data).absolute())
+    cfg = paper.config(dataset=datasets[0], models=args.models, n_images=args.n_images,
+                       max_clicks=args.max_clicks, n_jobs=args.jobs)  # fmt: skip
+    requests = paper.findings_requests(cfg, datasets, notebook="")
+    if not args.quiet:
+        plan = paper.make_plan(list(requests.values()))
+        print(f"{len(requests)} sweep(s); {plan.missing_trajectories} trajectories missing from "
+              "the cache, computed now", file=sys.stderr)  # fmt: skip
+    table = pd.concat([r.run(progress=not args.quiet) for r in requests.values()],
+                      ignore_index=True)  # fmt: skip
+    found = findings.findings(table, datasets, n_boot=args.n_boot, method=args.method,
+                              seed=args.seed, paper_models=findings.paper_models_of(cfg.models))  # fmt: skip
+    for claim, rows in found.groupby("claim", sort=False):
+        print(f"Claim {claim} ({rows['figure'].iloc[0]}). {rows['statement'].iloc[0]}")
+        for r in rows.itertuples():
+            print(f"  {r.dataset}: {r.verdict.upper()}. {r.quantity}: {r.margin:+.3f} "
+                  f"[{r.low:+.3f}, {r.high:+.3f}], {r.images} images")  # fmt: skip
+    out = Path(args.out)
+    write_text(out, found.to_csv(index=False, float_format="%.5f"))
+    print(f"wrote {out} ({args.method} intervals, {args.n_boot} resamples)")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -251,6 +297,36 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_mask_options(d, "'binary'")
     d.set_defaults(func=cmd_demo)
+    f = sub.add_parser(
+        "findings",
+        help="the paper's five claims per dataset and pooled, with "
+        "bootstrap intervals and verdicts (notebook 04's sweeps, read from the cache)",
+    )
+    f.add_argument(
+        "--datasets",
+        default="berkeley",
+        help="comma list of berkeley, grabcut, davis, or 'all' (pooled when two or more)",
+    )
+    f.add_argument("--models", default="paper",
+                   help="'paper' (the compact pair and the 2x2) or 'official' (the paper's own "
+                   "weights, with the compact 2x2 for claim 4)")  # fmt: skip
+    f.add_argument("--n-images", type=int, default=0, help="first N images per dataset (0: all)")
+    f.add_argument("--max-clicks", type=int, default=20)
+    f.add_argument(
+        "--method",
+        default="BCa",
+        choices=["BCa", "percentile", "basic"],
+        help="the bootstrap interval (scipy.stats.bootstrap; default BCa)",
+    )
+    f.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (notebook 04's)")
+    f.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (notebook 04's: 0)")
+    f.add_argument("--jobs", type=int, default=-1, help="worker processes for what is missing")
+    f.add_argument("--data", default=None, help="data root (default: $IISLIB_DATA, else download)")
+    f.add_argument(
+        "--out", default=str(paths.RESULTS / "findings.csv"), help="the findings table (CSV)"
+    )
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=cmd_findings)
     return p
 
 

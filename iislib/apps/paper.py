@@ -614,15 +614,26 @@ def robustness_sweeps(
             purpose="envelope",
         ),
     }
-    for ds in findings_datasets:
+    out.update(findings_requests(cfg, findings_datasets))
+    return out
+
+
+def findings_requests(
+    cfg: Config, datasets: Sequence[str], notebook: str = "04"
+) -> dict[str, SweepRequest]:
+    """``findings DATASET`` -> the sweep that ``findings.findings`` reads on that dataset: the
+    2x2 models when they all exist (with the official pair too when ``cfg`` has it), else
+    ``cfg``'s models, on ``cfg`` with only the dataset changed (its images, clicks, settings)."""
+    out: dict[str, SweepRequest] = {}
+    for ds in datasets:
         # what nb.config(ds, ...) gives with the notebook's other parameters
         fcfg = replace(cfg, dataset_name=ds)
         purpose = f"findings {ds}"
-        fam = family_request(fcfg, "04", purpose)
+        fam = family_request(fcfg, notebook, purpose)
         pair = [m for m in OFFICIAL_PAIR.values() if m in cfg.models]
         if fam is not None and len(pair) == 2:  # the official pair, and the 2x2 for claim 4
             fam = replace(fam, models=(*pair, *fam.models))
-        out[purpose] = fam or request(fcfg, notebook="04", purpose=purpose)
+        out[purpose] = fam or request(fcfg, notebook=notebook, purpose=purpose)
     return out
 
 
