@@ -415,3 +415,20 @@ def test_robot_colours_are_distinct_fixed_and_cover_other_robots():
     assert plots.robot_colors(["rritm", "r01"]) == {"rritm": paper["rritm"], "r01": paper["r01"]}
     other = plots.robot_colors(["replay", "rgto99"])
     assert other["rgto99"] == paper["rgto99"] and other["replay"] not in paper.values()
+
+
+def test_click_axis_spans_the_clicks_and_a_single_click_without_a_warning():
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from iislib.drawing.plots import click_axis
+
+    fig, ax = plt.subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        click_axis(ax, 1)
+        assert ax.get_xlim() == (0.5, 1.5)
+        click_axis(ax, 20)
+        assert ax.get_xlim() == (1, 20)
+    plt.close(fig)

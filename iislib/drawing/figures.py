@@ -321,7 +321,7 @@ def fig_robot_divergence(ep: Episode, k: int, keys: Sequence[Key] | None = None)
     ax.set_xlabel("number of clicks")
     ax.set_ylabel("IoU")
     ax.set_ylim(0, 1)
-    ax.set_xlim(1, ep.max_clicks)
+    plots.click_axis(ax, ep.max_clicks)
     ax.legend(frameon=False, loc="lower right")
     _integer_clicks(fig)
     return finish(fig, ep.caption())
@@ -548,7 +548,7 @@ def _band_curves(ax: Axes, table: pd.DataFrame, metric: str, n_boot: int, level:
                     label=f"{model} / {robot}")  # fmt: skip
     ax.set_xlabel("number of clicks")
     ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
-    ax.set_xlim(1, table["click"].max())
+    plots.click_axis(ax, table["click"].max())
 
 
 @styled
@@ -613,7 +613,7 @@ def fig_envelope(table: pd.DataFrame, metric: str = "iou") -> Figure | None:
         ax.set_title(f"{model}\nwidth@{k} {hi[x == k][0] - lo[x == k][0]:.2f}, "
                      f"{_plural(n, 'image')}")  # fmt: skip
         ax.set_xlabel("number of clicks")
-        ax.set_xlim(1, x.max())
+        plots.click_axis(ax, x.max())
         if ax is axes[0, 0]:
             ax.set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
     handles = [
@@ -688,7 +688,7 @@ def fig_metric_quirks(table: pd.DataFrame) -> Figure:
                 label=f"{model} / {robot}: reference, TP/(TP+FN)")  # fmt: skip
     ax.set_xlabel("number of clicks")
     ax.set_ylabel('mean "accuracy"')
-    ax.set_xlim(1, sub["click"].max())
+    plots.click_axis(ax, sub["click"].max())
     ax.set_ylim(0, 1.02)
     ax.legend(frameon=False, loc="lower right", fontsize=6)
     _integer_clicks(fig)
@@ -876,7 +876,7 @@ def fig_seed_variance(table: pd.DataFrame, metric: str = "iou") -> Figure:
                         plots.LINESTYLES[mi % 4], color=colors[robot], lw=0.8, alpha=0.8)  # fmt: skip
         ax.set_title(robot)
         ax.set_xlabel("clicks")
-        ax.set_xlim(1, t["click"].max())
+        plots.click_axis(ax, t["click"].max())
     axes[0, 0].set_ylabel(f"mean {plots.METRIC_LABELS.get(metric, metric)}")
     models = _models(table)
     if len(models) > 1:

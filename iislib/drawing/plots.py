@@ -148,9 +148,16 @@ def plot_metric_curves(
                     alpha=0.8, label=f"{model} / {robot}")  # fmt: skip
     ax.set_xlabel("number of clicks")
     ax.set_ylabel(f"mean {METRIC_LABELS.get(metric, metric)}")
-    ax.set_xlim(1, table["click"].max())
+    click_axis(ax, table["click"].max())
     if legend:
         curve_legend(ax, [(m, r) for m in models for r in robots if (m, r) in curves.index])
+
+
+def click_axis(ax: Axes, last: int) -> None:
+    """The x axis of a curve over clicks 1..``last``; a one-click table gets 0.5..1.5, since
+    matplotlib warns on (and widens) an axis from 1 to 1."""
+    last = int(last)
+    ax.set_xlim(*((1, last) if last > 1 else (0.5, 1.5)))
 
 
 COMBINED_LEGEND_MAX = 6
