@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 import io
 import subprocess
 import sys
@@ -727,4 +728,51 @@ def test_app_refuses_oversized_uploads_and_bombs(tmp_path, pair, bomb_png):
     assert not app.run() and "decompression bomb" in app.error.value
     _upload(app.image_upload, "img.png", png_bytes(image))  # the app still works
     _upload(app.mask_upload, "mask.png", png_bytes((gt * 255).astype(np.uint8)))
+    assert app.run() and app.error.value == ""
+
+
+def test_read_mask_bytes_by_rule_hand_checked():
+    from iislib.experiment.demo import read_mask_bytes
+
+    grey = np.array([[0, 100, 129], [128, 255, 200]], np.uint8)  # an antialiased edge
+    with pytest.raises(DataError, match="4 distinct|distinct"):
+        read_mask_bytes(png_bytes(grey))  # binary: more than two values
+    gt, ignore = read_mask_bytes(png_bytes(grey), "threshold")
+    assert gt.tolist() == [[False, False, True], [False, True, True]] and ignore is None
+    gt, ignore = read_mask_bytes(png_bytes(grey), "grabcut")
+    # GrabCut's rule: >= 192 foreground, the grey band 65..191 ignored
+    assert gt.tolist() == [[False, False, False], [False, True, True]]
+    assert ignore is not None and ignore.tolist() == [[False, True, True], [True, False, False]]
+    labels = np.array([[0, 1, 2], [0, 0, 3]], np.uint8)
+    gt, _ = read_mask_bytes(png_bytes(labels), "nonzero")
+    assert gt.tolist() == [[False, True, True], [False, False, True]]
+    with pytest.raises(DataError, match="unknown mask rule"):
+        read_mask_bytes(png_bytes(grey), "blurry")
+
+
+def test_app_mask_rule_reads_a_jpeg_style_mask_and_a_trimap(pair):
+    from iislib.apps.demo_app import DemoApp
+
+    image, gt = pair
+    app = DemoApp(clicks=2)
+    _upload(app.image_upload, "img.png", png_bytes(image))
+    soft = (gt * 255).astype(np.uint8)
+    soft[np.roll(gt, 1, axis=1) != gt] = 140  # a one-pixel antialiased border, as a JPEG has
+    _upload(app.mask_upload, "soft.png", png_bytes(soft))
+    shown = html.unescape(app.error.value)
+    assert "3 distinct values: 0, 140, 255" in shown and "mask rule 'threshold'" in shown
+    assert not app.run()
+    app.mask_rule.value = "threshold"
+    assert app.error.value == "" and "% foreground" in app.upload_info.value
+    assert app.run() and app.error.value == ""
+    _, got, ignore, _ = app.inputs()
+    np.testing.assert_array_equal(got, soft > 128)
+    assert ignore is None
+    trimap = soft.copy()
+    trimap[trimap == 140] = 128  # GrabCut's unknown band
+    _upload(app.mask_upload, "trimap.png", png_bytes(trimap))
+    app.mask_rule.value = "grabcut"
+    assert app.error.value == "" and "% ignored" in app.upload_info.value
+    _, got, ignore, _ = app.inputs()
+    assert ignore is not None and ignore.sum() == (trimap == 128).sum()
     assert app.run() and app.error.value == ""

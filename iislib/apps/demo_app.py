@@ -52,17 +52,17 @@ from iislib.experiment.data import (
     Dataset,
     data_root,
     load_dataset,
-    mask_from_array,
 )
 from iislib.experiment.demo import (
+    MASK_RULES,
     MAX_PIXELS,
     DemoError,
     DemoResult,
     build_model,
     check_inputs,
     decode_image_bytes,
-    decode_mask_bytes,
     envelope_line,
+    read_mask_bytes,
     robot_names,
     run_demo,
     run_envelope,
@@ -241,6 +241,10 @@ class DemoApp:
                                                description="image")  # fmt: skip
         self.mask_upload = widgets.FileUpload(accept="image/*", multiple=False,
                                               description="mask")  # fmt: skip
+        self.mask_rule = widgets.Dropdown(
+            options=[(text, name) for name, text in MASK_RULES.items()], value="binary",
+            description="mask rule", layout=widgets.Layout(width="34em"),
+        )  # fmt: skip
         self.upload_info = widgets.HTML("")
         self.dataset = widgets.Dropdown(options=self._local_datasets(), description="dataset")
         self.sample = widgets.Dropdown(options=[], description="sample")
@@ -306,7 +310,8 @@ class DemoApp:
             problems += self._select(self.robot2, compare_robot or self.robot.value, "robot")
         for w, role in [
             (self.source, "source"), (self.image_upload, "image-upload"),
-            (self.mask_upload, "mask-upload"), (self.upload_info, "upload-info"),
+            (self.mask_upload, "mask-upload"), (self.mask_rule, "mask-rule"),
+            (self.upload_info, "upload-info"),
             (self.dataset, "dataset"), (self.sample, "sample"), (self.model, "model"),
             (self.checkpoint, "checkpoint"), (self.robot, "robot"), (self.compare, "compare"),
             (self.model2, "model2"), (self.checkpoint2, "checkpoint2"), (self.robot2, "robot2"),
@@ -324,7 +329,11 @@ class DemoApp:
             w.add_class(f"iis-{role}")
 
         self.upload_box = widgets.VBox(
-            [widgets.HBox([self.image_upload, self.mask_upload]), self.upload_info]
+            [
+                widgets.HBox([self.image_upload, self.mask_upload]),
+                self.mask_rule,
+                self.upload_info,
+            ]  # fmt: skip
         )
         self.dataset_box = widgets.VBox(
             [widgets.HBox([self.dataset, self.sample]), self.dataset_info]
@@ -384,6 +393,7 @@ class DemoApp:
         self.source.observe(self._on_source, names="value")
         self.image_upload.observe(self._on_upload, names="value")
         self.mask_upload.observe(self._on_upload, names="value")
+        self.mask_rule.observe(self._on_upload, names="value")
         self.dataset.observe(self._on_dataset, names="value")
         self.model.observe(self._on_model, names="value")
         self.model2.observe(self._on_model, names="value")
@@ -398,8 +408,8 @@ class DemoApp:
         self.click_image.on_click(self._on_image_click)
         self.record_upload.observe(self._on_record_upload, names="value")
         # a new image, mask or model ends the clicking session: its clicks belong to the old one
-        for w in (self.source, self.image_upload, self.mask_upload, self.dataset, self.sample,
-                  self.model, self.checkpoint):  # fmt: skip
+        for w in (self.source, self.image_upload, self.mask_upload, self.mask_rule, self.dataset,
+                  self.sample, self.model, self.checkpoint):  # fmt: skip
             w.observe(self._end_session, names="value")
 
         self._on_dataset()
@@ -504,21 +514,32 @@ class DemoApp:
                 lines.append(f"{what}: not uploaded yet")
                 continue
             fname, data = item
-            decode = decode_image_bytes if what == "image" else decode_mask_bytes
             try:
-                arr = decode(data, f"{what} {fname}", MAX_PIXELS)
+                if what == "image":
+                    arr = decode_image_bytes(data, f"{what} {fname}", MAX_PIXELS)
+                else:
+                    arr, ignore = read_mask_bytes(data, self.mask_rule.value, f"{what} {fname}",
+                                                  MAX_PIXELS)  # fmt: skip
             except DataError as e:
-                problems.append(str(e))
+                hint = ""
+                if what == "mask" and self.mask_rule.value == "binary":
+                    hint = (" (a JPEG or antialiased mask: choose the mask rule 'threshold'; a "
+                            "label mask: 'nonzero')")  # fmt: skip
+                problems.append(str(e) + hint)
                 continue
             h, w = arr.shape[:2]
             extra = ""
             if what == "image":
                 image = arr
             else:
-                fg = mask_from_array(arr).mean()
+                valid = ~ignore if ignore is not None else np.ones(arr.shape, dtype=bool)
+                fg = arr[valid].mean() if valid.any() else 0.0
                 extra = f", {100 * fg:.1f}% foreground"
+                if ignore is not None:
+                    extra += f", {100 * ignore.mean():.1f}% ignored"
                 if fg == 0.0:
-                    problems.append(f"mask {fname} is empty (no pixel with channel mean >= 128)")
+                    problems.append(f"mask {fname} is empty (no foreground pixel under the "
+                                    f"rule '{self.mask_rule.value}')")  # fmt: skip
                 elif fg == 1.0:
                     problems.append(f"mask {fname} is all foreground (no background pixel)")
                 if image is not None and image.shape[:2] != (h, w):
@@ -545,9 +566,10 @@ class DemoApp:
             raise DataError("upload " + " and ".join(missing) + " first")
         assert img_item is not None and mask_item is not None
         image = decode_image_bytes(img_item[1], f"image {img_item[0]}", MAX_PIXELS)
-        mask = decode_mask_bytes(mask_item[1], f"mask {mask_item[0]}", MAX_PIXELS)
-        image, gt = check_inputs(image, mask, f"{img_item[0]} / {mask_item[0]}")
-        return image, gt, None, Path(img_item[0]).stem
+        mask, ignore = read_mask_bytes(mask_item[1], self.mask_rule.value,
+                                       f"mask {mask_item[0]}", MAX_PIXELS)  # fmt: skip
+        image, gt = check_inputs(image, mask, f"{img_item[0]} / {mask_item[0]}", ignore=ignore)
+        return image, gt, ignore, Path(img_item[0]).stem
 
     def _model(self, name: str, checkpoint: str) -> IISModel:
         """Built models are kept: networks load their weights once per app."""

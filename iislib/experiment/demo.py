@@ -35,15 +35,19 @@ from iislib.core.metrics import noc
 from iislib.core.model import IISModel
 from iislib.core.robots import ENVELOPE_NAMES, ROBOTS, Robot, get_robot, robot_name
 from iislib.experiment.data import (
+    RULE_NAMES,
     DataError,
     Sample,
+    apply_rule,
     check_pair,
     check_pixels,
+    get_rule,
     image_rgb,
     image_size,
     load_pair,
     mask_from_array,
     mask_pixels,
+    mask_values,
     open_image,
 )
 from iislib.experiment.sweep import trajectory_frame
@@ -180,6 +184,36 @@ def decode_mask_bytes(
         return mask_pixels(im, what)
 
 
+MASK_RULES: dict[str, str] = {
+    "binary": "binary: two values (a mask of more is refused, naming them)",
+    "threshold": "threshold: > 128 is foreground (a JPEG or antialiased mask)",
+    "nonzero": "nonzero: every non-zero label is the object (a label mask)",
+    "grabcut": "grabcut: >= 192 is foreground, 65-191 ignored (a trimap, as GrabCut's)",
+}
+"""The mask rules the demo page offers (``iislib.experiment.data.MaskRule``; the command line
+also takes ``--object LABEL``), with the text of its selector."""
+assert set(MASK_RULES) <= set(RULE_NAMES)
+
+
+def read_mask_bytes(
+    data: bytes, rule: str = "binary", what: str = "mask", max_pixels: int | None = MAX_PIXELS
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mask file bytes -> (bool gt (H, W), bool ignore (H, W) or None) by a mask ``rule``.
+
+    ``binary`` (the default) is ``decode_mask_bytes`` + ``mask_from_array``: at most two values,
+    channel mean < 128 is background, 0/1 labels; the other rules are those of
+    ``load_pair(..., mask_rule=rule)`` on the file's values (upright). A refusal is a DataError
+    naming ``what``; size and decompression bombs are checked as in ``decode_image_bytes``.
+    """
+    mask_rule = get_rule(rule)
+    if mask_rule is None or mask_rule.name == "binary":
+        return mask_from_array(decode_mask_bytes(data, what, max_pixels)), None
+    with open_image(data, what) as im:
+        check_pixels(*im.size, max_pixels, what)
+        values = mask_values(im, what, mask_rule.reads_labels)
+    return apply_rule(mask_rule, values, what)
+
+
 def load_inputs(
     image_path: str | Path,
     mask_path: str | Path,
@@ -219,18 +253,20 @@ def load_inputs(
 
 
 def check_inputs(
-    image: np.ndarray, gt: np.ndarray, what: str = "input", max_pixels: int | None = MAX_PIXELS
-) -> tuple[np.ndarray, np.ndarray]:
+    image: np.ndarray, gt: np.ndarray, what: str = "input", max_pixels: int | None = MAX_PIXELS,
+    ignore: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(uint8 (H, W, 3) image, bool (H, W) mask) ready for the loop, or a DataError saying why.
 
     ``gt`` may be bool, or any image array: then the demo's rule applies (channel mean < 128 is
     background, 0/1 labels: 1 is foreground; ``iislib.experiment.data.mask_from_array``). Images over
-    ``max_pixels`` are refused (None: no limit).
+    ``max_pixels`` are refused (None: no limit). ``ignore``: bool (H, W) pixels that the
+    emptiness checks leave out (a rule's void), or None.
     """
     img = as_image(image)
     check_pixels(img.shape[1], img.shape[0], max_pixels, what)
     mask = mask_from_array(gt)
-    check_pair(img, mask, None, what)
+    check_pair(img, mask, ignore, what)
     return img, mask
 
 
