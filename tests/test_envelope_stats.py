@@ -149,3 +149,28 @@ def test_finding_intervals_hold_their_estimates_when_the_gaps_are_near_zero():
                                   row["measured"]):  # fmt: skip
         assert float(lo) <= float(est) <= float(hi), row["measured"]
     assert "28 parts" in row["measured"] and row["verdict"] == "reproduced"
+
+
+def test_finding_pooled_weighs_each_dataset_the_same():
+    # A: 12 images, widths 0.4, largest gap 0.05; B: 30 images, widths 0.1, gap 0.3. Equal
+    # weights: widths 0.25, gap 0.175, margin +0.075. Weighted by images B would dominate
+    # (widths 0.186, gap 0.229: a negative margin).
+    a = toy(n_images=12, width=0.4, gap=0.05, noise=0.05).assign(dataset="A")
+    b = toy(n_images=30, width=0.1, gap=0.3, noise=0.05).assign(dataset="B")
+    both = pd.concat([a, b], ignore_index=True)
+    rows = {ds: envelope.oracle_vs_model(both, ds, n_boot=300) for ds in ("A", "B")}
+    assert rows["A"]["verdict"] == "reproduced" and rows["B"]["verdict"] == "not reproduced"
+    pooled = envelope.oracle_vs_model(both, ["A", "B"], n_boot=300)
+    assert pooled["dataset"] == findings.POOLED and pooled["images"] == 42
+    assert pooled["margin"] == pytest.approx(0.075)
+    assert pooled["low"] <= pooled["margin"] <= pooled["high"]
+    assert pooled["verdict"] == "reproduced"  # the noise cancels: paired per image
+    # a dataset without the envelope cannot be pooled; one with too few images gives no verdict
+    gone = envelope.oracle_vs_model(both[~((both["dataset"] == "B") & (both["robot"] == "rbest"))],
+                                    ["A", "B"], n_boot=100)  # fmt: skip
+    assert gone["verdict"] == "these data cannot tell" and "B: missing" in gone["measured"]
+    few = pd.concat([a, toy(n_images=4, noise=0.05).assign(dataset="C")], ignore_index=True)
+    row = envelope.oracle_vs_model(few, ["A", "C"], n_boot=100)
+    assert row["verdict"] == "these data cannot tell" and "too few" in row["measured"]
+    with pytest.raises(ValueError, match="two datasets or more"):
+        envelope.oracle_vs_model(both, ["A"])

@@ -594,7 +594,9 @@ def robustness_sweeps(
     ``variance_seeds`` on the first ``variance_images`` images), ``family`` (the 2x2; None when
     skipped), ``findings DATASET`` per findings dataset (the 2x2 models when they all
     exist, else the main sweep's models, on that dataset) and ``envelope`` (rbest and rworst,
-    every model, the first ``envelope_images`` images; 0: all of the configuration's)."""
+    every model, the first ``envelope_images`` images; 0: all of the configuration's); with two
+    findings datasets or more, ``envelope DATASET`` on each other one (its pooled finding:
+    ``envelope_table``)."""
     out: dict[str, SweepRequest | None] = {
         "main": request(cfg, notebook="04", purpose="main"),
         "variance": request(
@@ -615,7 +617,29 @@ def robustness_sweeps(
         ),
     }
     out.update(findings_requests(cfg, findings_datasets))
+    # the envelope on the other findings datasets too, for its pooled finding
+    for ds in findings_datasets:
+        if len(findings_datasets) > 1 and ds != cfg.dataset_name:
+            out[f"envelope {ds}"] = replace(out["envelope"], cfg=replace(cfg, dataset_name=ds),
+                                            purpose=f"envelope {ds}")  # fmt: skip
     return out
+
+
+def envelope_table(sweeps: Mapping[str, SweepRequest | None], cfg: Config,
+                   datasets: Sequence[str]) -> pd.DataFrame:  # fmt: skip
+    """Notebook 04's envelope on each of ``datasets`` with the seven robots beside it, one table
+    for ``envelope.oracle_vs_model`` (per dataset, and pooled): ``envelope`` and ``main`` on
+    ``cfg``'s dataset, ``envelope DATASET`` and ``findings DATASET`` (which holds the paper pair
+    under the seven robots) on the others; everything is read from the cache when computed."""
+    parts = []
+    for ds in datasets:
+        own = ds == cfg.dataset_name
+        for key in ("envelope", "main") if own else (f"envelope {ds}", f"findings {ds}"):
+            req = sweeps.get(key)
+            if req is None:
+                raise KeyError(f"notebook 04's sweeps have no {key!r} (datasets {list(datasets)})")
+            parts.append(req.run())
+    return pd.concat(parts, ignore_index=True)
 
 
 def findings_requests(

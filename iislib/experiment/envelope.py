@@ -185,7 +185,7 @@ def lesson(table: pd.DataFrame, k: int = FINDING_CLICK, metric: str = "iou") -> 
 
 
 def oracle_vs_model(
-    table: pd.DataFrame, dataset: str | None = None, *, k: int = FINDING_CLICK,
+    table: pd.DataFrame, dataset: str | Sequence[str] | None = None, *, k: int = FINDING_CLICK,
     metric: str = "iou", robots: Sequence[str] = ROBOT_NAMES, pair: tuple[str, str] = PAPER_PAIR,
     min_images: int = MIN_IMAGES, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
 ) -> dict:  # fmt: skip
@@ -204,31 +204,50 @@ def oracle_vs_model(
     above 0, "not reproduced" below 0,
     "these data cannot tell" when the interval includes 0, something is missing or there are
     fewer than ``min_images`` images.
+
+    ``dataset``: the rows of one dataset (None: the whole table), or a list of two or more
+    datasets: **pooled** (``dataset`` ``findings.POOLED``), as ``findings.findings`` pools: each
+    dataset weighs the same (every mean is the mean of the datasets' means) and its images are
+    resampled within it; every dataset needs ``min_images`` images for a verdict.
     """
     _check(table, metric)
-    if dataset is not None:
-        table = table[table["dataset"] == dataset]
+    pooled = dataset is not None and not isinstance(dataset, str)
+    names = list(dataset) if pooled else [dataset]  # type: ignore[arg-type]
+    if pooled and len(names) < 2:
+        raise ValueError(f"pool two datasets or more, got {names}")
+    if pooled or dataset is not None:
+        table = table[table["dataset"].isin(names)]
     last = int(table["click"].max()) if len(table) else 0
     k = min(k, last) if last else k
-    row = {"claim": "oracle", "dataset": dataset or "", "figure": "the envelope (notebook 4)",
-           "statement": STATEMENT.format(k=k),
+    row = {"claim": "oracle", "dataset": findings.POOLED if pooled else dataset or "",
+           "figure": "the envelope (notebook 4)", "statement": STATEMENT.format(k=k),
            "quantity": f"smaller envelope width minus the largest model gap, IoU@{k}",
            "measured": "", "margin": np.nan, "low": np.nan, "high": np.nan, "images": 0,
            "verdict": findings.VERDICTS[2]}  # fmt: skip
     cols = [(m, r) for m in pair for r in (*ENVELOPE_NAMES, *robots)]
-    t = table[table["click"] == k]
-    w = t.pivot_table(index="image", columns=["model", "robot"], values=metric, aggfunc="mean")
-    absent = [m for m in pair if m not in set(table["model"])]
-    missing = absent + [f"{m} under {r}" for m, r in cols if m not in absent and (m, r) not in w]
-    if missing:
-        row["measured"] = "missing from the table: " + ", ".join(missing)
-        return row
-    w = w[cols].dropna()
-    if w.empty:
-        row["measured"] = "no image has every robot, the envelope included, for both models"
-        return row
     n_r = 2 + len(robots)
-    a = w.to_numpy().reshape(len(w), len(pair), n_r)  # image x model x (rbest, rworst, robots)
+    groups, problems = [], []
+    for name in names:
+        t = table if name is None else table[table["dataset"] == name]
+        where = f"{name}: " if pooled else ""
+        t = t[t["click"] == k]
+        w = t.pivot_table(index="image", columns=["model", "robot"], values=metric,
+                          aggfunc="mean")  # fmt: skip
+        absent = [m for m in pair if m not in set(t["model"])]
+        missing = absent + [f"{m} under {r}" for m, r in cols
+                            if m not in absent and (m, r) not in w]  # fmt: skip
+        if missing:
+            problems.append(where + "missing from the table: " + ", ".join(missing))
+            continue
+        w = w[cols].dropna()
+        if w.empty:
+            problems.append(where + "no image has every robot, the envelope included, for "
+                            "both models")  # fmt: skip
+            continue
+        groups.append(w.to_numpy().reshape(len(w), len(pair), n_r))  # image x model x robot
+    if problems:
+        row["measured"] = "; ".join(problems)
+        return row
 
     # |gap| < width for every (model, robot) is the intersection of the linear parts
     # width_m - gap_r > 0 and width_m + gap_r > 0, each a difference of means, decided part by
@@ -245,11 +264,12 @@ def oracle_vs_model(
         slack = widths[..., :, None] - both[..., None, :]
         return np.concatenate([widths, gaps, slack.reshape(*slack.shape[:-2], -1)], axis=-1)
 
-    point, lo, hi = stats.bootstrap_means([a], parts, n_boot, level, seed)
+    # pooled: each dataset weighs the same and is resampled within itself (as findings pools)
+    point, lo, hi = stats.bootstrap_means(groups, parts, n_boot, level, seed)
     n_gap = len(robots)
     slack = slice(2 + n_gap, None)
     row.update(margin=float(point[slack].min()), low=float(lo[slack].min()),
-               high=float(hi[slack].min()), images=len(a))  # fmt: skip
+               high=float(hi[slack].min()), images=sum(len(a) for a in groups))  # fmt: skip
     j = 2 + int(np.argmax(np.abs(point[2 : slack.start])))
     row["measured"] = (
         f"envelope width {pair[0]} {point[0]:.3f} [{lo[0]:.3f}, {hi[0]:.3f}], {pair[1]} "
@@ -259,7 +279,10 @@ def oracle_vs_model(
         f"minus every gap, {4 * n_gap} parts"
     )
     row["verdict"] = findings.verdict(row["low"], row["high"])
-    if row["images"] < min_images:
+    few = [len(a) for a in groups if len(a) < min_images]
+    if few:
         row["verdict"] = findings.VERDICTS[2]
-        row["measured"] += f" (only {row['images']} images: too few for a verdict)"
+        row["measured"] += (
+            f" (only {few[0]} images{' in a dataset' if pooled else ''}: too few for a verdict)"
+        )
     return row
