@@ -395,3 +395,31 @@ def test_each_dataset_keeps_its_own_figures():
     assert paper.config("grabcut", "random_walker", smoke=True).figures == (
         paths.FIGURES / "smoke" / "grabcut"
     )
+
+
+def test_notebook_04_pools_the_findings_and_the_envelope_over_two_datasets(
+    smoke_sweeps, data_root: Path, monkeypatch, tmp_path
+):
+    """04 with two findings datasets (smoke size): every claim and the envelope finding per
+    dataset and pooled, all read from the runner's pass (the pooled envelope reads the other
+    dataset's envelope sweep)."""
+    from iislib.apps import paper, runner
+
+    monkeypatch.setenv("IISLIB_DATA", str(data_root.resolve()))
+    params = {"smoke": True, "findings_datasets": ["berkeley", "grabcut"]}
+    plan = paper.make_plan(runner.figure_plan(smoke=True, parameters=params, only=["04"]))
+    runner.compute(plan, progress=False)
+    log = tmp_path / "sweeps.jsonl"
+    monkeypatch.setenv("IISLIB_SWEEP_LOG", str(log))
+    src = next(s for s in SOURCES if s.stem.startswith("04"))
+    out = execute(src, tmp_path, params, timeout=300)
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c["missing"] for c in calls] == [0] * len(calls), "a sweep computed in the kernel"
+    assert any("envelope grabcut" in c["request"] for c in calls)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "envelope_table" in c.source)
+    shown = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "")
+                    for o in cell.outputs)  # fmt: skip
+    assert "pooled" in shown and "grabcut" in shown and "oracle" in shown
