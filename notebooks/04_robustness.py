@@ -312,12 +312,7 @@ verdicts = findings.findings(
 )
 print("Datasets checked:", ", ".join(findings_datasets),
       "(and pooled)" if len(findings_datasets) > 1 else "(the full run adds grabcut, davis, pooled)")  # fmt: skip
-for claim, rows in verdicts.groupby("claim"):
-    print(f"Claim {claim} ({rows['figure'].iloc[0]}). {rows['statement'].iloc[0]}")
-    for r in rows.itertuples():
-        print(f"  {r.dataset}: {r.verdict.upper()}. {r.quantity}: {r.margin:+.3f} "
-              f"[{r.low:+.3f}, {r.high:+.3f}], {r.images} images. Measured: {r.measured}")  # fmt: skip
-    print()
+print(findings.describe(verdicts))
 
 # %% [markdown]
 # The verdicts side by side, per dataset and pooled: the margin with its 95% interval and the

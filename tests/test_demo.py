@@ -732,7 +732,10 @@ def test_app_refuses_oversized_uploads_and_bombs(tmp_path, pair, bomb_png):
 
 
 def test_read_mask_bytes_by_rule_hand_checked():
-    from iislib.experiment.demo import read_mask_bytes
+    from iislib.experiment.data import RULE_NAMES
+    from iislib.experiment.demo import MASK_RULES, read_mask_bytes
+
+    assert set(MASK_RULES) <= set(RULE_NAMES)  # the page offers rules the library knows
 
     grey = np.array([[0, 100, 129], [128, 255, 200]], np.uint8)  # an antialiased edge
     with pytest.raises(DataError, match="4 distinct|distinct"):

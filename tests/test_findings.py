@@ -370,3 +370,21 @@ def test_cli_findings_reads_the_notebook_sweeps_and_uses_the_chosen_bootstrap(
     assert main(["findings", "--datasets", "berkeley,coco", "--out", str(tmp_path / "x.csv")]) == 2
     assert "--datasets must name some of" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_describe_prints_each_claim_with_its_datasets_and_pooled_row():
+    spec = {(m, r): {"iou": v} for m, v in ((RITM, 0.6), (GTO, 0.7)) for r in ROBOTS}
+    t = pd.concat(
+        [findings_table(spec, dataset="berkeley"), findings_table(spec, dataset="grabcut")],
+        ignore_index=True,
+    )
+    found = fd.findings(t, n_boot=100, claims=[2, 5])
+    text = fd.describe(found)
+    blocks = text.split("\n\n")
+    assert len(blocks) == 2
+    assert blocks[0].startswith("Claim 2 (") and blocks[1].startswith("Claim 5 (")
+    lines = blocks[0].splitlines()
+    assert [x.split(":")[0].strip() for x in lines[1:]] == ["berkeley", "grabcut", fd.POOLED]
+    r = found.iloc[0]
+    assert f"{r.margin:+.3f} [{r.low:+.3f}, {r.high:+.3f}], {r.images} images. Measured: " in text
+    assert "Measured" not in fd.describe(found, measured=False)

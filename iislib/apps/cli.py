@@ -139,14 +139,9 @@ def cmd_findings(args: argparse.Namespace) -> int:
     from iislib.apps import paper
     from iislib.atomic import write_text
     from iislib.experiment import findings
-    from iislib.experiment.data import DATASET_NAMES
+    from iislib.experiment.data import resolve_datasets
 
-    datasets = list(DATASET_NAMES) if args.datasets == "all" else [
-        d.strip() for d in args.datasets.split(",") if d.strip()]  # fmt: skip
-    unknown = [d for d in datasets if d not in DATASET_NAMES]
-    if unknown or not datasets:
-        raise ValueError(f"--datasets must name some of {', '.join(DATASET_NAMES)} (or 'all'), "
-                         f"got {args.datasets!r}")  # fmt: skip
+    datasets = resolve_datasets(args.datasets, "--datasets")
     if args.n_boot < 100:
         raise ValueError(f"--n-boot must be at least 100 resamples, got {args.n_boot}")
     if args.data is not None:  # the sweeps' workers read the data root from the environment
@@ -162,11 +157,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
                       ignore_index=True)  # fmt: skip
     found = findings.findings(table, datasets, n_boot=args.n_boot, method=args.method,
                               seed=args.seed, paper_models=findings.paper_models_of(cfg.models))  # fmt: skip
-    for claim, rows in found.groupby("claim", sort=False):
-        print(f"Claim {claim} ({rows['figure'].iloc[0]}). {rows['statement'].iloc[0]}")
-        for r in rows.itertuples():
-            print(f"  {r.dataset}: {r.verdict.upper()}. {r.quantity}: {r.margin:+.3f} "
-                  f"[{r.low:+.3f}, {r.high:+.3f}], {r.images} images")  # fmt: skip
+    print(findings.describe(found, measured=False))
     out = Path(args.out)
     write_text(out, found.to_csv(index=False, float_format="%.5f"))
     print(f"wrote {out} ({args.method} intervals, {args.n_boot} resamples)")

@@ -617,11 +617,11 @@ def robustness_sweeps(
         ),
     }
     out.update(findings_requests(cfg, findings_datasets))
-    # the envelope on the other findings datasets too, for its pooled finding
-    for ds in findings_datasets:
-        if len(findings_datasets) > 1 and ds != cfg.dataset_name:
-            out[f"envelope {ds}"] = replace(out["envelope"], cfg=replace(cfg, dataset_name=ds),
-                                            purpose=f"envelope {ds}")  # fmt: skip
+    # with several findings datasets, the envelope on the others too (for its pooled finding)
+    pooled = len(findings_datasets) > 1
+    for ds in [d for d in findings_datasets if pooled and d != cfg.dataset_name]:
+        out[f"envelope {ds}"] = replace(out["envelope"], cfg=replace(cfg, dataset_name=ds),
+                                        purpose=f"envelope {ds}")  # fmt: skip
     return out
 
 

@@ -52,6 +52,7 @@ from iislib.apps.paper import (
 )
 from iislib.atomic import temporary_name, write_with
 from iislib.experiment.data import DATASET_NAMES
+from iislib.experiment.data import resolve_datasets as data_resolve_datasets
 from iislib.experiment.sweep import absolute_paths, run_job, run_on_dask, worker_count
 from iislib.runtime import worker_pool
 
@@ -162,18 +163,9 @@ class NotebookRun:
 
 
 def resolve_datasets(datasets: str | Sequence[str] | None) -> list[str] | None:
-    """``"all"`` (Berkeley, GrabCut, DAVIS: ``DATASET_NAMES``), a comma list or a sequence of
-    dataset names, or None (no multi-dataset run). ValueError for an unknown name."""
-    if datasets is None:
-        return None
-    names = (list(DATASET_NAMES) if datasets == "all" else
-             [d.strip() for d in datasets.split(",") if d.strip()] if isinstance(datasets, str)
-             else list(datasets))  # fmt: skip
-    unknown = [d for d in names if d not in DATASET_NAMES]
-    if unknown or not names:
-        raise ValueError(f"datasets must be 'all' or some of {', '.join(DATASET_NAMES)}, got "
-                         f"{datasets!r}")  # fmt: skip
-    return list(dict.fromkeys(names))
+    """``data.resolve_datasets`` (``"all"``, a comma list or a sequence of names), or None (no
+    multi-dataset run)."""
+    return None if datasets is None else data_resolve_datasets(datasets)
 
 
 def notebook_runs(

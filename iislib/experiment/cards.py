@@ -32,7 +32,7 @@ from iislib.atomic import write_text
 from iislib.core.clicks import Click
 from iislib.core.metrics import miou_at
 from iislib.core.robots import ROBOT_NAMES
-from iislib.experiment.data import DATASET_NAMES, load_dataset
+from iislib.experiment.data import DATASET_NAMES, load_dataset, resolve_datasets
 from iislib.experiment.sweep import evaluate, summary
 from iislib.models import OFFICIAL_PAIR, cache_version, get_model, resolve_names
 from iislib.models import official as _official
@@ -317,12 +317,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="rewrite the cards from measured.csv (after a change to their text): "
                         "no sweep, only the prediction times are measured again")  # fmt: skip
     args = p.parse_args(argv)
-    datasets = DATASET_NAMES if args.datasets == "all" else tuple(
-        d.strip() for d in args.datasets.split(",") if d.strip())  # fmt: skip
-    unknown = [d for d in datasets if d not in DATASET_NAMES]
-    if unknown or not datasets:
-        print(f"error: --datasets must name some of {', '.join(DATASET_NAMES)}, got "
-              f"{args.datasets!r}", file=sys.stderr)  # fmt: skip
+    try:
+        datasets = tuple(resolve_datasets(args.datasets, "--datasets"))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     wanted = [m for n in args.names for m in (OFFICIAL_PAIR.values() if n == "official" else [n])]
     others = [n for n in dict.fromkeys(wanted) if n not in COMPACT_NAMES]

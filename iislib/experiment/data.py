@@ -59,6 +59,20 @@ DATASET_NAMES: tuple[str, ...] = tuple(URLS)
 MANIFESTS = Path(__file__).parent / "manifests"
 
 
+def resolve_datasets(datasets: str | Sequence[str], what: str = "datasets") -> list[str]:
+    """``"all"`` (``DATASET_NAMES``: Berkeley, GrabCut, DAVIS), a comma list or a sequence of
+    benchmark names -> the names, in order, without repeats. ValueError for an unknown name or
+    none, naming the option (``what``)."""
+    names = (list(DATASET_NAMES) if datasets == "all" else
+             [d.strip() for d in datasets.split(",") if d.strip()] if isinstance(datasets, str)
+             else list(datasets))  # fmt: skip
+    unknown = [d for d in names if d not in DATASET_NAMES]
+    if unknown or not names:
+        raise ValueError(f"{what} must name some of {', '.join(DATASET_NAMES)}, got "
+                         f"{datasets!r} ('all': the {len(DATASET_NAMES)})")  # fmt: skip
+    return list(dict.fromkeys(names))
+
+
 class DataError(ValueError):
     """A dataset or file that cannot be used, with the path and the reason."""
 

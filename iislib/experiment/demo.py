@@ -35,7 +35,6 @@ from iislib.core.metrics import noc
 from iislib.core.model import IISModel
 from iislib.core.robots import ENVELOPE_NAMES, ROBOTS, Robot, get_robot, robot_name
 from iislib.experiment.data import (
-    RULE_NAMES,
     DataError,
     Sample,
     apply_rule,
@@ -192,7 +191,6 @@ MASK_RULES: dict[str, str] = {
 }
 """The mask rules the demo page offers (``iislib.experiment.data.MaskRule``; the command line
 also takes ``--object LABEL``), with the text of its selector."""
-assert set(MASK_RULES) <= set(RULE_NAMES)
 
 
 def read_mask_bytes(

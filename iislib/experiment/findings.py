@@ -509,6 +509,21 @@ def findings(
     return pd.DataFrame(rows, columns=list(FINDINGS_COLUMNS))
 
 
+def describe(found: pd.DataFrame, measured: bool = True) -> str:
+    """``findings``' rows as text: per claim its figure and statement, then per dataset (pooled
+    last) the verdict, the margin with its interval and the images; ``measured`` adds the
+    numbers behind each margin. Claims are separated by a blank line."""
+    blocks = []
+    for claim, rows in found.groupby("claim", sort=False):
+        lines = [f"Claim {claim} ({rows['figure'].iloc[0]}). {rows['statement'].iloc[0]}"]
+        for r in rows.itertuples():
+            lines.append(f"  {r.dataset}: {r.verdict.upper()}. {r.quantity}: {r.margin:+.3f} "
+                         f"[{r.low:+.3f}, {r.high:+.3f}], {r.images} images"
+                         + (f". Measured: {r.measured}" if measured else ""))  # fmt: skip
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def side_by_side(found: pd.DataFrame) -> pd.DataFrame:
     """``findings``' rows as one row per claim and, per dataset (pooled last), the verdict, the
     margin with its interval and the interval's width (high - low), so that a reader sees what
